@@ -1,0 +1,170 @@
+"""One-file checkpoints: config, weights, dataset, metrics history, format version.
+
+Loading is safe for files from strangers: ``torch.load(weights_only=True)``
+refuses any pickled object other than tensors and plain containers, the size
+is capped before reading, and every shape is checked against the declared
+architecture (on the meta device, so a hostile config cannot make us allocate
+a huge model) before real weights are built.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import tempfile
+import zipfile
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import BinaryIO
+
+import torch
+
+from .data import DATASETS
+from .models import ModelConfig, ModelPair, build_model
+
+FORMAT_NAME = "latent-explorer-checkpoint"
+FORMAT_VERSION = 1
+MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
+
+
+class CheckpointError(ValueError):
+    """The checkpoint cannot be used; the message says why, in words for the person who gave it."""
+
+
+def checkpoint_dict(pair: ModelPair) -> dict:
+    models = {}
+    for name, model in pair.models().items():
+        models[name] = {
+            "config": model.config.to_dict(),
+            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+            "history": list(pair.histories.get(name, [])),
+            "train_settings": dict(pair.train_settings.get(name, {})),
+        }
+    return {
+        "format": FORMAT_NAME,
+        "format_version": FORMAT_VERSION,
+        "dataset": pair.dataset,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "models": models,
+    }
+
+
+def checkpoint_bytes(pair: ModelPair) -> bytes:
+    buffer = io.BytesIO()
+    torch.save(checkpoint_dict(pair), buffer)
+    return buffer.getvalue()
+
+
+def save_checkpoint(pair: ModelPair, path: str | os.PathLike) -> Path:
+    """Write atomically: a temporary file in the same folder, fsynced, then renamed over the target."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = checkpoint_bytes(pair)
+    fd, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def _read_source(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    elif isinstance(source, (str, os.PathLike)):
+        path = Path(source)
+        if not path.is_file():
+            raise CheckpointError(f"no checkpoint file at {path}")
+        if path.stat().st_size > max_bytes:
+            raise CheckpointError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MiB; "
+                                  f"checkpoints may be at most {max_bytes / 2**20:.0f} MiB")
+        data = path.read_bytes()
+    else:
+        data = source.read(max_bytes + 1)
+    if len(data) > max_bytes:
+        raise CheckpointError(f"the file is larger than {max_bytes / 2**20:.0f} MiB, the most a checkpoint may be")
+    if not data:
+        raise CheckpointError("the file is empty")
+    return data
+
+
+def _unpickle_safely(data: bytes) -> object:
+    if not zipfile.is_zipfile(io.BytesIO(data)):
+        raise CheckpointError("this is not a PyTorch checkpoint (a zip archive written by torch.save); "
+                              "it may be truncated or another kind of file")
+    try:
+        return torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as err:
+        raise CheckpointError("the checkpoint contains Python objects that could run code, so it was "
+                              f"refused without running anything ({str(err).splitlines()[0]})") from err
+    except Exception as err:  # torch raises RuntimeError, EOFError, zipfile errors... on damaged files
+        raise CheckpointError(f"the checkpoint is damaged or truncated ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from err
+
+
+def _check_model_entry(name: str, entry: object, image_shape: tuple[int, int, int]) -> tuple[ModelConfig, dict]:
+    if not isinstance(entry, dict) or not isinstance(entry.get("config"), dict) \
+            or not isinstance(entry.get("state_dict"), dict):
+        raise CheckpointError(f"model '{name}' lacks its config or weights")
+    try:
+        config = ModelConfig.from_dict(entry["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"model '{name}' has an invalid config: {err}") from err
+    if config.kind != name:
+        raise CheckpointError(f"model '{name}' is declared as kind '{config.kind}'")
+    if config.input_shape != image_shape:
+        raise CheckpointError(f"model '{name}' takes images of shape {config.input_shape}, "
+                              f"but its dataset has {image_shape}")
+    with torch.device("meta"):
+        expected = {k: tuple(v.shape) for k, v in build_model(config).state_dict().items()}
+    state = entry["state_dict"]
+    problems = []
+    for key, shape in expected.items():
+        tensor = state.get(key)
+        if not isinstance(tensor, torch.Tensor):
+            problems.append(f"{key} is missing")
+        elif tuple(tensor.shape) != shape:
+            problems.append(f"{key} has shape {tuple(tensor.shape)}, expected {shape}")
+        elif not tensor.is_floating_point() or not torch.isfinite(tensor).all():
+            problems.append(f"{key} holds non-finite or non-float values")
+    problems += [f"unexpected weight {key}" for key in state if key not in expected]
+    if problems:
+        shown = "; ".join(problems[:4]) + (f"; and {len(problems) - 4} more" if len(problems) > 4 else "")
+        raise CheckpointError(f"model '{name}' does not match its architecture: {shown}")
+    return config, state
+
+
+def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
+                    max_bytes: int = MAX_CHECKPOINT_BYTES) -> ModelPair:
+    """Read a checkpoint written by save_checkpoint; raises CheckpointError, never runs pickled code."""
+    content = _unpickle_safely(_read_source(source, max_bytes))
+    if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
+        raise CheckpointError("this file is not a Latent Explorer checkpoint")
+    version = content.get("format_version")
+    if version != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint format version {version!r} is not supported "
+                              f"(this version reads {FORMAT_VERSION})")
+    dataset = content.get("dataset")
+    if dataset not in DATASETS:
+        raise CheckpointError(f"the checkpoint names an unknown dataset {dataset!r}")
+    models = content.get("models")
+    if not isinstance(models, dict) or not models or set(models) - {"ae", "vae"}:
+        raise CheckpointError("the checkpoint must hold an 'ae' and/or a 'vae' model and nothing else")
+    pair = ModelPair(dataset=dataset)
+    for name, entry in models.items():
+        config, state = _check_model_entry(name, entry, DATASETS[dataset].image_shape)
+        model = build_model(config)
+        model.load_state_dict(state)
+        model.eval()
+        setattr(pair, name, model)
+        history = entry.get("history", [])
+        pair.histories[name] = [dict(h) for h in history if isinstance(h, dict)] if isinstance(history, list) else []
+        settings = entry.get("train_settings", {})
+        pair.train_settings[name] = dict(settings) if isinstance(settings, dict) else {}
+    return pair

@@ -1,0 +1,122 @@
+"""Command line: ``python -m vae_core train ...`` and ``python -m vae_core evaluate CHECKPOINT``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import torch
+from tqdm import tqdm
+
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .data import DATASETS, DatasetUnavailable, load_dataset
+from .losses import importance_weighted_log_px
+from .models import ModelConfig, ModelPair
+from .training import TrainConfig, TrainingDiverged, available_devices, evaluate, new_model, train_model
+
+# The seeds' layouts, used when --hidden-dim / --latent-dim are not given.
+DEFAULT_SIZES = {"ae": (256, 32), "vae": (400, 20)}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vae_core", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    train = commands.add_parser("train", help="train an AE, a VAE or both and write one checkpoint")
+    train.add_argument("--dataset", choices=list(DATASETS), default="digits")
+    train.add_argument("--data-dir", help="folder with the dataset's IDX files (searched before the defaults)")
+    train.add_argument("--model", choices=["ae", "vae", "both"], default="both")
+    train.add_argument("--latent-dim", type=int, help="latent size (default: 32 for the AE, 20 for the VAE)")
+    train.add_argument("--hidden-dim", type=int, help="hidden layer size (default: 256 for the AE, 400 for the VAE)")
+    train.add_argument("--ae-code", choices=["relu", "linear"], default="relu",
+                       help="activation on the AE's code: the seed's ReLU, or none")
+    train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the ELBO)")
+    train.add_argument("--loss", choices=["bce", "mse"], default="bce", help="reconstruction loss")
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--batch-size", type=int, default=128)
+    train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--device", choices=["auto", *available_devices()], default="auto")
+    train.add_argument("--output", "-o", default="checkpoint.pt", help="checkpoint path to write")
+    train.add_argument("--json", action="store_true", help="print one JSON line per epoch instead of a progress bar")
+
+    evaluate_cmd = commands.add_parser("evaluate", help="test ELBO and an importance-weighted log p(x) estimate")
+    evaluate_cmd.add_argument("checkpoint")
+    evaluate_cmd.add_argument("--data-dir")
+    evaluate_cmd.add_argument("--samples", type=int, default=100, help="K, samples per image for log p(x)")
+    evaluate_cmd.add_argument("--limit", type=int, help="evaluate only the first N test images")
+    evaluate_cmd.add_argument("--json", action="store_true")
+    return parser
+
+
+def _train(args: argparse.Namespace) -> int:
+    dataset = load_dataset(args.dataset, args.data_dir)
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                         beta=args.beta, loss=args.loss, seed=args.seed, device=args.device)
+    kinds = ["ae", "vae"] if args.model == "both" else [args.model]
+    pair = ModelPair(dataset=args.dataset)
+    for kind in kinds:
+        hidden, latent = DEFAULT_SIZES[kind]
+        model_config = ModelConfig(kind=kind, input_shape=dataset.image_shape,
+                                   hidden_dim=args.hidden_dim or hidden, latent_dim=args.latent_dim or latent,
+                                   code_activation=args.ae_code if kind == "ae" else "relu")
+        model = new_model(model_config, seed=args.seed)
+        bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {args.dataset}", unit="epoch")
+
+        def report(epoch):
+            if bar is None:
+                print(json.dumps(epoch.to_dict()), flush=True)
+            else:
+                bar.set_postfix(train=f"{epoch.train_loss:.2f}", test=f"{epoch.test_loss:.2f}")
+                bar.update(1)
+
+        try:
+            result = train_model(model, dataset, config, on_epoch=report)
+        finally:
+            if bar is not None:
+                bar.close()
+        setattr(pair, kind, result.model.cpu())
+        pair.histories[kind] = [e.to_dict() for e in result.history]
+        pair.train_settings[kind] = {**config.to_dict(), "dataset": args.dataset}
+    path = save_checkpoint(pair, args.output)
+    print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    pair = load_checkpoint(args.checkpoint)
+    dataset = load_dataset(pair.dataset, args.data_dir)
+    images = dataset.images("test")[: args.limit]
+    results = {}
+    for kind, model in pair.models().items():
+        loss = pair.train_settings.get(kind, {}).get("loss", "bce")
+        figures = evaluate(model, images, loss)
+        entry = {"images": len(images), "loss": loss, "reconstruction_nll": figures["reconstruction"]}
+        if kind == "vae":
+            generator = torch.Generator().manual_seed(0)
+            log_px = torch.cat([
+                importance_weighted_log_px(model, images[i:i + 500], args.samples, loss, generator)
+                for i in range(0, len(images), 500)])
+            entry.update(kl=figures["kl"], elbo=-figures["loss"], log_px=log_px.mean().item(), samples=args.samples)
+        results[kind] = entry
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"{args.checkpoint}: {DATASETS[pair.dataset].title}, {len(images)} test images, nats per image")
+    for kind, entry in results.items():
+        if kind == "vae":
+            print(f"  VAE  ELBO {entry['elbo']:.2f} = -reconstruction {entry['reconstruction_nll']:.2f} "
+                  f"- KL {entry['kl']:.2f};  log p(x) >= {entry['log_px']:.2f} (K={entry['samples']})")
+        else:
+            print(f"  AE   reconstruction -log p(x|z) {entry['reconstruction_nll']:.2f} ({entry['loss']})")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _train(args) if args.command == "train" else _evaluate(args)
+    except (DatasetUnavailable, CheckpointError, TrainingDiverged, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2

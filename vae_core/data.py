@@ -1,0 +1,214 @@
+"""Image datasets as tensors: train and test images, labels and class names.
+
+``digits`` ships inside scikit-learn (8x8, no download) and is the offline
+default. ``fashion-mnist`` and ``mnist`` are read from the standard IDX files
+in a local folder (raw or gzipped), and downloaded through torchvision only
+when no folder has them.
+"""
+
+from __future__ import annotations
+
+import gzip
+import os
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import torch
+
+DATA_DIR_ENV = "LATENT_EXPLORER_DATA"
+DOWNLOAD_DIR = Path.home() / ".cache" / "latent-explorer"
+
+
+class DatasetUnavailable(RuntimeError):
+    """The dataset cannot be found, read or downloaded; the message says how to get it."""
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    name: str
+    train_images: torch.Tensor  # uint8, (N, C, H, W)
+    train_labels: torch.Tensor  # int64, (N,)
+    test_images: torch.Tensor
+    test_labels: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_images.shape[1:])
+
+    def images(self, split: str) -> torch.Tensor:
+        """Float images in [0, 1] of the 'train' or 'test' split."""
+        raw = {"train": self.train_images, "test": self.test_images}[split]
+        return raw.float().div_(255.0)
+
+    def labels(self, split: str) -> torch.Tensor:
+        return {"train": self.train_labels, "test": self.test_labels}[split]
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    title: str
+    class_names: tuple[str, ...]
+    image_shape: tuple[int, int, int]
+    debian_package: str | None
+    torchvision_class: str | None
+
+
+FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+                   "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
+DIGIT_CLASSES = tuple(str(d) for d in range(10))
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", "Digits (8x8, scikit-learn, embedded)", DIGIT_CLASSES, (1, 8, 8), None, None),
+    "fashion-mnist": DatasetInfo("fashion-mnist", "Fashion-MNIST (28x28)", FASHION_CLASSES,
+                                 (1, 28, 28), "dataset-fashion-mnist", "FashionMNIST"),
+    "mnist": DatasetInfo("mnist", "MNIST (28x28)", DIGIT_CLASSES, (1, 28, 28), None, "MNIST"),
+}
+
+IDX_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """Read an IDX file (optionally gzipped) of unsigned bytes into an array of its shape."""
+    opener = gzip.open if path.suffix == ".gz" else open
+    try:
+        with opener(path, "rb") as f:
+            data = f.read()
+    except (OSError, EOFError) as err:
+        raise DatasetUnavailable(f"cannot read {path}: {err}") from err
+    if len(data) < 4 or data[0] != 0 or data[1] != 0:
+        raise DatasetUnavailable(f"{path} is not an IDX file (bad magic number)")
+    if data[2] != 0x08:
+        raise DatasetUnavailable(f"{path} does not hold unsigned bytes (type code {data[2]:#x})")
+    ndim = data[3]
+    header_end = 4 + 4 * ndim
+    if len(data) < header_end:
+        raise DatasetUnavailable(f"{path} is truncated inside its header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape, dtype=np.int64))
+    if len(data) - header_end != expected:
+        raise DatasetUnavailable(
+            f"{path} should hold {expected} values for shape {shape} but holds {len(data) - header_end}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header_end).reshape(shape)
+
+
+def _find_idx_file(folder: Path, stem: str) -> Path | None:
+    for candidate in (folder / stem, folder / f"{stem}.gz"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def candidate_folders(name: str, data_dir: str | os.PathLike | None = None) -> list[Path]:
+    """Folders searched for a dataset's IDX files, most specific first."""
+    info = DATASETS[name]
+    roots: list[Path] = []
+    if data_dir:
+        roots.append(Path(data_dir))
+    if os.environ.get(DATA_DIR_ENV):
+        roots.append(Path(os.environ[DATA_DIR_ENV]))
+    roots += [DOWNLOAD_DIR, Path("/usr/share/datasets")]
+    folders: list[Path] = []
+    for root in roots:
+        # The folder itself, a per-dataset subfolder, and torchvision's own layout.
+        folders += [root, root / name, root / info.torchvision_class / "raw"]
+    return folders
+
+
+def _load_idx_dataset(name: str, folder: Path) -> ImageDataset:
+    paths = {key: _find_idx_file(folder, stem) for key, stem in IDX_FILES.items()}
+    arrays = {key: read_idx(path) for key, path in paths.items()}
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+            raise DatasetUnavailable(
+                f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+        if labels.max(initial=0) >= len(DATASETS[name].class_names):
+            raise DatasetUnavailable(f"{folder}: {split} labels go beyond the {name} classes")
+    return ImageDataset(
+        name=name,
+        train_images=torch.from_numpy(arrays["train_images"].copy()).unsqueeze(1),
+        train_labels=torch.from_numpy(arrays["train_labels"].astype(np.int64)),
+        test_images=torch.from_numpy(arrays["test_images"].copy()).unsqueeze(1),
+        test_labels=torch.from_numpy(arrays["test_labels"].astype(np.int64)),
+        class_names=DATASETS[name].class_names,
+    )
+
+
+def find_local_folder(name: str, data_dir: str | os.PathLike | None = None) -> Path | None:
+    """The first folder holding all four IDX files of the dataset, or None."""
+    for folder in candidate_folders(name, data_dir):
+        if all(_find_idx_file(folder, stem) for stem in IDX_FILES.values()):
+            return folder
+    return None
+
+
+def _download(name: str) -> Path:
+    import torchvision.datasets
+
+    info = DATASETS[name]
+    dataset_class = getattr(torchvision.datasets, info.torchvision_class)
+    try:
+        for train in (True, False):
+            dataset_class(root=str(DOWNLOAD_DIR), train=train, download=True)
+    except Exception as err:  # torchvision raises several kinds on a failed download
+        raise DatasetUnavailable(missing_dataset_message(name, cause=str(err))) from err
+    return DOWNLOAD_DIR / info.torchvision_class / "raw"
+
+
+def missing_dataset_message(name: str, cause: str | None = None) -> str:
+    info = DATASETS[name]
+    ways = [f"put the four IDX files ({', '.join(IDX_FILES.values())}, raw or .gz) in a folder "
+            f"and pass it as data_dir / --data-dir or set {DATA_DIR_ENV}"]
+    if info.debian_package:
+        ways.insert(0, f"on Debian or Ubuntu: apt-get install {info.debian_package}")
+    ways.append("or allow the network so torchvision can download it")
+    message = f"{info.title} is not available here. To get it: " + "; ".join(ways) + "."
+    return f"{message} (download failed: {cause})" if cause else message
+
+
+def _load_digits() -> ImageDataset:
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+
+    bunch = load_digits()
+    # Pixel values are 0..16; stored as bytes like the 28x28 datasets.
+    images = np.rint(bunch.images * (255.0 / 16.0)).astype(np.uint8)
+    train_x, test_x, train_y, test_y = train_test_split(
+        images, bunch.target, test_size=0.2, stratify=bunch.target, random_state=0)
+    return ImageDataset(
+        name="digits",
+        train_images=torch.from_numpy(train_x).unsqueeze(1),
+        train_labels=torch.from_numpy(train_y.astype(np.int64)),
+        test_images=torch.from_numpy(test_x).unsqueeze(1),
+        test_labels=torch.from_numpy(test_y.astype(np.int64)),
+        class_names=DIGIT_CLASSES,
+    )
+
+
+@lru_cache(maxsize=4)
+def load_dataset(name: str, data_dir: str | None = None, download: bool = True) -> ImageDataset:
+    """Load a registered dataset; raises DatasetUnavailable with a how-to when it cannot."""
+    if name not in DATASETS:
+        raise DatasetUnavailable(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+    if name == "digits":
+        return _load_digits()
+    folder = find_local_folder(name, data_dir)
+    if folder is None:
+        if not download:
+            raise DatasetUnavailable(missing_dataset_message(name))
+        folder = _download(name)
+    return _load_idx_dataset(name, folder)
+
+
+def is_available(name: str, data_dir: str | None = None) -> bool:
+    """Whether the dataset can be loaded without a network."""
+    return name == "digits" or find_local_folder(name, data_dir) is not None

@@ -1,0 +1,214 @@
+"""Training that keeps the whole dataset on the device and batches it there.
+
+The usual recipe converts every image with ToTensor and collates it in a
+DataLoader on each epoch; that per-sample Python work dominates a small MLP's
+epoch. Here the images become one float tensor on the device once, and each
+batch is an index into it.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable
+
+import torch
+
+from .data import ImageDataset
+from .losses import RECONSTRUCTION_LOSSES, kl_divergence, reconstruction_nll
+from .models import VAE, Autoencoder, ModelConfig, build_model, reparameterize
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model holds its last good weights."""
+
+
+def available_devices() -> list[str]:
+    """Devices this machine can train on, fastest first."""
+    devices = []
+    if torch.cuda.is_available():
+        devices.append("cuda")
+    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        devices.append("mps")
+    devices.append("cpu")
+    return devices
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    if name == "auto":
+        return torch.device(available_devices()[0])
+    if name.split(":")[0] not in available_devices():
+        raise ValueError(f"device {name!r} is not available here; choose from {available_devices()}")
+    return torch.device(name)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    epochs: int = 10
+    batch_size: int = 128
+    learning_rate: float = 1e-3
+    beta: float = 1.0
+    loss: str = "bce"
+    seed: int = 0
+    device: str = "auto"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.epochs <= 10_000:
+            raise ValueError(f"epochs must be between 1 and 10000, not {self.epochs}")
+        if not 1 <= self.batch_size <= 65_536:
+            raise ValueError(f"batch size must be between 1 and 65536, not {self.batch_size}")
+        if not (math.isfinite(self.learning_rate) and 0 < self.learning_rate <= 10):
+            raise ValueError(f"learning rate must be in (0, 10], not {self.learning_rate}")
+        if not (math.isfinite(self.beta) and 0 <= self.beta <= 1000):
+            raise ValueError(f"beta must be in [0, 1000], not {self.beta}")
+        if self.loss not in RECONSTRUCTION_LOSSES:
+            raise ValueError(f"loss must be one of {RECONSTRUCTION_LOSSES}, not {self.loss!r}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EpochReport:
+    """One epoch's figures, per image: loss = reconstruction + beta * KL (KL is 0 for an AE)."""
+
+    model: str
+    epoch: int
+    epochs: int
+    train_loss: float
+    train_reconstruction: float
+    train_kl: float
+    test_loss: float
+    test_reconstruction: float
+    test_kl: float
+    train_s: float
+    elapsed_s: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class TrainResult:
+    model: Autoencoder | VAE
+    history: list[EpochReport]
+    cancelled: bool
+
+
+def _batch_losses(model, x: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image (reconstruction, KL) with one reparameterized sample for a VAE."""
+    if isinstance(model, VAE):
+        mu, logvar = model.encode(x)
+        logits = model.decode_logits(reparameterize(mu, logvar))
+        return reconstruction_nll(logits, x, loss), kl_divergence(mu, logvar)
+    logits = model.decode_logits(model.encode(x))
+    reconstruction = reconstruction_nll(logits, x, loss)
+    return reconstruction, torch.zeros_like(reconstruction)
+
+
+@torch.no_grad()
+def evaluate(model, images: torch.Tensor, loss: str = "bce", beta: float = 1.0,
+             batch_size: int = 2048) -> dict[str, float]:
+    """Mean per-image reconstruction, KL and loss (with beta = 1: -ELBO in nats, one z sample)."""
+    was_training = model.training
+    model.eval()
+    device = model.device
+    reconstruction_sum = kl_sum = 0.0
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(device)
+        reconstruction, kl = _batch_losses(model, x, loss)
+        reconstruction_sum += reconstruction.sum().item()
+        kl_sum += kl.sum().item()
+    model.train(was_training)
+    n = max(len(images), 1)
+    return {"reconstruction": reconstruction_sum / n, "kl": kl_sum / n,
+            "loss": (reconstruction_sum + beta * kl_sum) / n}
+
+
+def train_model(
+    model: Autoencoder | VAE,
+    dataset: ImageDataset,
+    config: TrainConfig,
+    on_epoch: Callable[[EpochReport], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+) -> TrainResult:
+    """Train in place with Adam; returns the history.
+
+    ``should_stop`` is polled between batches: when it answers True the model
+    keeps what it learned so far. A non-finite loss restores the weights of the
+    last finished epoch and raises TrainingDiverged.
+    """
+    if tuple(dataset.image_shape) != tuple(model.config.input_shape):
+        raise ValueError(f"model expects images {model.config.input_shape}, dataset has {dataset.image_shape}")
+    device = resolve_device(config.device)
+    torch.manual_seed(config.seed)
+    model.to(device).train()
+    train_x = dataset.images("train").to(device)
+    test_x = dataset.images("test").to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    shuffle = torch.Generator(device=device).manual_seed(config.seed)
+    history: list[EpochReport] = []
+    kind = model.config.kind
+    started = time.perf_counter()
+    n = len(train_x)
+
+    for epoch in range(1, config.epochs + 1):
+        last_good = copy.deepcopy(model.state_dict())
+        epoch_start = time.perf_counter()
+        order = torch.randperm(n, device=device, generator=shuffle)
+        reconstruction_sum = torch.zeros((), device=device)
+        kl_sum = torch.zeros((), device=device)
+        seen = 0
+        cancelled = False
+        for start in range(0, n, config.batch_size):
+            if should_stop is not None and should_stop():
+                cancelled = True
+                break
+            x = train_x[order[start:start + config.batch_size]]
+            reconstruction, kl = _batch_losses(model, x, config.loss)
+            # Summed over the batch like the canonical example; Adam is scale-free.
+            batch_loss = reconstruction.sum() + config.beta * kl.sum()
+            optimizer.zero_grad(set_to_none=True)
+            batch_loss.backward()
+            optimizer.step()
+            reconstruction_sum += reconstruction.detach().sum()
+            kl_sum += kl.detach().sum()
+            seen += len(x)
+        if seen == 0:
+            return TrainResult(model, history, cancelled=True)
+        train_s = time.perf_counter() - epoch_start
+        train_reconstruction = reconstruction_sum.item() / seen
+        train_kl = kl_sum.item() / seen
+        test = evaluate(model, test_x, config.loss, config.beta)
+        figures = (train_reconstruction, train_kl, test["loss"])
+        if not all(math.isfinite(v) for v in figures) or _has_non_finite_weights(model):
+            model.load_state_dict(last_good)
+            raise TrainingDiverged(
+                f"{kind.upper()} training diverged in epoch {epoch} (loss became NaN or infinite); "
+                f"the weights from epoch {epoch - 1} were kept. Try a smaller learning rate "
+                f"(now {config.learning_rate:g}) or a smaller beta.")
+        report = EpochReport(
+            model=kind, epoch=epoch, epochs=config.epochs,
+            train_loss=train_reconstruction + config.beta * train_kl,
+            train_reconstruction=train_reconstruction, train_kl=train_kl,
+            test_loss=test["loss"], test_reconstruction=test["reconstruction"], test_kl=test["kl"],
+            train_s=train_s, elapsed_s=time.perf_counter() - started)
+        history.append(report)
+        if on_epoch is not None:
+            on_epoch(report)
+        if cancelled:
+            return TrainResult(model, history, cancelled=True)
+    model.eval()
+    return TrainResult(model, history, cancelled=False)
+
+
+def _has_non_finite_weights(model) -> bool:
+    return any(not torch.isfinite(p).all() for p in model.parameters())
+
+
+def new_model(config: ModelConfig, seed: int = 0) -> Autoencoder | VAE:
+    """A freshly initialised model whose weights depend only on the seed."""
+    torch.manual_seed(seed)
+    return build_model(config)
