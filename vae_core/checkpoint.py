@@ -67,6 +67,7 @@ def save_checkpoint(pair: ModelPair, path: str | os.PathLike) -> Path:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(temporary, 0o644)  # mkstemp makes it private; a checkpoint is an ordinary file
         os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)

@@ -1,0 +1,136 @@
+"""Plotly figures of the latent space. Pure functions of arrays: no Streamlit here."""
+
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass, field
+
+import numpy as np
+import plotly.graph_objects as go
+
+from vae_core.images import png_bytes
+from vae_core.latent import prior_circle
+
+# Okabe-Ito and Tableau colours: distinguishable for colour-blind readers, ten of them.
+CLASS_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
+                 "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#7F7F7F")
+GRID_TRACE_NAME = "decode here"
+
+
+@dataclass
+class Overlay:
+    """Extra marks on a map: a line (ellipse, path, circle) or points."""
+
+    x: np.ndarray
+    y: np.ndarray
+    name: str
+    colour: str = "#111111"
+    mode: str = "lines"
+    dash: str = "solid"
+    size: int = 8
+    symbol: str = "circle"
+    hover: list[str] | None = None
+    show_legend: bool = True
+
+
+@dataclass
+class MapSpec:
+    points: np.ndarray  # (N, 2)
+    labels: np.ndarray
+    class_names: tuple[str, ...]
+    axis_titles: tuple[str, str]
+    title: str = ""
+    selected: int | None = None
+    overlays: list[Overlay] = field(default_factory=list)
+    clickable_grid: tuple[tuple[float, float], tuple[float, float]] | None = None
+    background: tuple[np.ndarray, tuple[float, float], tuple[float, float]] | None = None
+    height: int = 560
+    equal_axes: bool = True
+
+
+def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges covering the points (1st to 99th percentile, padded) and at least the prior's 2-sigma."""
+    low, high = np.percentile(points, [0.5, 99.5], axis=0)
+    centre = (low + high) / 2
+    half = np.maximum((high - low) / 2 * (1 + margin), min_half_width)
+    return (centre[0] - half[0], centre[0] + half[0]), (centre[1] - half[1], centre[1] + half[1])
+
+
+def latent_map(spec: MapSpec) -> go.Figure:
+    fig = go.Figure()
+    if spec.clickable_grid is not None:
+        (x0, x1), (y0, y1) = spec.clickable_grid
+        gx, gy = np.meshgrid(np.linspace(x0, x1, 48), np.linspace(y0, y1, 48))
+        # Nearly invisible markers under the data: a click on "empty" space lands on one of them.
+        fig.add_trace(go.Scattergl(
+            x=gx.ravel(), y=gy.ravel(), mode="markers", name=GRID_TRACE_NAME, showlegend=False,
+            marker=dict(size=9, color="rgba(0,0,0,0.01)"),
+            hovertemplate="decode z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    for c, class_name in enumerate(spec.class_names):
+        members = np.flatnonzero(spec.labels == c)
+        if not len(members):
+            continue
+        fig.add_trace(go.Scattergl(
+            x=spec.points[members, 0], y=spec.points[members, 1], mode="markers", name=class_name,
+            customdata=members, marker=dict(size=6, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=0.75),
+            hovertemplate=f"#%{{customdata}} · {class_name}<extra></extra>"))
+    for overlay in spec.overlays:
+        fig.add_trace(go.Scatter(
+            x=overlay.x, y=overlay.y, mode=overlay.mode, name=overlay.name, showlegend=overlay.show_legend,
+            line=dict(color=overlay.colour, dash=overlay.dash, width=2),
+            marker=dict(color=overlay.colour, size=overlay.size, symbol=overlay.symbol,
+                        line=dict(color="white", width=1)),
+            text=overlay.hover, hoverinfo="text" if overlay.hover else "skip"))
+    if spec.selected is not None:
+        x, y = spec.points[spec.selected]
+        fig.add_trace(go.Scatter(
+            x=[x], y=[y], mode="markers", name=f"selected #{spec.selected}",
+            marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#111111", width=3)),
+            hoverinfo="skip"))
+    if spec.background is not None:
+        image, (x0, x1), (y0, y1) = spec.background
+        uri = "data:image/png;base64," + base64.b64encode(png_bytes(1.0 - image)).decode()
+        fig.add_layout_image(dict(source=uri, xref="x", yref="y", x=x0, y=y1, sizex=x1 - x0, sizey=y1 - y0,
+                                  sizing="stretch", layer="below", opacity=0.55))
+    fig.update_layout(
+        title=spec.title or None, height=spec.height, margin=dict(l=10, r=10, t=40 if spec.title else 10, b=10),
+        xaxis_title=spec.axis_titles[0], yaxis_title=spec.axis_titles[1], legend=dict(itemsizing="constant"),
+        dragmode="pan", hovermode="closest", clickmode="event+select", uirevision="latent-map",
+        plot_bgcolor="white")
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", zeroline=True, zerolinecolor="#cccccc")
+    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee", zeroline=True, zerolinecolor="#cccccc")
+    if spec.equal_axes:
+        fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def prior_circle_overlays(projected: bool) -> list[Overlay]:
+    """The prior's 1- and 2-sigma circles (in PCA coordinates only approximately, since PCA recentres)."""
+    note = " (approx. in PCA axes)" if projected else ""
+    overlays = []
+    for n, dash in ((1, "dash"), (2, "dot")):
+        circle = prior_circle(n)
+        overlays.append(Overlay(circle[:, 0], circle[:, 1], f"prior {n}σ{note}", colour="#555555", dash=dash))
+    return overlays
+
+
+def bar_chart(values: np.ndarray, title: str, y_title: str, labels: list[str] | None = None,
+              colour: str = "#4E79A7", height: int = 260) -> go.Figure:
+    labels = labels or [f"z{i + 1}" for i in range(len(values))]
+    fig = go.Figure(go.Bar(x=labels, y=values, marker_color=colour,
+                           hovertemplate="%{x}: %{y:.3f}<extra></extra>"))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), yaxis_title=y_title,
+                      plot_bgcolor="white")
+    return fig
+
+
+def curves(series: dict[str, tuple[list[float], list[float]]], title: str, y_title: str,
+           height: int = 300) -> go.Figure:
+    fig = go.Figure()
+    for name, (x, y) in series.items():
+        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name))
+    fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch",
+                      yaxis_title=y_title, plot_bgcolor="white", hovermode="x unified")
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
+    return fig

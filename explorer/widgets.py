@@ -1,0 +1,68 @@
+"""Streamlit pieces shared by the pages: crisp images, the sidebar, page headers."""
+
+from __future__ import annotations
+
+import numpy as np
+import streamlit as st
+
+from vae_core import available_devices
+from vae_core.images import display_scale, png_bytes
+from vae_core.workspace import KIND_TITLES
+
+from . import session
+
+HELP = """
+**Latent Explorer** trains or loads an autoencoder (AE) and a variational autoencoder (VAE)
+and lets you look inside the VAE's latent space.
+
+- **Explore**: every held-out image placed at its code μ(x); click one to inspect it.
+- **Edit**: move one slider per latent dimension and watch the decoder respond.
+- **Sample**: decode draws from the prior N(0, I); interpolate between codes.
+- **Compare**: AE against VAE on the same images, codes and prior samples.
+- **Train**: new models with your settings, or upload a checkpoint.
+
+Links carry the view: copy the address bar, or the link below, to share exactly this.
+"""
+
+
+def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -> None:
+    """A [0, 1] grey image, upscaled with nearest neighbour so pixels stay crisp."""
+    st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption)
+
+
+def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | None = None,
+              size_px: int = 96) -> None:
+    """Several images side by side, each captioned."""
+    if not len(pictures):
+        return
+    scale = display_scale(pictures[0].shape[-1], size_px)
+    st.image([png_bytes(p, scale) for p in pictures], caption=captions)
+
+
+def sidebar() -> None:
+    labels = session.workspace_labels()
+    keys = list(labels)
+    # Another page (Train) may have activated a new pair since the widget last ran.
+    st.session_state["model_picker"] = session.active_key()
+    st.sidebar.selectbox("Models", keys, format_func=labels.get,
+                         key="model_picker", on_change=lambda: session.activate(st.session_state["model_picker"]),
+                         help="The AE and VAE pair every page shows. Pairs you train or upload appear here "
+                              "for this browser session only.")
+    ws = session.active_workspace()
+    parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
+    st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
+    for hint in session.missing_shipped_hints():
+        st.sidebar.caption(f"ℹ️ {hint}")
+    devices = available_devices()
+    st.sidebar.caption(f"Compute: {', '.join(d.upper() for d in devices)}"
+                       + ("" if devices[0] != "cpu" else " (no GPU found)"))
+    with st.sidebar.expander("Share this view"):
+        st.code(session.shareable_link(), language=None, wrap_lines=True)
+        st.caption("The link reopens this page with the same model, point, latent vector and seed.")
+    with st.sidebar.expander("Help"):
+        st.markdown(HELP)
+
+
+def url_notices() -> None:
+    for notice in session.pop_url_notices():
+        st.warning(f"The link could not be followed in full: {notice}.", icon="🔗")

@@ -1,0 +1,127 @@
+"""A model pair with its dataset's held-out split encoded once, ready to explore.
+
+The explorer's pages read everything they draw from here: codes, 2-d map
+coordinates, reconstructions and per-point analyses. Nothing in it changes
+after construction except the memoised t-SNE maps, so one instance can be
+shared by every browser session that looks at the same models.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from .data import DATASETS, ImageDataset
+from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, analyse_point, decode_latents,
+                     encode_images, fit_projection, tsne_embedding)
+from .models import ModelPair
+from .training import evaluate
+
+KIND_TITLES = {"ae": "AE", "vae": "VAE"}
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    """Held-out figures per image, in nats; KL and ELBO only for a VAE."""
+
+    kind: str
+    reconstruction_nll: float
+    pixel_mse: float
+    kl: float | None
+    elbo: float | None
+    active_units: int
+    latent_dim: int
+
+
+class Workspace:
+    def __init__(self, pair: ModelPair, dataset: ImageDataset, label: str):
+        if not pair.models():
+            raise ValueError("the model pair holds no model")
+        self.pair = pair
+        self.dataset = dataset
+        self.label = label
+        self.images = dataset.images("test")
+        self.labels = dataset.labels("test").numpy()
+        self.class_names = dataset.class_names
+        self.encodings: dict[str, Encoding] = {
+            kind: encode_images(model, self.images) for kind, model in pair.models().items()}
+        self.projections: dict[str, LinearProjection] = {
+            kind: fit_projection(encoding.mu) for kind, encoding in self.encodings.items()}
+        self.map_points: dict[str, np.ndarray] = {
+            kind: self.projections[kind](encoding.mu) for kind, encoding in self.encodings.items()}
+        self._tsne: dict[str, np.ndarray] = {}
+        self._tsne_lock = threading.Lock()
+
+    # --- what the pair holds ---------------------------------------------------------
+    @property
+    def dataset_title(self) -> str:
+        return DATASETS[self.dataset.name].title
+
+    @property
+    def kinds(self) -> list[str]:
+        return list(self.pair.models())
+
+    @property
+    def vae(self):
+        return self.pair.vae
+
+    @property
+    def ae(self):
+        return self.pair.ae
+
+    @property
+    def main_kind(self) -> str:
+        """The model the map and editor show: the VAE when there is one."""
+        return "vae" if self.pair.vae is not None else "ae"
+
+    def model(self, kind: str | None = None):
+        return self.pair.models()[kind or self.main_kind]
+
+    def latent_dim(self, kind: str | None = None) -> int:
+        return self.model(kind).config.latent_dim
+
+    def loss(self, kind: str | None = None) -> str:
+        return self.pair.train_settings.get(kind or self.main_kind, {}).get("loss", "bce")
+
+    @property
+    def image_side(self) -> int:
+        return self.dataset.image_shape[-1]
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    # --- per point -------------------------------------------------------------------
+    def image(self, index: int) -> np.ndarray:
+        return self.images[index].mean(0).numpy()
+
+    def reconstruction(self, kind: str, index: int) -> np.ndarray:
+        return decode_latents(self.model(kind), self.encodings[kind].mu[index])[0]
+
+    def decode(self, z: np.ndarray, kind: str | None = None) -> np.ndarray:
+        return decode_latents(self.model(kind), z)
+
+    def analyse(self, index: int, samples: int = 256) -> PointAnalysis:
+        return analyse_point(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
+
+    # --- 2-d views -------------------------------------------------------------------
+    def tsne(self, kind: str) -> np.ndarray:
+        """t-SNE of the codes, computed once per workspace (it takes seconds)."""
+        with self._tsne_lock:
+            if kind not in self._tsne:
+                self._tsne[kind] = tsne_embedding(self.encodings[kind].mu)
+            return self._tsne[kind]
+
+    # --- whole-set figures -----------------------------------------------------------
+    def summary(self, kind: str) -> ModelSummary:
+        model = self.model(kind)
+        figures = evaluate(model, self.images, self.loss(kind))
+        with torch.no_grad():
+            recon = model.decode(model.encode(self.images)[0] if kind == "vae" else model.encode(self.images))
+            pixel_mse = (recon - self.images).pow(2).mean().item()
+        is_vae = kind == "vae"
+        return ModelSummary(kind=kind, reconstruction_nll=figures["reconstruction"], pixel_mse=pixel_mse,
+                            kl=figures["kl"] if is_vae else None, elbo=-figures["loss"] if is_vae else None,
+                            active_units=active_units(self.encodings[kind].mu), latent_dim=model.config.latent_dim)
