@@ -4,14 +4,14 @@ import streamlit as st
 
 from explorer import session, widgets
 
-st.set_page_config(page_title="Latent Explorer", page_icon="🧭", layout="wide")
+st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/explore.py", title="Explore", icon="🗺️", url_path="explore", default=True),
-    st.Page("pages/edit.py", title="Edit", icon="🎚️", url_path="edit"),
-    st.Page("pages/sample.py", title="Sample", icon="🎲", url_path="sample"),
-    st.Page("pages/compare.py", title="Compare", icon="⚖️", url_path="compare"),
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore", default=True),
+    st.Page("pages/edit.py", title="Edit", icon=":material/tune:", url_path="edit"),
+    st.Page("pages/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
+    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 
 page = st.navigation(PAGES)

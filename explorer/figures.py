@@ -15,6 +15,7 @@ from vae_core.latent import prior_circle
 CLASS_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
                  "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#7F7F7F")
 GRID_TRACE_NAME = "decode here"
+GRID_POINT = -1  # customdata of the clickable grid's points; data points carry their index
 
 
 @dataclass
@@ -64,6 +65,7 @@ def latent_map(spec: MapSpec) -> go.Figure:
         # Nearly invisible markers under the data: a click on "empty" space lands on one of them.
         fig.add_trace(go.Scattergl(
             x=gx.ravel(), y=gy.ravel(), mode="markers", name=GRID_TRACE_NAME, showlegend=False,
+            customdata=np.full(gx.size, GRID_POINT),
             marker=dict(size=9, color="rgba(0,0,0,0.01)"),
             hovertemplate="decode z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
     for c, class_name in enumerate(spec.class_names):

@@ -32,11 +32,13 @@ def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -
 
 def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | None = None,
               size_px: int = 96) -> None:
-    """Several images side by side, each captioned."""
+    """Several images side by side in equal columns, each captioned, on one line."""
     if not len(pictures):
         return
     scale = display_scale(pictures[0].shape[-1], size_px)
-    st.image([png_bytes(p, scale) for p in pictures], caption=captions)
+    captions = captions or [None] * len(pictures)
+    for column, picture, caption in zip(st.columns(len(pictures), gap="small"), pictures, captions):
+        column.image(png_bytes(picture, scale), caption=caption, width="stretch")
 
 
 def sidebar() -> None:
@@ -65,4 +67,4 @@ def sidebar() -> None:
 
 def url_notices() -> None:
     for notice in session.pop_url_notices():
-        st.warning(f"The link could not be followed in full: {notice}.", icon="🔗")
+        st.warning(f"The link could not be followed in full: {notice}.", icon=":material/link_off:")

@@ -15,8 +15,9 @@ import numpy as np
 import torch
 
 from .data import DATASETS, ImageDataset
+from .images import tile
 from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, analyse_point, decode_latents,
-                     encode_images, fit_projection, tsne_embedding)
+                     encode_images, fit_projection, latent_grid, nearest_neighbours, tsne_embedding)
 from .models import ModelPair
 from .training import evaluate
 
@@ -105,6 +106,23 @@ class Workspace:
 
     def analyse(self, index: int, samples: int = 256) -> PointAnalysis:
         return analyse_point(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
+
+    def neighbours(self, index: int, k: int = 8, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The k held-out images whose codes lie closest to this one's (Euclidean, in latent space)."""
+        codes = self.encodings[kind or self.main_kind].mu
+        return nearest_neighbours(codes, codes[index], k, exclude=index)
+
+    def selection_summary(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(count per class, mean image) of a set of held-out images."""
+        indices = np.asarray(indices, dtype=int)
+        counts = np.bincount(self.labels[indices], minlength=len(self.class_names))
+        return counts, self.images[indices].mean(dim=(0, 1)).numpy()
+
+    def manifold(self, x_range: tuple[float, float], y_range: tuple[float, float], n: int = 20,
+                 kind: str | None = None) -> np.ndarray:
+        """The decoder's output over an n x n grid of a 2-d latent region, tiled edge to edge (top row = high z2)."""
+        decoded = self.decode(latent_grid(x_range, y_range, n), kind)
+        return tile(decoded, columns=n, padding=0)
 
     # --- 2-d views -------------------------------------------------------------------
     def tsne(self, kind: str) -> np.ndarray:
