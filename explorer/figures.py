@@ -49,6 +49,43 @@ class MapSpec:
     equal_axes: bool = True
 
 
+@dataclass(frozen=True)
+class MapEvent:
+    """What a selection on the latent map means: a clicked image, a clicked location, or a region's images."""
+
+    kind: str  # "point", "location", "region" or "none"
+    index: int | None = None
+    location: tuple[float, float] | None = None
+    indices: tuple[int, ...] = ()
+
+
+def _custom_index(point: dict) -> int | None:
+    value = point.get("customdata")
+    if isinstance(value, (list, tuple)):
+        value = value[0] if value else None
+    return None if value is None else int(value)
+
+
+def parse_map_selection(selection: dict | None) -> MapEvent:
+    """Interpret Streamlit's Plotly selection state for maps drawn by latent_map.
+
+    Data points carry their image index as customdata, the clickable grid
+    carries GRID_POINT, overlays carry nothing (clicks on them are ignored).
+    """
+    if not selection:
+        return MapEvent("none")
+    points = selection.get("points") or []
+    data = [i for i in map(_custom_index, points) if i is not None and i >= 0]
+    if selection.get("box") or selection.get("lasso"):
+        return MapEvent("region", indices=tuple(sorted(set(data))))
+    if data:
+        return MapEvent("point", index=data[0])
+    grid = [p for p in points if _custom_index(p) == GRID_POINT]
+    if grid:
+        return MapEvent("location", location=(float(grid[0]["x"]), float(grid[0]["y"])))
+    return MapEvent("none")
+
+
 def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis ranges covering the points (1st to 99th percentile, padded) and at least the prior's 2-sigma."""
     low, high = np.percentile(points, [0.5, 99.5], axis=0)

@@ -27,7 +27,7 @@ Links carry the view: copy the address bar, or the link below, to share exactly 
 
 def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -> None:
     """A [0, 1] grey image, upscaled with nearest neighbour so pixels stay crisp."""
-    st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption)
+    st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption, output_format="PNG")
 
 
 def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | None = None,
@@ -38,7 +38,7 @@ def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | Non
     scale = display_scale(pictures[0].shape[-1], size_px)
     captions = captions or [None] * len(pictures)
     for column, picture, caption in zip(st.columns(len(pictures), gap="small"), pictures, captions):
-        column.image(png_bytes(picture, scale), caption=caption, width="stretch")
+        column.image(png_bytes(picture, scale), caption=caption, width="stretch", output_format="PNG")
 
 
 def sidebar() -> None:

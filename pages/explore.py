@@ -7,7 +7,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import session, widgets
-from explorer.figures import GRID_POINT, MapSpec, Overlay, bar_chart, latent_map, map_extent
+from explorer.figures import MapSpec, Overlay, bar_chart, latent_map, map_extent, parse_map_selection
 from vae_core.latent import posterior_ellipse, reparameterized_draws
 from vae_core.workspace import KIND_TITLES, Workspace
 
@@ -18,7 +18,7 @@ SELECTION = "map_selection"
 POSTERIOR_DRAWS = 8
 
 
-def read_map_event(ws: Workspace) -> None:
+def read_map_event() -> None:
     """Apply a new click, box or lasso from the map's widget state (each event once)."""
     event = st.session_state.get(MAP_KEY)
     selection = event.get("selection") if event else None
@@ -28,25 +28,15 @@ def read_map_event(ws: Workspace) -> None:
     if signature == st.session_state.get(LAST_EVENT):
         return
     st.session_state[LAST_EVENT] = signature
-    points = selection.get("points", [])
-    data_points = [p for p in points if (_custom_index(p) or 0) >= 0 and _custom_index(p) is not None]
-    if selection.get("box") or selection.get("lasso"):
-        st.session_state[SELECTION] = np.array(sorted({_custom_index(p) for p in data_points}), dtype=int)
-        return
-    st.session_state[SELECTION] = None
-    grid_points = [p for p in points if _custom_index(p) == GRID_POINT]
-    if data_points:
-        session.select(_custom_index(data_points[0]))
-        st.session_state[DECODED_AT] = None
-    elif grid_points:
-        st.session_state[DECODED_AT] = (float(grid_points[0]["x"]), float(grid_points[0]["y"]))
-
-
-def _custom_index(point: dict) -> int | None:
-    value = point.get("customdata")
-    if isinstance(value, list):
-        value = value[0] if value else None
-    return None if value is None else int(value)
+    parsed = parse_map_selection(selection)
+    if parsed.kind == "region":
+        st.session_state[SELECTION] = np.array(parsed.indices, dtype=int)
+    elif parsed.kind == "point":
+        session.select(parsed.index)
+        st.session_state[SELECTION] = st.session_state[DECODED_AT] = None
+    elif parsed.kind == "location":
+        st.session_state[SELECTION] = None
+        st.session_state[DECODED_AT] = parsed.location
 
 
 def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
@@ -210,7 +200,7 @@ def selection_panel(ws: Workspace, indices: np.ndarray) -> None:
 
 @st.fragment
 def explorer(ws: Workspace) -> None:
-    read_map_event(ws)
+    read_map_event()
     kind, view, show_posterior, show_manifold = map_controls(ws)
     left, right = st.columns([3, 2], gap="medium")
     with left:
