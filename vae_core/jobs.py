@@ -147,6 +147,10 @@ class TrainingJob:
         """Ask the job to stop; it does within one batch, keeping the epochs that finished."""
         self._cancel.set()
 
+    @property
+    def cancel_requested(self) -> bool:
+        return self._cancel.is_set()
+
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends or the timeout passes; returns the status then."""
         self._thread.join(timeout)
@@ -202,7 +206,7 @@ class TrainingJob:
         if status == JobStatus.CANCELLED:
             return f"{label} · stopped"
         if status == JobStatus.FAILED:
-            return f"{label} · diverged, last good epoch"
+            return f"{label} · training failed, last good weights"
         return label
 
     # --- the training thread -----------------------------------------------------------
@@ -215,7 +219,7 @@ class TrainingJob:
         except TrainingDiverged as err:
             self._end(JobStatus.FAILED, str(err))
         except Exception as err:  # noqa: BLE001 - a dead thread would leave the page waiting forever
-            self._end(JobStatus.FAILED, f"training failed: {type(err).__name__}: {err}")
+            self._end(JobStatus.FAILED, f"Training failed: {type(err).__name__}: {err}.")
         finally:
             _TRAINING_SLOT.release()
 

@@ -150,7 +150,7 @@ def test_divergence_after_some_epochs_keeps_the_last_good_weights(monkeypatch):
     kept = pair.vae.state_dict()
     for name, tensor in weights_after_epoch[2].items():
         assert torch.equal(kept[name], tensor.cpu()), name
-    assert job.result_label().endswith("diverged, last good epoch")
+    assert job.result_label().endswith("training failed, last good weights")
 
 
 def test_failure_other_than_divergence_ends_the_job_with_its_message(monkeypatch):
