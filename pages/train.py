@@ -1,0 +1,278 @@
+"""Train: new AE and VAE models with your settings, live curves, checkpoints in and out.
+
+Training runs in a background thread (vae_core.jobs.TrainingJob) kept in this
+browser session's state, so it belongs to this visitor only; a fragment polls
+it for the progress bar and curves without rerunning the whole page.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+import streamlit as st
+
+from explorer import figures, session
+from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
+from vae_core import checkpoint as checkpoint_module
+from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
+from vae_core.data import missing_dataset_message
+from vae_core.jobs import KIND_TITLES, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
+
+# session_state keys
+TRAINING_JOB = "training_job"
+TRAIN_OUTCOME = "train_outcome"
+UPLOAD_OUTCOME = "checkpoint_upload_outcome"
+UPLOADED_FILE_ID = "checkpoint_upload_file_id"
+
+POLL_S = 0.75
+MODEL_CHOICES = {"both": "AE + VAE", "vae": "VAE", "ae": "AE"}
+LOSS_TITLES = {"bce": "BCE (Bernoulli pixels)", "mse": "MSE (Gaussian pixels)"}
+AE_CODE_TITLES = {"linear": "none (linear code)", "relu": "ReLU (as in the seed)"}
+LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+# Limits for a shared demo server: large enough for real experiments, small enough
+# that one visitor cannot hold the (single) training slot for hours.
+MAX_EPOCHS = 500
+MAX_HIDDEN = 2048
+MAX_LATENT = 64
+CURVES = (
+    ("loss", "Total loss = reconstruction + β·KL", True),
+    ("reconstruction", "Reconstruction −log p(x|z)", True),
+    ("kl", "KL(q(z|x) ‖ p(z))", False),  # an AE has no KL term: its curve would be flat zero
+)
+
+
+class Outcome(NamedTuple):
+    level: str  # "success", "info", "warning" or "error": the st function that shows it
+    text: str
+
+
+def show(outcome: Outcome | None) -> None:
+    if outcome is not None:
+        getattr(st, outcome.level)(outcome.text)
+
+
+def plain(text: str, limit: int = 80) -> str:
+    """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
+
+
+def duration(seconds: float) -> str:
+    seconds = round(seconds)
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+# --- curves ------------------------------------------------------------------------------
+
+def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
+    """Total loss, reconstruction and KL per epoch, train and test, one chart each (nats per image)."""
+    columns = st.columns(len(CURVES))
+    for column, (metric, title, for_ae) in zip(columns, CURVES):
+        series = {}
+        for kind, history in histories.items():
+            if not history or (kind == "ae" and not for_ae):
+                continue
+            epochs = [h["epoch"] for h in history]
+            for split in ("train", "test"):
+                series[f"{KIND_TITLES[kind]} {split}"] = (epochs, [h[f"{split}_{metric}"] for h in history])
+        if series:
+            column.plotly_chart(figures.curves(series, title, "nats per image"), key=f"{key_prefix}-{metric}")
+
+
+# --- training ----------------------------------------------------------------------------
+
+def settings_form(training: bool) -> None:
+    datasets = [name for name in DATASETS if is_available(name)]
+    devices = available_devices()
+    with st.form("train_settings"):
+        data_col, size_col, optimiser_col = st.columns(3)
+        dataset = data_col.selectbox("Dataset", datasets, format_func=lambda n: DATASETS[n].title,
+                                     key="train_dataset")
+        model = data_col.radio("Model", list(MODEL_CHOICES), format_func=MODEL_CHOICES.get, horizontal=True,
+                               key="train_model")
+        device = data_col.selectbox("Device", devices, format_func=str.upper, key="train_device",
+                                    help="Only the devices this server actually has.")
+        seed = data_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+                                     help="Same seed and settings, same model.")
+        latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT, value=2, step=1,
+                                           key="train_latent",
+                                           help="2 puts the codes straight on the map; more are projected.")
+        hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN, value=256, step=8,
+                                           key="train_hidden", help="Units in the one hidden layer of each "
+                                                                    "encoder and decoder.")
+        ae_code = size_col.selectbox("AE code activation", list(AE_CODE_TITLES), format_func=AE_CODE_TITLES.get,
+                                     key="train_ae_code",
+                                     help="A ReLU folds a small code onto the positive quadrant.")
+        loss = size_col.radio("Reconstruction loss", list(LOSS_TITLES), format_func=LOSS_TITLES.get,
+                              key="train_loss")
+        beta = optimiser_col.number_input("β (weight of the KL term)", min_value=0.0, max_value=100.0, value=1.0,
+                                          step=0.5, key="train_beta",
+                                          help="1 trains on the ELBO; larger pulls codes towards the prior. "
+                                               "The AE ignores it.")
+        epochs = optimiser_col.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=30, step=1,
+                                            key="train_epochs")
+        batch_size = optimiser_col.number_input("Batch size", min_value=8, max_value=4096, value=128, step=8,
+                                                key="train_batch")
+        learning_rate = optimiser_col.select_slider("Learning rate (Adam)", LEARNING_RATES, value=1e-3,
+                                                    format_func=lambda v: f"{v:g}", key="train_lr")
+        submitted = st.form_submit_button("Train", type="primary", disabled=training, key="train_start",
+                                          help="Training is under way" if training else None)
+    for name in DATASETS:
+        if name not in datasets:
+            st.caption(f"ℹ️ {missing_dataset_message(name)}")
+    if not submitted:
+        return
+    try:
+        spec = JobSpec(dataset, kinds=("ae", "vae") if model == "both" else (model,),
+                       latent_dim=int(latent_dim), hidden_dim=int(hidden_dim), ae_code_activation=ae_code,
+                       train=TrainConfig(epochs=int(epochs), batch_size=int(batch_size),
+                                         learning_rate=float(learning_rate), beta=float(beta), loss=loss,
+                                         seed=int(seed), device=device))
+    except ValueError as err:
+        # The widgets' bounds make this unreachable from the page; a forged request still gets words, not a trace.
+        st.error(f"These settings cannot be trained: {err}")
+        return
+    st.session_state.pop(TRAIN_OUTCOME, None)
+    st.session_state[TRAINING_JOB] = TrainingJob(spec).start()
+    st.rerun()
+
+
+def progress_text(job: TrainingJob, progress: JobProgress) -> str:
+    if progress.status == JobStatus.QUEUED:
+        return "Waiting for another training on this server to finish…"
+    if progress.current_kind is None:
+        return f"Loading {DATASETS[job.spec.dataset].title}…"
+    text = (f"{KIND_TITLES[progress.current_kind]} epoch {progress.current_epoch} of {progress.epochs} · "
+            f"{progress.epochs_done} of {progress.total_epochs} epochs done · {duration(progress.elapsed_s)} so far")
+    if job.cancel_requested:
+        return text + " · stopping…"
+    if progress.eta_s is None:
+        return text + " · estimating the time left…"
+    return text + f" · about {duration(progress.eta_s)} left"
+
+
+@st.fragment(run_every=POLL_S)
+def training_progress() -> None:
+    job: TrainingJob | None = st.session_state.get(TRAINING_JOB)
+    if job is None:  # another run of this fragment has already concluded it
+        return
+    progress = job.progress()
+    if progress.status.done:
+        st.session_state[TRAIN_OUTCOME] = conclude(job)
+        del st.session_state[TRAINING_JOB]
+        st.rerun()  # the whole app, once, so the sidebar and every page pick up the new active pair
+    st.progress(progress.fraction, text=progress_text(job, progress))
+    st.button("Stop", on_click=job.cancel, disabled=job.cancel_requested, key="train_stop",
+              help="Stops within one batch and keeps the model trained so far.")
+    loss_curves(progress.histories, key_prefix="live")
+
+
+def conclude(job: TrainingJob) -> Outcome:
+    """Make what the ended job trained this session's active pair; say what happened."""
+    progress = job.progress()
+    pair = job.result_pair()
+    kept = ""
+    if pair is not None:
+        label = job.result_label()
+        try:
+            session.add_own_pair(pair, label)
+        except DatasetUnavailable as err:
+            return Outcome("error", f"Training ended but its model cannot be explored here: {err}")
+        kept = (f"**{plain(label)}** is now this session's active model: every page shows it, and the sidebar "
+                "switches back to any other pair.")
+    if progress.status == JobStatus.FINISHED:
+        return Outcome("success", f"Training finished. {kept}")
+    if progress.status == JobStatus.CANCELLED:
+        if pair is None:
+            return Outcome("info", "Training stopped before an epoch finished; nothing was kept and the "
+                                   "active model is unchanged.")
+        return Outcome("success", f"Training stopped; the model trained so far is kept. {kept}")
+    if pair is None:
+        return Outcome("error", f"{progress.error} Nothing was kept; the active model is unchanged.")
+    return Outcome("error", f"{progress.error} The last good model is kept. {kept}")
+
+
+# --- checkpoints -------------------------------------------------------------------------
+
+def adopt_uploaded_checkpoint(name: str, size: int, stream) -> Outcome:
+    """Load a visitor's checkpoint safely and make it this session's active pair; never raises for a bad file."""
+    limit = checkpoint_module.MAX_CHECKPOINT_BYTES
+    shown = plain(name)
+    if size > limit:
+        return Outcome("error", f"{shown} is {size / 2**20:.1f} MiB; a checkpoint may be at most "
+                                f"{limit / 2**20:.0f} MiB. The active model is unchanged.")
+    try:
+        pair = load_checkpoint(stream, max_bytes=limit)
+    except CheckpointError as err:
+        return Outcome("error", f"{shown} was not loaded: {err}. The active model is unchanged.")
+    if not is_available(pair.dataset):
+        return Outcome("error", f"{shown} holds models of {DATASETS[pair.dataset].title}, which this server "
+                                f"does not have. {missing_dataset_message(pair.dataset)}")
+    # Only safe characters from a stranger's file name go into the label other pages display.
+    label = f"{pair_label(pair)} · uploaded {re.sub(r'[^A-Za-z0-9. -]', '_', name)[:40]}"
+    session.add_own_pair(pair, label)
+    return Outcome("success", f"Loaded {shown}: **{plain(label)}** is now this session's active model.")
+
+
+def checkpoints() -> None:
+    st.subheader("Checkpoints")
+    download_col, upload_col = st.columns(2)
+    workspace = session.active_workspace()
+    pair = workspace.pair
+    download_col.download_button(
+        "Download checkpoint", data=lambda: checkpoint_bytes(pair),  # built only when clicked
+        file_name=f"latent-explorer-{pair.dataset}.pt", mime="application/octet-stream", on_click="ignore",
+        key="checkpoint_download", help="The active pair: both models, their settings and training history.")
+    download_col.caption(f"Active: {plain(workspace.label, limit=300)}")
+    uploaded = upload_col.file_uploader(
+        "Upload checkpoint", type=["pt", "pth", "ckpt"], key="checkpoint_upload",
+        max_upload_size=max(checkpoint_module.MAX_CHECKPOINT_BYTES // 2**20, 1),
+        help="A file saved by this app or `python -m vae_core train`. It is read as data only: "
+             "nothing in it is ever run.")
+    # The widget keeps returning the same file on every rerun; load it once.
+    if uploaded is not None and uploaded.file_id != st.session_state.get(UPLOADED_FILE_ID):
+        st.session_state[UPLOADED_FILE_ID] = uploaded.file_id
+        outcome = adopt_uploaded_checkpoint(uploaded.name, uploaded.size, uploaded)
+        st.session_state[UPLOAD_OUTCOME] = outcome
+        if outcome.level == "success":
+            st.rerun()  # the sidebar was drawn before this page and still names the previous pair
+    with upload_col:
+        show(st.session_state.pop(UPLOAD_OUTCOME, None))
+
+
+def settings_text(settings: dict) -> str:
+    """' — 30 epochs · batch 128 · Adam 0.001 · β=1 · BCE · seed 0 · CPU' from a pair's recorded train_settings."""
+    try:
+        return (f" — {settings['epochs']} epochs · batch {settings['batch_size']} · "
+                f"Adam {settings['learning_rate']:g} · β={settings['beta']:g} · {str(settings['loss']).upper()} · "
+                f"seed {settings['seed']} · {str(settings['device']).upper()}")
+    except (KeyError, TypeError, ValueError):  # an uploaded file may record less, or other types
+        return ""
+
+
+def active_history() -> None:
+    workspace = session.active_workspace()
+    histories = {kind: h for kind, h in workspace.pair.histories.items() if h}
+    st.subheader("Training history of the active pair")
+    if not histories:
+        st.caption(f"{plain(workspace.label, limit=300)} carries no training history.")
+        return
+    settings = settings_text(workspace.pair.train_settings.get(workspace.main_kind, {}))
+    st.caption(plain(workspace.label + settings, limit=300))
+    loss_curves(histories, key_prefix="active")
+
+
+# --- the page ----------------------------------------------------------------------------
+
+st.title("Train")
+st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
+           "The result becomes this browser session's active model; nobody else sees it.")
+job_running = TRAINING_JOB in st.session_state
+settings_form(training=job_running)
+if job_running:
+    training_progress()
+else:
+    show(st.session_state.pop(TRAIN_OUTCOME, None))
+checkpoints()
+active_history()

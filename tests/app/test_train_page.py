@@ -1,0 +1,250 @@
+"""The Train page through Streamlit's AppTest: form, live training, stop, divergence, checkpoint upload."""
+
+from __future__ import annotations
+
+import io
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+from vae_core import DATASETS, ModelConfig, ModelPair, TrainConfig, available_devices, is_available, new_model
+from vae_core import checkpoint as checkpoint_module
+from vae_core.checkpoint import checkpoint_bytes
+from vae_core.jobs import JobSpec, TrainingJob
+
+PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+JOB_WAIT_S = 120
+DEFAULT_KEY = "digits"  # the shipped pair a new session starts on
+
+
+def fresh_page() -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=60)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def run_until_job_ends(at: AppTest) -> None:
+    """Rerun the page (as the fragment's timer would) until it has concluded the job."""
+    deadline = time.monotonic() + JOB_WAIT_S
+    while "training_job" in at.session_state:
+        assert time.monotonic() < deadline, "the training job did not end in time"
+        time.sleep(0.2)
+        at.run()
+        assert not at.exception, at.exception
+
+
+def start_training(at: AppTest, **values) -> None:
+    settings = {"train_epochs": 2, "train_hidden": 16, **values}
+    for key, value in settings.items():
+        at.number_input(key=key).set_value(value)
+    at.button(key="train_start").click()
+    at.run()
+    assert not at.exception, at.exception
+    assert "training_job" in at.session_state
+
+
+def own_workspaces(at: AppTest) -> dict:
+    return at.session_state["own_workspaces"] if "own_workspaces" in at.session_state else {}
+
+
+def active_key(at: AppTest) -> str:
+    return at.session_state["workspace_key"] if "workspace_key" in at.session_state else DEFAULT_KEY
+
+
+def messages(elements) -> str:
+    return "\n".join(e.value for e in elements)
+
+
+def tiny_pair(dataset: str = "digits") -> ModelPair:
+    config = ModelConfig(kind="vae", input_shape=DATASETS[dataset].image_shape, hidden_dim=8, latent_dim=2)
+    return ModelPair(dataset=dataset, vae=new_model(config, seed=3))
+
+
+def upload(at: AppTest, name: str, data: bytes) -> None:
+    at.file_uploader(key="checkpoint_upload").set_value((name, data, "application/octet-stream"))
+    at.run()
+    assert not at.exception, at.exception
+
+
+# --- rendering -----------------------------------------------------------------------------
+
+def test_page_offers_only_what_this_machine_can_train():
+    at = fresh_page()
+    assert at.title[0].value == "Train"
+    available = [DATASETS[n].title for n in DATASETS if is_available(n)]
+    assert at.selectbox(key="train_dataset").options == available
+    assert at.selectbox(key="train_device").options == [d.upper() for d in available_devices()]
+    latent = at.number_input(key="train_latent")
+    assert (latent.min, latent.max, latent.value) == (1, 64, 2)
+    assert at.number_input(key="train_epochs").min == 1
+    assert at.number_input(key="train_batch").min >= 1
+    beta = at.number_input(key="train_beta")
+    assert beta.min == 0 and beta.value == 1.0
+    assert at.radio(key="train_model").options == ["AE + VAE", "VAE", "AE"]
+    assert len(at.radio(key="train_loss").options) == 2
+    assert all(float(v) > 0 for v in at.select_slider(key="train_lr").options)
+    assert not at.button(key="train_start").disabled
+    assert at.get("download_button")[0].label == "Download checkpoint"
+    for name in DATASETS:
+        if not is_available(name):
+            assert f"{DATASETS[name].title} is not available here" in messages(at.caption)
+    # The shipped pair carries its history: it is drawn as curves.
+    assert len(at.get("plotly_chart")) == 3
+
+
+# --- training ------------------------------------------------------------------------------
+
+def test_a_training_run_becomes_this_sessions_active_model():
+    at = fresh_page()
+    start_training(at, train_epochs=2)
+    assert at.button(key="train_start").disabled, "a second run must not start while one trains"
+    run_until_job_ends(at)
+
+    assert active_key(at) == "own-1"
+    pair = own_workspaces(at)["own-1"].pair
+    assert set(pair.models()) == {"ae", "vae"}
+    assert [len(pair.histories[k]) for k in ("ae", "vae")] == [2, 2]
+    assert pair.train_settings["vae"]["epochs"] == 2 and pair.train_settings["vae"]["dataset"] == "digits"
+    assert "Training finished" in messages(at.success)
+    assert "digits · VAE\\+AE latent 2 · β=1 · 2 epochs" in messages(at.success)
+    assert not at.button(key="train_start").disabled
+    assert len(at.get("plotly_chart")) == 3  # the new pair's history
+
+    # Another browser session sees none of it.
+    other = fresh_page()
+    assert own_workspaces(other) == {}
+    assert active_key(other) == DEFAULT_KEY
+
+
+def test_stop_keeps_the_model_trained_so_far():
+    at = fresh_page()
+    start_training(at, train_epochs=500)
+    job = at.session_state["training_job"]
+    deadline = time.monotonic() + JOB_WAIT_S
+    while job.progress().epochs_done < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    at.run()  # the fragment now shows progress, live curves and the Stop button
+    assert at.get("progress")
+    assert at.get("plotly_chart")
+    at.button(key="train_stop").click()
+    at.run()
+    run_until_job_ends(at)
+
+    assert active_key(at) == "own-1"
+    pair = own_workspaces(at)["own-1"].pair
+    assert pair.vae is None, "the VAE (trained after the AE) should never have started"
+    assert 1 <= len(pair.histories["ae"]) < 500
+    assert "stopped; the model trained so far is kept" in messages(at.success)
+
+
+def test_divergence_is_explained_and_the_last_good_model_kept():
+    at = fresh_page()
+    # A learning rate of 10 (beyond the form's choices) makes the VAE diverge in its first epoch.
+    spec = JobSpec("digits", hidden_dim=16, train=TrainConfig(epochs=2, learning_rate=10.0))
+    at.session_state["training_job"] = TrainingJob(spec).start()
+    at.run()
+    run_until_job_ends(at)
+
+    errors = messages(at.error)
+    assert "VAE training diverged in epoch 1" in errors
+    assert "The last good model is kept" in errors
+    assert active_key(at) == "own-1"
+    pair = own_workspaces(at)["own-1"].pair
+    assert pair.ae is not None and pair.vae is None
+
+
+def test_divergence_with_nothing_to_keep_leaves_the_active_model_alone():
+    at = fresh_page()
+    spec = JobSpec("digits", kinds=("vae",), hidden_dim=16, train=TrainConfig(epochs=2, learning_rate=10.0))
+    at.session_state["training_job"] = TrainingJob(spec).start()
+    at.run()
+    run_until_job_ends(at)
+    assert "diverged" in messages(at.error) and "Nothing was kept" in messages(at.error)
+    assert active_key(at) == DEFAULT_KEY
+    assert own_workspaces(at) == {}
+
+
+# --- checkpoint upload ---------------------------------------------------------------------
+
+def test_a_good_checkpoint_is_loaded_once_and_becomes_active():
+    at = fresh_page()
+    pair = tiny_pair()
+    upload(at, "mine.pt", checkpoint_bytes(pair))
+    assert "Loaded mine\\.pt" in messages(at.success)
+    assert active_key(at) == "own-1"
+    loaded = own_workspaces(at)["own-1"].pair.vae.state_dict()
+    assert all(torch.equal(loaded[k], v) for k, v in pair.vae.state_dict().items())
+    at.run()
+    at.run()
+    assert list(own_workspaces(at)) == ["own-1"], "the same upload was processed again on a rerun"
+
+
+def test_random_bytes_are_refused_and_the_previous_model_stays_active():
+    at = fresh_page()
+    upload(at, "mine.pt", checkpoint_bytes(tiny_pair()))
+    upload(at, "noise.pt", bytes(range(256)) * 64)
+    assert "noise\\.pt was not loaded" in messages(at.error)
+    assert "not a PyTorch checkpoint" in messages(at.error)
+    assert active_key(at) == "own-1"
+    assert list(own_workspaces(at)) == ["own-1"]
+
+
+class OpensAFileWhenUnpickled:
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        return open, (str(self.path), "w")
+
+
+def test_a_malicious_pickle_never_runs(tmp_path):
+    marker = tmp_path / "pwned"
+    buffer = io.BytesIO()
+    torch.save({"format": "latent-explorer-checkpoint", "payload": OpensAFileWhenUnpickled(marker)}, buffer)
+    hostile = buffer.getvalue()
+    # The payload is live: an unsafe load would run it.
+    torch.load(io.BytesIO(hostile), weights_only=False)["payload"].close()
+    assert marker.exists()
+    marker.unlink()
+
+    at = fresh_page()
+    upload(at, "model.pt", hostile)
+    assert not marker.exists()
+    assert "could run code" in messages(at.error)
+    assert active_key(at) == DEFAULT_KEY
+    assert own_workspaces(at) == {}
+
+
+def test_an_oversized_file_is_refused_before_loading(monkeypatch):
+    data = checkpoint_bytes(tiny_pair())
+    monkeypatch.setattr(checkpoint_module, "MAX_CHECKPOINT_BYTES", len(data) - 1)
+    at = fresh_page()
+    upload(at, "big.pt", data)
+    assert "a checkpoint may be at most" in messages(at.error)
+    assert own_workspaces(at) == {}
+
+
+def test_a_checkpoint_of_a_missing_dataset_says_how_to_get_it():
+    missing = [name for name in DATASETS if not is_available(name)]
+    if not missing:
+        pytest.skip("every dataset is available on this machine")
+    at = fresh_page()
+    upload(at, "elsewhere.pt", checkpoint_bytes(tiny_pair(missing[0])))
+    assert "which this server does not have" in messages(at.error)
+    assert "To get it" in messages(at.error)
+    assert own_workspaces(at) == {}
+
+
+def test_a_hostile_file_name_is_shown_as_plain_text():
+    at = fresh_page()
+    upload(at, "$$\\huge x$$ [click](http://evil).pt", checkpoint_bytes(tiny_pair()))
+    success = messages(at.success)
+    assert "\\$\\$" in success and "\\[click\\]" in success
+    label = own_workspaces(at)["own-1"].label
+    assert not set("$[]\\") & set(label)
+
