@@ -147,7 +147,7 @@ def train_model(
     model.to(device).train()
     train_x = dataset.images("train").to(device)
     test_x = dataset.images("test").to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.learning_rate)
+    optimizer = _adam(model.parameters(), config.learning_rate)
     shuffle = torch.Generator(device=device).manual_seed(config.seed)
     history: list[EpochReport] = []
     kind = model.config.kind
@@ -166,21 +166,23 @@ def train_model(
             if should_stop is not None and should_stop():
                 cancelled = True
                 break
-            x = train_x[order[start:start + config.batch_size]]
+            x = torch.index_select(train_x, 0, order[start:start + config.batch_size])
             reconstruction, kl = _batch_losses(model, x, config.loss)
             # Summed over the batch like the canonical example; Adam is scale-free.
-            batch_loss = reconstruction.sum() + config.beta * kl.sum()
+            reconstruction_batch, kl_batch = reconstruction.sum(), kl.sum()
+            batch_loss = reconstruction_batch + config.beta * kl_batch
             optimizer.zero_grad(set_to_none=True)
             batch_loss.backward()
             optimizer.step()
-            reconstruction_sum += reconstruction.detach().sum()
-            kl_sum += kl.detach().sum()
+            reconstruction_sum += reconstruction_batch.detach()
+            kl_sum += kl_batch.detach()
             seen += len(x)
         if seen == 0:
             return TrainResult(model, history, cancelled=True)
-        train_s = time.perf_counter() - epoch_start
+        # .item() waits for the device, so train_s covers all the epoch's queued work on a GPU too.
         train_reconstruction = reconstruction_sum.item() / seen
         train_kl = kl_sum.item() / seen
+        train_s = time.perf_counter() - epoch_start
         test = evaluate(model, test_x, config.loss, config.beta)
         figures = (train_reconstruction, train_kl, test["loss"])
         if not all(math.isfinite(v) for v in figures) or _has_non_finite_weights(model):
@@ -202,6 +204,20 @@ def train_model(
             return TrainResult(model, history, cancelled=True)
     model.eval()
     return TrainResult(model, history, cancelled=False)
+
+
+def _adam(params, learning_rate: float) -> torch.optim.Optimizer:
+    """Adam, with the fused kernel where this torch has one for the parameters' device.
+
+    The fused kernel is the same algorithm, with the same defaults, in one pass over
+    all parameters; the default per-tensor loop launches about ten small kernels
+    per parameter tensor and took about 40% of a small MLP's CPU step.
+    """
+    params = list(params)
+    try:
+        return torch.optim.Adam(params, lr=learning_rate, fused=True)
+    except (RuntimeError, TypeError, ValueError):  # no fused Adam for this device or torch
+        return torch.optim.Adam(params, lr=learning_rate)
 
 
 def _has_non_finite_weights(model) -> bool:
