@@ -1,0 +1,159 @@
+"""The Sample page, run alone through Streamlit's AppTest on the shipped digits models."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from streamlit.testing.v1 import AppTest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from explorer import session  # noqa: E402
+from vae_core import load_checkpoint, load_dataset  # noqa: E402
+from vae_core.images import display_scale, png_bytes, tile  # noqa: E402
+from vae_core.latent import lerp, prior_samples, slerp  # noqa: E402
+from vae_core.workspace import Workspace  # noqa: E402
+
+PAGE = str(REPO_ROOT / "pages" / "sample.py")
+SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+
+
+def run_page(**state) -> AppTest:
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    for key, value in state.items():
+        at.session_state[key] = value
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+def own_pair_state(without: str) -> dict:
+    """Session state that makes a pair of the shipped models, minus one of them, the active one."""
+    pair = load_checkpoint(SHIPPED)
+    setattr(pair, without, None)
+    ws = Workspace(pair, load_dataset(pair.dataset, download=False), label=f"shipped without {without}")
+    return {session.OWN_WORKSPACES: {"own-1": ws}, session.WORKSPACE: "own-1"}
+
+
+def grid(at: AppTest):
+    """The mosaic: the first image element on the page."""
+    return at.image[0]
+
+
+def image_captions(at: AppTest) -> list[str]:
+    """Every image caption on the page in order, however the rows are laid out."""
+    return [caption for element in at.image for caption in element.captions]
+
+
+def path_captions(path: np.ndarray) -> list[str]:
+    return [f"‖z‖ {n:.2f}" for n in np.linalg.norm(path, axis=1)]
+
+
+def z_table(at: AppTest) -> np.ndarray:
+    return at.expander[0].dataframe[0].value.to_numpy()
+
+
+def test_page_shows_a_png_mosaic_with_its_download_and_z_values():
+    at = run_page()
+    assert len(grid(at).value) == 1 and grid(at).value[0].endswith(".png")
+    assert "by the VAE, seed 0" in grid(at).captions[0]
+    assert at.get("download_button")[0].label == "Download PNG"
+    np.testing.assert_allclose(z_table(at), prior_samples(36, 2, 0, 1.0), atol=1e-6)
+    assert not at.warning
+
+
+def test_count_sets_the_number_of_samples():
+    at = run_page()
+    at.slider(key="sample_count").set_value(10).run()
+    assert z_table(at).shape == (10, 2)
+
+
+def test_seed_changes_the_grid_and_goes_into_the_session_for_the_url():
+    at = run_page()
+    before = grid(at).value
+    at.number_input(key="sample_seed_input").set_value(5).run()
+    assert at.session_state[session.SEED] == 5
+    assert grid(at).value != before
+    np.testing.assert_allclose(z_table(at), prior_samples(36, 2, 5, 1.0), atol=1e-6)
+    at.number_input(key="sample_seed_input").set_value(0).run()
+    assert grid(at).value == before  # the same seed gives the same grid
+
+
+def test_seed_from_the_session_sets_the_input():
+    at = run_page(**{session.SEED: 7})
+    assert at.number_input(key="sample_seed_input").value == 7
+    assert "seed 7" in grid(at).captions[0]
+
+
+def test_temperature_changes_the_grid():
+    at = run_page()
+    before = grid(at).value
+    at.slider(key="sample_temperature").set_value(0.5).run()
+    assert grid(at).value != before
+    np.testing.assert_allclose(z_table(at), prior_samples(36, 2, 0, 0.5), atol=1e-6)
+
+
+def test_reroll_picks_a_new_seed():
+    at = run_page()
+    before = grid(at).value
+    at.button(key="sample_reroll").click().run()
+    seed = at.session_state[session.SEED]
+    assert seed != 0 and 0 < seed < 2**31
+    assert at.number_input(key="sample_seed_input").value == seed
+    assert grid(at).value != before
+
+
+def test_interpolation_starts_at_the_selected_point_and_shows_both_strips():
+    at = run_page(**{session.SELECTED: 17})
+    assert at.number_input(key="sample_from").value == 17
+    partner = at.number_input(key="sample_to").value
+    ws = session.shipped_workspace("digits")
+    assert ws.labels[partner] != ws.labels[17]
+    a, b = ws.encodings["vae"].mu[17], ws.encodings["vae"].mu[partner]
+    assert image_captions(at)[-16:] == path_captions(lerp(a, b, 8)) + path_captions(slerp(a, b, 8))
+    at.slider(key="sample_steps").set_value(5).run()
+    assert image_captions(at)[-10:] == path_captions(lerp(a, b, 5)) + path_captions(slerp(a, b, 5))
+
+
+def test_interpolation_endpoints_can_be_changed():
+    at = run_page()
+    at.number_input(key="sample_from").set_value(3).run()
+    at.number_input(key="sample_to").set_value(4).run()
+    mu = session.shipped_workspace("digits").encodings["vae"].mu
+    assert image_captions(at)[-8:] == path_captions(slerp(mu[3], mu[4], 8))
+
+
+def test_interpolation_between_prior_draws_uses_the_first_two_samples():
+    at = run_page(**{session.SEED: 11})
+    at.radio(key="sample_endpoints").set_value("Random prior draws").run()
+    assert not at.exception
+    a, b = prior_samples(36, 2, 11, 1.0)[:2]
+    assert image_captions(at)[-16:] == path_captions(lerp(a, b, 8)) + path_captions(slerp(a, b, 8))
+    assert "sample_from" not in [number.key for number in at.number_input]
+
+
+def test_a_pair_without_vae_says_so_and_still_decodes_with_the_ae():
+    at = run_page(**own_pair_state(without="vae"))
+    assert "Sampling needs a VAE" in at.warning[0].value
+    assert "by the AE" in grid(at).captions[0]
+
+
+def test_download_holds_exactly_the_grid_shown(monkeypatch):
+    import streamlit as st
+
+    shown, downloaded = [], []
+    show, download = st.image, st.download_button
+    monkeypatch.setattr(st, "image", lambda picture, *a, **k: shown.append(picture) or show(picture, *a, **k))
+    monkeypatch.setattr(st, "download_button",
+                        lambda label, data, *a, **k: downloaded.append(data) or download(label, data, *a, **k))
+    at = run_page(**{session.SEED: 3})
+    at.slider(key="sample_count").set_value(9).run()
+    ws = session.shipped_workspace("digits")
+    mosaic = tile(ws.decode(prior_samples(9, 2, 3, 1.0), "vae"), columns=3)
+    assert downloaded[-1] == png_bytes(mosaic, display_scale(ws.image_side, 72))
+    assert downloaded[-1] in shown
+    assert at.get("download_button")[0].proto.url.endswith(".png")
