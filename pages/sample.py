@@ -45,8 +45,9 @@ def prior_grid(ws, kind: str) -> np.ndarray:
     images = ws.decode(z, kind)
     mosaic = tile(images, columns=int(np.ceil(np.sqrt(count))))
     picture = png_bytes(mosaic, display_scale(ws.image_side, MOSAIC_CELL_PX))
-    st.image(picture, output_format="PNG", caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, "
-                              f"seed {seed}")
+    # PNG keeps the upscaled pixels exact; Streamlit would otherwise re-encode a grey image as JPEG.
+    st.image(picture, output_format="PNG",
+             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}")
     st.download_button("Download PNG", picture, file_name=f"prior-samples-{kind}-seed{seed}-T{temperature:.1f}.png",
                        mime="image/png", key="sample_download", on_click="ignore", icon=":material/download:")
     with st.expander("Latent values z of these samples"):
