@@ -14,9 +14,11 @@ PAGES = [
     st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 
+# Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
+st.html("<style>img { image-rendering: pixelated; }</style>")
 page = st.navigation(PAGES)
 session.restore_view_from_url()
 widgets.sidebar()
 widgets.url_notices()
 page.run()
-session.sync_url()
+session.sync_url(always=True)

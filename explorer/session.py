@@ -193,9 +193,11 @@ def view_params() -> dict[str, str]:
     return params
 
 
-def sync_url() -> None:
+def sync_url(always: bool = False) -> None:
+    """Write the view into the query string. A page switch clears the browser's query string while the
+    server still holds the old one, so full app runs write it unconditionally (``always``)."""
     params = view_params()
-    if dict(st.query_params) != params:
+    if always or st.query_params.to_dict() != params:
         st.query_params.from_dict(params)
 
 
