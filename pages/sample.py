@@ -5,6 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import session, widgets
+from explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
 from vae_core.generation import interpolation_partner
 from vae_core.images import display_scale, png_bytes, tile
 from vae_core.latent import lerp, prior_samples, slerp
@@ -84,6 +85,22 @@ def strip(ws, kind: str, title: str, path: np.ndarray) -> None:
     widgets.image_row(ws.decode(path, kind), captions=[f"‖z‖ {n:.2f}" for n in norms], size_px=72)
 
 
+def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> None:
+    """Both paths over the held-out codes, in the map's coordinates (PCA above latent size 2)."""
+    projection = ws.projections[kind]
+    overlays = [Overlay(*projection(path).T, name, colour=colour, mode="lines+markers", size=7)
+                for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
+    overlays += prior_circle_overlays(projected=projection.name == "pca")
+    spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
+                   axis_titles=projection.axis_titles, overlays=overlays, height=380)
+    fig = latent_map(spec)
+    extent = map_extent(np.vstack([ws.map_points[kind], projection(linear), projection(spherical)]))
+    fig.update_xaxes(range=extent[0])
+    fig.update_yaxes(range=extent[1])
+    fig.update_traces(marker_opacity=0.25, selector=dict(type="scattergl"))
+    st.plotly_chart(fig, key="interpolation_map")
+
+
 def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
     st.subheader("Between two codes")
     source = st.radio("Endpoints", [HELD_OUT, PRIOR], horizontal=True, key="sample_endpoints",
@@ -99,8 +116,13 @@ def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
     else:
         start, end = drawn[0], drawn[1]
     steps = st.slider("Steps", 3, 16, 8, key="sample_steps", persist_state="session")
-    strip(ws, kind, "Linear (lerp): a straight line from one code to the other", lerp(start, end, steps))
-    strip(ws, kind, "Spherical (slerp): along the arc between the two directions", slerp(start, end, steps))
+    linear, spherical = lerp(start, end, steps), slerp(start, end, steps)
+    strips, path_map = st.columns([3, 2], gap="medium")
+    with strips:
+        strip(ws, kind, "Linear (lerp): a straight line from one code to the other", linear)
+        strip(ws, kind, "Spherical (slerp): along the arc between the two directions", spherical)
+    with path_map:
+        paths_on_map(ws, kind, linear, spherical)
     st.caption(
         "Why slerp suits a Gaussian prior: in d dimensions, draws from N(0, I) have a norm close to √d, so the "
         "prior's typical codes sit near a sphere rather than at its centre. A straight line between two typical "

@@ -75,6 +75,10 @@ def save_checkpoint(pair: ModelPair, path: str | os.PathLike) -> Path:
     return path
 
 
+def _size(n_bytes: int) -> str:
+    return f"{n_bytes / 2**20:.1f} MiB" if n_bytes >= 2**20 else f"{n_bytes:,} bytes"
+
+
 def _read_source(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)
@@ -83,13 +87,13 @@ def _read_source(source: str | os.PathLike | bytes | BinaryIO, max_bytes: int) -
         if not path.is_file():
             raise CheckpointError(f"no checkpoint file at {path}")
         if path.stat().st_size > max_bytes:
-            raise CheckpointError(f"{path.name} is {path.stat().st_size / 2**20:.1f} MiB; "
-                                  f"checkpoints may be at most {max_bytes / 2**20:.0f} MiB")
+            raise CheckpointError(f"{path.name} is {_size(path.stat().st_size)}; "
+                                  f"checkpoints may be at most {_size(max_bytes)}")
         data = path.read_bytes()
     else:
         data = source.read(max_bytes + 1)
     if len(data) > max_bytes:
-        raise CheckpointError(f"the file is larger than {max_bytes / 2**20:.0f} MiB, the most a checkpoint may be")
+        raise CheckpointError(f"the file is larger than {_size(max_bytes)}, the most a checkpoint may be")
     if not data:
         raise CheckpointError("the file is empty")
     return data
@@ -160,7 +164,7 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
     pair = ModelPair(dataset=dataset)
     for name, entry in models.items():
         config, state = _check_model_entry(name, entry, DATASETS[dataset].image_shape)
-        model = build_model(config)
+        model = build_model(config)  # safe now: the config passed validation and matched every weight
         model.load_state_dict(state)
         model.eval()
         setattr(pair, name, model)

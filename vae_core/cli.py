@@ -59,7 +59,8 @@ def _train(args: argparse.Namespace) -> int:
     for kind in kinds:
         hidden, latent = DEFAULT_SIZES[kind]
         model_config = ModelConfig(kind=kind, input_shape=dataset.image_shape,
-                                   hidden_dim=args.hidden_dim or hidden, latent_dim=args.latent_dim or latent,
+                                   hidden_dim=hidden if args.hidden_dim is None else args.hidden_dim,
+                                   latent_dim=latent if args.latent_dim is None else args.latent_dim,
                                    code_activation=args.ae_code if kind == "ae" else "relu")
         model = new_model(model_config, seed=args.seed)
         bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {args.dataset}", unit="epoch")
@@ -85,6 +86,10 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+    if args.samples < 1:
+        raise ValueError("--samples must be at least 1")
+    if args.limit is not None and args.limit < 1:
+        raise ValueError("--limit must be at least 1")
     pair = load_checkpoint(args.checkpoint)
     dataset = load_dataset(pair.dataset, args.data_dir)
     images = dataset.images("test")[: args.limit]

@@ -119,7 +119,9 @@ def candidate_folders(name: str, data_dir: str | os.PathLike | None = None) -> l
     folders: list[Path] = []
     for root in roots:
         # The folder itself, a per-dataset subfolder, and torchvision's own layout.
-        folders += [root, root / name, root / info.torchvision_class / "raw"]
+        folders += [root, root / name]
+        if info.torchvision_class:
+            folders.append(root / info.torchvision_class / "raw")
     return folders
 
 
@@ -131,6 +133,10 @@ def _load_idx_dataset(name: str, folder: Path) -> ImageDataset:
         if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
             raise DatasetUnavailable(
                 f"{folder}: {split} images {images.shape} and labels {labels.shape} do not match")
+        if (1, *images.shape[1:]) != DATASETS[name].image_shape:
+            raise DatasetUnavailable(f"{folder}: {split} images are {images.shape[1]}x{images.shape[2]}, "
+                                     f"but {name} images are {DATASETS[name].image_shape[1]}x"
+                                     f"{DATASETS[name].image_shape[2]}")
         if labels.max(initial=0) >= len(DATASETS[name].class_names):
             raise DatasetUnavailable(f"{folder}: {split} labels go beyond the {name} classes")
     return ImageDataset(

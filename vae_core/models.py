@@ -8,6 +8,7 @@ put at the end of the decoder.
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import Literal
 
@@ -32,13 +33,16 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.kind not in ("ae", "vae"):
             raise ValueError(f"model kind must be 'ae' or 'vae', not {self.kind!r}")
-        object.__setattr__(self, "input_shape", tuple(int(s) for s in self.input_shape))
-        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
-            raise ValueError(f"input_shape must be (channels, height, width), not {self.input_shape}")
-        if not 1 <= int(self.latent_dim) <= 512:
-            raise ValueError(f"latent_dim must be between 1 and 512, not {self.latent_dim}")
-        if not 1 <= int(self.hidden_dim) <= 8192:
-            raise ValueError(f"hidden_dim must be between 1 and 8192, not {self.hidden_dim}")
+        shape = self.input_shape
+        if not isinstance(shape, (tuple, list)) or len(shape) != 3 \
+                or not all(_is_whole(s) and 1 <= s <= 4096 for s in shape):
+            raise ValueError(f"input_shape must be (channels, height, width) in whole numbers, not {shape}")
+        object.__setattr__(self, "input_shape", tuple(int(s) for s in shape))
+        for name, limit in (("latent_dim", 512), ("hidden_dim", 8192)):
+            value = getattr(self, name)
+            if not (_is_whole(value) and 1 <= value <= limit):
+                raise ValueError(f"{name} must be a whole number from 1 to {limit}, not {value!r}")
+            object.__setattr__(self, name, int(value))
         if self.code_activation not in ("relu", "linear"):
             raise ValueError(f"code_activation must be 'relu' or 'linear', not {self.code_activation!r}")
 
@@ -57,6 +61,11 @@ class ModelConfig:
         if unknown:
             raise ValueError(f"unknown model settings: {sorted(unknown)}")
         return cls(**data)
+
+
+def _is_whole(value) -> bool:
+    """An integer proper: not a float like 2.0 or 2.5, a string, or a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 def seed_autoencoder_config() -> ModelConfig:

@@ -260,7 +260,7 @@ def test_oversized_file_is_refused_before_reading(pair, tmp_path, monkeypatch):
         raise AssertionError("an oversized file must not be read")
 
     monkeypatch.setattr(Path, "read_bytes", no_read)
-    with pytest.raises(CheckpointError, match="MiB"):
+    with pytest.raises(CheckpointError, match="at most"):
         load_checkpoint(path, max_bytes=size - 1)
     monkeypatch.undo()
     with pytest.raises(CheckpointError, match="larger than"):
@@ -319,7 +319,7 @@ def test_malicious_pickle_is_refused_without_running_anything(pair, tmp_path, pa
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["models"]["vae"]["config"].update(hidden_dim=10 ** 9), "invalid config"),
     (lambda c: c["models"]["vae"]["config"].update(latent_dim=10 ** 7), "invalid config"),
-    (lambda c: c["models"]["vae"]["config"].update(input_shape=[1, 100_000, 100_000]), "takes images of shape"),
+    (lambda c: c["models"]["vae"]["config"].update(input_shape=[1, 100_000, 100_000]), "invalid config|takes images of shape"),
 ])
 def test_gigantic_configs_are_refused_by_validation(pair, tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):
