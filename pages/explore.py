@@ -83,7 +83,11 @@ def posterior_overlays(ws: Workspace, index: int, linear: bool) -> tuple[list[Ov
 def draw_map(ws: Workspace, kind: str, view: str, show_posterior: bool, show_manifold: bool) -> np.ndarray | None:
     index = session.selected_index()
     linear = view != "t-SNE"
-    points = ws.tsne(kind) if not linear else ws.map_points[kind]
+    if linear:
+        points = ws.map_points[kind]
+    else:
+        with st.spinner(f"Computing the t-SNE of {len(ws):,} codes (once per model; it can take a minute)…"):
+            points = ws.tsne(kind)
     extent = map_extent(points) if linear else map_extent(points, min_half_width=0)
     overlays: list[Overlay] = []
     draws = None

@@ -165,3 +165,36 @@ class TestMapSelectionParsing:
     def test_click_on_an_overlay_is_ignored(self):
         assert parse_map_selection({"points": [{"x": 0, "y": 0}], "box": [], "lasso": []}).kind == "none"
         assert parse_map_selection(None).kind == "none"
+
+
+@pytest.fixture(scope="module")
+def latent4_workspace():
+    from vae_core import ModelConfig, ModelPair, TrainConfig, load_dataset, new_model, train_model
+    from vae_core.workspace import Workspace
+
+    dataset = load_dataset("digits")
+    pair = ModelPair(dataset="digits")
+    for kind in ("ae", "vae"):
+        model = new_model(ModelConfig(kind=kind, input_shape=(1, 8, 8), hidden_dim=32, latent_dim=4), seed=0)
+        setattr(pair, kind, train_model(model, dataset, TrainConfig(epochs=2, seed=0)).model)
+    return Workspace(pair, dataset, label="latent 4 test pair")
+
+
+def test_larger_latents_are_projected_with_pca_or_tsne(latent4_workspace):
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["own_workspaces"] = {"own-1": latent4_workspace}
+    at.session_state["workspace_key"] = "own-1"
+    at.session_state["selected_index"] = 5
+    at.run()
+    assert not at.exception
+    spec = map_spec(at)
+    assert spec["layout"]["xaxis"]["title"]["text"].startswith("PC1 (")
+    assert "q(z|x) 1σ" in trace_names(spec)  # PCA is linear: the posterior can be drawn in it
+    at.session_state["map_projection"] = "t-SNE"
+    at.run()
+    assert not at.exception
+    spec = map_spec(at)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
+    assert "q(z|x) 1σ" not in trace_names(spec)
+    assert any("t-SNE is non-linear" in c.value for c in at.caption)
+    assert "model" not in at.query_params  # a session-only pair cannot be named in a link
