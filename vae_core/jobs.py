@@ -11,7 +11,9 @@ Only one job trains at a time in a process. ``train_model`` seeds torch's
 global random generator (weight initialisation and the VAE's noise use it), so
 two jobs interleaving would draw from each other's stream and neither would be
 reproducible from its seed; a job that finds another one training waits,
-``queued``, until it is done.
+``queued``, until it is done. So that a job whose watcher went away does not
+hold that slot, a job can be told to stop itself when ``keep_alive()`` stops
+coming (``abandon_after_s``).
 
 Typical use::
 
@@ -24,18 +26,21 @@ Typical use::
 from __future__ import annotations
 
 import copy
+import math
 import threading
 import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from .data import DATASETS, load_dataset
+from .losses import RECONSTRUCTION_LOSSES
 from .models import ModelConfig, ModelKind, ModelPair
 from .training import EpochReport, TrainConfig, TrainingDiverged, new_model, train_model
 
 KIND_TITLES = {"ae": "AE", "vae": "VAE"}
-# Kinds are trained and described in this order: the VAE, which the explorer
-# centres on, comes last so a "both" run has the AE ready early for comparison.
+# Training order, the same as the CLI's, so a job and `python -m vae_core train`
+# with the same seed give the same pair. Labels name the VAE first instead: it is
+# the model the explorer centres on.
 KIND_ORDER: tuple[ModelKind, ...] = ("ae", "vae")
 
 _TRAINING_SLOT = threading.Lock()
@@ -115,6 +120,7 @@ class JobProgress:
     elapsed_s: float
     eta_s: float | None
     error: str | None
+    abandoned: bool = False  # cancelled because keep_alive() stopped coming
 
     @property
     def fraction(self) -> float:
@@ -122,8 +128,18 @@ class JobProgress:
 
 
 class TrainingJob:
-    def __init__(self, spec: JobSpec):
+    """Trains ``spec`` in a background thread once started.
+
+    ``abandon_after_s``: when set, the job stops itself (keeping what it
+    trained) if ``keep_alive()`` has not been called for that long, so a job
+    whose browser tab was closed does not hold the training slot for hours.
+    """
+
+    def __init__(self, spec: JobSpec, abandon_after_s: float | None = None):
         self.spec = spec
+        self.abandon_after_s = abandon_after_s
+        self._last_seen = time.monotonic()
+        self._abandoned = False
         self._lock = threading.Lock()
         self._cancel = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"train-{spec.dataset}", daemon=True)
@@ -150,6 +166,11 @@ class TrainingJob:
     @property
     def cancel_requested(self) -> bool:
         return self._cancel.is_set()
+
+    def keep_alive(self) -> None:
+        """Someone is still watching: postpone abandonment."""
+        with self._lock:
+            self._last_seen = time.monotonic()
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends or the timeout passes; returns the status then."""
@@ -178,7 +199,7 @@ class TrainingJob:
                 histories={kind: list(history) for kind, history in self._histories.items()},
                 current_kind=self._current_kind, current_epoch=self._current_epoch,
                 epochs=self.spec.train.epochs, epochs_done=epochs_done, total_epochs=self.spec.total_epochs,
-                elapsed_s=elapsed, eta_s=eta, error=self._error)
+                elapsed_s=elapsed, eta_s=eta, error=self._error, abandoned=self._abandoned)
 
     def result_pair(self) -> ModelPair | None:
         """The models whose training has ended with at least one finished epoch, on the CPU; None if none has.
@@ -226,9 +247,21 @@ class TrainingJob:
     def _wait_for_training_slot(self) -> bool:
         """Take the process-wide training slot; False when cancelled while waiting."""
         while not _TRAINING_SLOT.acquire(timeout=_SLOT_POLL_S):
-            if self._cancel.is_set():
+            if self._should_stop():
                 return False
         return True
+
+    def _should_stop(self) -> bool:
+        """Polled by the training loop between batches: cancelled, or abandoned by its watcher."""
+        if self._cancel.is_set():
+            return True
+        if self.abandon_after_s is not None:
+            with self._lock:
+                if time.monotonic() - self._last_seen > self.abandon_after_s:
+                    self._abandoned = True
+                    self._cancel.set()
+                    return True
+        return False
 
     def _train_all(self) -> None:
         with self._lock:
@@ -236,7 +269,7 @@ class TrainingJob:
             self._started = time.perf_counter()
         dataset = load_dataset(self.spec.dataset, self.spec.data_dir, download=False)
         for kind in self.spec.kinds:
-            if self._cancel.is_set():
+            if self._should_stop():
                 self._end(JobStatus.CANCELLED)
                 return
             model = new_model(self.spec.model_config(kind), seed=self.spec.train.seed)
@@ -247,7 +280,7 @@ class TrainingJob:
                 self._epoch_started = time.perf_counter()
             try:
                 result = train_model(model, dataset, self.spec.train, on_epoch=self._record_epoch,
-                                     should_stop=self._cancel.is_set)
+                                     should_stop=self._should_stop)
             except TrainingDiverged:
                 self._keep(kind, model)  # train_model restored the last good epoch's weights
                 raise
@@ -294,10 +327,12 @@ def pair_label(pair: ModelPair) -> str:
         parts = [f"{'+'.join(KIND_TITLES[k] for k in kinds)} latent {latents.pop()}"]
     else:
         parts = [", ".join(f"{KIND_TITLES[k]} latent {models[k].config.latent_dim}" for k in kinds)]
+    # Settings of an uploaded checkpoint are whatever its author wrote: only known values are described.
     settings = {k: pair.train_settings.get(k, {}) for k in kinds}
-    if "vae" in settings and "beta" in settings["vae"]:
-        parts.append(f"β={settings['vae']['beta']:g}")
-    losses = {s.get("loss") for s in settings.values()} - {None, "bce"}
+    beta = settings.get("vae", {}).get("beta")
+    if isinstance(beta, (int, float)) and math.isfinite(beta):
+        parts.append(f"β={beta:g}")
+    losses = {s.get("loss") for s in settings.values() if s.get("loss") in RECONSTRUCTION_LOSSES} - {"bce"}
     parts += [loss.upper() for loss in sorted(losses)]
     epochs = {k: len(pair.histories.get(k, [])) for k in kinds}
     if any(epochs.values()):

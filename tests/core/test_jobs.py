@@ -182,6 +182,21 @@ def test_same_seed_same_weights_even_when_jobs_are_started_together():
     assert not all(torch.equal(reference[k], v) for k, v in state_of(other_seed).items())
 
 
+def test_a_job_trains_the_same_pair_as_the_cli(tmp_path):
+    from vae_core.checkpoint import load_checkpoint
+    from vae_core.cli import main as cli_main
+
+    output = tmp_path / "cli.pt"
+    assert cli_main(["train", "--dataset", "digits", "--model", "both", "--latent-dim", "2", "--hidden-dim", "16",
+                     "--ae-code", "linear", "--epochs", "2", "--seed", "5", "--json", "-o", str(output)]) == 0
+    from_cli = load_checkpoint(output)
+    from_job = finished_job(tiny_spec(epochs=2, seed=5)).result_pair()
+    for kind in ("ae", "vae"):
+        expected = getattr(from_cli, kind).state_dict()
+        assert all(torch.equal(expected[k], v) for k, v in getattr(from_job, kind).state_dict().items()), kind
+        assert from_job.train_settings[kind] == from_cli.train_settings[kind]
+
+
 def test_a_queued_job_waits_and_can_be_cancelled_while_waiting():
     first = TrainingJob(tiny_spec(kinds=("vae",), epochs=10_000)).start()
     second = TrainingJob(tiny_spec(kinds=("vae",), epochs=1)).start()
@@ -194,6 +209,27 @@ def test_a_queued_job_waits_and_can_be_cancelled_while_waiting():
     finally:
         first.cancel()
         first.wait(WAIT_S)
+
+
+def test_a_job_nobody_watches_stops_itself():
+    job = TrainingJob(tiny_spec(kinds=("vae",), epochs=10_000), abandon_after_s=0.5).start()
+    assert job.wait(WAIT_S) == JobStatus.CANCELLED
+    assert job.progress().abandoned
+    assert job.progress().epochs_done < 10_000
+
+
+def test_a_watched_job_keeps_training():
+    job = TrainingJob(tiny_spec(kinds=("vae",), epochs=10_000), abandon_after_s=0.5).start()
+    try:
+        watch_until = time.monotonic() + 2.0
+        while time.monotonic() < watch_until:
+            job.keep_alive()
+            assert job.status in (JobStatus.QUEUED, JobStatus.RUNNING)
+            time.sleep(0.05)
+    finally:
+        job.cancel()
+        job.wait(WAIT_S)
+    assert job.status == JobStatus.CANCELLED and not job.progress().abandoned
 
 
 @pytest.mark.parametrize("changes, message", [
@@ -228,3 +264,5 @@ def test_pair_label_describes_what_the_pair_records():
                                    train=TrainConfig(epochs=2))).result_pair().ae
     pair.histories["ae"] = [{}, {}]
     assert pair_label(pair) == "digits · VAE latent 3, AE latent 5 · β=4 · MSE · VAE 1 epoch, AE 2 epochs"
+    pair.train_settings["vae"] = {"beta": "huge", "loss": ["not", "a", "loss"]}
+    assert pair_label(pair) == "digits · VAE latent 3, AE latent 5 · VAE 1 epoch, AE 2 epochs"
