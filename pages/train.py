@@ -7,6 +7,7 @@ it for the progress bar and curves without rerunning the whole page.
 
 from __future__ import annotations
 
+import math
 import re
 from typing import NamedTuple
 
@@ -26,6 +27,9 @@ UPLOAD_OUTCOME = "checkpoint_upload_outcome"
 UPLOADED_FILE_ID = "checkpoint_upload_file_id"
 
 POLL_S = 0.75
+# A job stops itself when no page has polled it for this long (its tab was closed),
+# so it does not hold the server's single training slot for nobody.
+ABANDON_AFTER_S = 600
 MODEL_CHOICES = {"both": "AE + VAE", "vae": "VAE", "ae": "AE"}
 LOSS_TITLES = {"bce": "BCE (Bernoulli pixels)", "mse": "MSE (Gaussian pixels)"}
 AE_CODE_TITLES = {"linear": "none (linear code)", "relu": "ReLU (as in the seed)"}
@@ -65,17 +69,26 @@ def duration(seconds: float) -> str:
 
 # --- curves ------------------------------------------------------------------------------
 
+def history_points(history: list[dict], field: str) -> tuple[list[float], list[float]]:
+    """(epochs, values) of one field; entries that lack it or hold no finite number are skipped,
+    since an uploaded checkpoint's history is whatever its author wrote."""
+    points = [(h.get("epoch"), h.get(field)) for h in history]
+    points = [(e, v) for e, v in points if all(isinstance(n, (int, float)) and math.isfinite(n) for n in (e, v))]
+    return [e for e, _ in points], [v for _, v in points]
+
+
 def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
     """Total loss, reconstruction and KL per epoch, train and test, one chart each (nats per image)."""
     columns = st.columns(len(CURVES))
     for column, (metric, title, for_ae) in zip(columns, CURVES):
         series = {}
         for kind, history in histories.items():
-            if not history or (kind == "ae" and not for_ae):
+            if kind == "ae" and not for_ae:
                 continue
-            epochs = [h["epoch"] for h in history]
             for split in ("train", "test"):
-                series[f"{KIND_TITLES[kind]} {split}"] = (epochs, [h[f"{split}_{metric}"] for h in history])
+                epochs, values = history_points(history, f"{split}_{metric}")
+                if values:
+                    series[f"{KIND_TITLES.get(kind, kind)} {split}"] = (epochs, values)
         if series:
             column.plotly_chart(figures.curves(series, title, "nats per image"), key=f"{key_prefix}-{metric}")
 
@@ -134,7 +147,7 @@ def settings_form(training: bool) -> None:
         st.error(f"These settings cannot be trained: {err}")
         return
     st.session_state.pop(TRAIN_OUTCOME, None)
-    st.session_state[TRAINING_JOB] = TrainingJob(spec).start()
+    st.session_state[TRAINING_JOB] = TrainingJob(spec, abandon_after_s=ABANDON_AFTER_S).start()
     st.rerun()
 
 
@@ -157,6 +170,7 @@ def training_progress() -> None:
     job: TrainingJob | None = st.session_state.get(TRAINING_JOB)
     if job is None:  # another run of this fragment has already concluded it
         return
+    job.keep_alive()
     progress = job.progress()
     if progress.status.done:
         st.session_state[TRAIN_OUTCOME] = conclude(job)
@@ -165,6 +179,9 @@ def training_progress() -> None:
     st.progress(progress.fraction, text=progress_text(job, progress))
     st.button("Stop", on_click=job.cancel, disabled=job.cancel_requested, key="train_stop",
               help="Stops within one batch and keeps the model trained so far.")
+    st.caption(f"Training continues while you visit other pages; come back here to collect the result. "
+               f"A training no page has looked at for {ABANDON_AFTER_S // 60} minutes is stopped, "
+               "keeping what it learned.")
     loss_curves(progress.histories, key_prefix="live")
 
 
@@ -184,6 +201,9 @@ def conclude(job: TrainingJob) -> Outcome:
     if progress.status == JobStatus.FINISHED:
         return Outcome("success", f"Training finished. {kept}")
     if progress.status == JobStatus.CANCELLED:
+        if progress.abandoned:
+            reason = f"Training stopped because no page looked at it for {ABANDON_AFTER_S // 60} minutes."
+            return Outcome("warning", f"{reason} {kept}" if pair else f"{reason} Nothing was kept.")
         if pair is None:
             return Outcome("info", "Training stopped before an epoch finished; nothing was kept and the "
                                    "active model is unchanged.")

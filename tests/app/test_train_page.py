@@ -169,6 +169,19 @@ def test_divergence_with_nothing_to_keep_leaves_the_active_model_alone():
     assert own_workspaces(at) == {}
 
 
+def test_a_training_left_alone_stops_and_says_why():
+    at = fresh_page()
+    job = TrainingJob(JobSpec("digits", kinds=("ae",), hidden_dim=16, train=TrainConfig(epochs=500)),
+                      abandon_after_s=0.5)
+    at.session_state["training_job"] = job.start()
+    # Nobody reruns the page (the tab was closed), so nothing calls keep_alive().
+    assert job.wait(JOB_WAIT_S).done
+    at.run()
+    assert not at.exception, at.exception
+    assert "no page looked at it" in messages(at.warning)
+    assert "training_job" not in at.session_state
+
+
 # --- checkpoint upload ---------------------------------------------------------------------
 
 def test_a_good_checkpoint_is_loaded_once_and_becomes_active():
@@ -238,6 +251,18 @@ def test_a_checkpoint_of_a_missing_dataset_says_how_to_get_it():
     assert "which this server does not have" in messages(at.error)
     assert "To get it" in messages(at.error)
     assert own_workspaces(at) == {}
+
+
+def test_a_checkpoint_with_a_garbled_history_still_loads_and_draws():
+    pair = tiny_pair()
+    good = {"epoch": 1, "train_loss": 40.0, "test_loss": 41.0, "train_reconstruction": 39.0,
+            "test_reconstruction": 40.0, "train_kl": 1.0, "test_kl": 1.0}
+    pair.histories["vae"] = [{"epoch": "one", "train_loss": "NaN"}, {}, {**good, "test_kl": float("inf")}, good]
+    pair.train_settings["vae"] = {"epochs": "many", "beta": "large"}
+    at = fresh_page()
+    upload(at, "garbled.pt", checkpoint_bytes(pair))
+    assert active_key(at) == "own-1"
+    assert len(at.get("plotly_chart")) == 3
 
 
 def test_a_hostile_file_name_is_shown_as_plain_text():
