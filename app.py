@@ -1,4 +1,9 @@
-"""Latent Explorer: the entry script. Shared sidebar and navigation; each page lives in pages/."""
+"""Latent Explorer: the entry script. Shared sidebar and navigation; each page lives in app_pages/.
+
+The folder is not called pages/: next to the entry script that name switches Streamlit into its
+older pages-folder mode, in which a shared deep link (say /edit?z=…) opened on a freshly started
+server runs the page alone, without this script's navigation, sidebar and link restore.
+"""
 
 import streamlit as st
 
@@ -7,11 +12,11 @@ from explorer import session, widgets
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 
 PAGES = [
-    st.Page("pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore", default=True),
-    st.Page("pages/edit.py", title="Edit", icon=":material/tune:", url_path="edit"),
-    st.Page("pages/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
-    st.Page("pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("app_pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore", default=True),
+    st.Page("app_pages/edit.py", title="Edit", icon=":material/tune:", url_path="edit"),
+    st.Page("app_pages/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
+    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
+    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
 ]
 
 # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.

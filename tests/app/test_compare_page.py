@@ -20,7 +20,7 @@ from vae_core import ModelConfig, ModelPair, load_checkpoint, load_dataset, new_
 from vae_core.generation import compare_reconstructions, comparison_indices, prior_coverage  # noqa: E402
 from vae_core.workspace import Workspace  # noqa: E402
 
-PAGE = str(REPO_ROOT / "pages" / "compare.py")
+PAGE = str(REPO_ROOT / "app_pages" / "compare.py")
 SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 COLUMNS = ["reconstruction -log p(x|z) (nats/image)", "per-pixel MSE", "KL (nats/image)", "ELBO (nats/image)",
            "active units / latent size"]

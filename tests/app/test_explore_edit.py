@@ -100,7 +100,7 @@ def test_open_in_editor_starts_the_sliders_at_the_points_mu():
 
 def test_slider_changes_the_decoded_image_and_the_link():
     at = run_app(point="7")
-    at.switch_page("pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     before = image_urls(at)
     at.slider(key="latent_slider_0").set_value(2.5).run()
     assert not at.exception
@@ -111,7 +111,7 @@ def test_slider_changes_the_decoded_image_and_the_link():
 
 def test_link_latent_vector_reaches_the_editor():
     at = run_app(z="1.0,-1.0")
-    at.switch_page("pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     assert not at.exception
     assert at.slider(key="latent_slider_0").value == pytest.approx(1.0)
     assert at.slider(key="latent_slider_1").value == pytest.approx(-1.0)
@@ -119,7 +119,7 @@ def test_link_latent_vector_reaches_the_editor():
 
 def test_reset_and_random_draw():
     at = run_app(point="7")
-    at.switch_page("pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     at.slider(key="latent_slider_0").set_value(3.0).run()
     at.button(key="editor_random").click().run()
     drawn = at.slider(key="latent_slider_0").value
@@ -133,7 +133,7 @@ def test_reset_and_random_draw():
 
 def test_attribute_direction_moves_towards_the_target_class():
     at = run_app()
-    at.switch_page("pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.button(key="attr_apply").click().run()

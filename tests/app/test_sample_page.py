@@ -18,7 +18,7 @@ from vae_core.images import display_scale, png_bytes, tile  # noqa: E402
 from vae_core.latent import lerp, prior_samples, slerp  # noqa: E402
 from vae_core.workspace import Workspace  # noqa: E402
 
-PAGE = str(REPO_ROOT / "pages" / "sample.py")
+PAGE = str(REPO_ROOT / "app_pages" / "sample.py")
 SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 
 

@@ -15,7 +15,7 @@ from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes
 from vae_core.jobs import JobSpec, TrainingJob
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "train.py")
 JOB_WAIT_S = 120
 DEFAULT_KEY = "digits"  # the shipped pair a new session starts on
 

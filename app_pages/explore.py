@@ -123,7 +123,7 @@ def inspect_panel(ws: Workspace, index: int, draws) -> None:
     if st.button("Open in editor", icon=":material/tune:", key="open_in_editor", type="primary",
                  help="Start the latent sliders from this image's code."):
         session.set_latent_vector(ws.encodings[ws.main_kind].mu[index])
-        st.switch_page("pages/edit.py")
+        st.switch_page("app_pages/edit.py")
     if ws.vae is None:
         st.info("This pair has no VAE, so there is no posterior to show.")
         return
@@ -185,7 +185,7 @@ def decoded_location_panel(ws: Workspace, kind: str) -> None:
     widgets.image(ws.decode(np.array([x, y]), kind)[0], caption=f"{KIND_TITLES[kind]} decoder", size_px=200)
     if st.button("Open this z in the editor", icon=":material/tune:", key="open_location"):
         session.set_latent_vector(np.array([x, y]))
-        st.switch_page("pages/edit.py")
+        st.switch_page("app_pages/edit.py")
 
 
 def selection_panel(ws: Workspace, indices: np.ndarray) -> None:
