@@ -18,10 +18,10 @@ from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig,
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import missing_dataset_message
-from vae_core.jobs import KIND_TITLES, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
+from vae_core.jobs import KIND_TITLES, BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
 
 # session_state keys
-TRAINING_JOB = "training_job"
+TRAINING_JOB = session.TRAINING_JOB
 TRAIN_OUTCOME = "train_outcome"
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"
 UPLOADED_FILE_ID = "checkpoint_upload_file_id"
@@ -283,6 +283,70 @@ def active_history() -> None:
     loss_curves(histories, key_prefix="active")
 
 
+# --- the beta sweep -----------------------------------------------------------------------
+
+SWEEP = "beta_sweep"
+SWEEP_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+
+
+def sweep_section(training: bool) -> None:
+    st.subheader("β trade-off: rate against distortion")
+    st.caption("Train one VAE per β with the settings above and plot what each pays in KL (the rate: nats spent "
+               "describing z) against what it loses in reconstruction (the distortion). β = 1 is the ELBO; larger "
+               "β pushes the codes towards the prior and blurs the images. Any point can be loaded to explore.")
+    sweep: BetaSweep | None = st.session_state.get(SWEEP)
+    running = sweep is not None and not sweep.done
+    with st.form("sweep_settings", border=False):
+        left, right = st.columns([3, 1], vertical_alignment="bottom")
+        betas = left.multiselect("β values", SWEEP_BETAS, default=[0.25, 1.0, 4.0], key="sweep_betas",
+                                 format_func=lambda b: f"{b:g}")
+        epochs = right.number_input("Epochs each", 1, MAX_EPOCHS, 10, key="sweep_epochs")
+        start = st.form_submit_button("Run the sweep", disabled=training or running, key="sweep_start")
+    if start:
+        try:
+            spec = current_spec().with_train(epochs=int(epochs))
+            st.session_state[SWEEP] = BetaSweep(spec, betas, abandon_after_s=ABANDON_AFTER_S).start()
+        except ValueError as err:
+            st.error(f"The sweep cannot start: {err}")
+            return
+        st.rerun()
+    if sweep is not None:
+        sweep_results()
+
+
+def current_spec() -> JobSpec:
+    """The settings form's current values as a spec (its widgets hold them in session state)."""
+    state = st.session_state
+    return JobSpec(state["train_dataset"], kinds=("vae",), latent_dim=int(state["train_latent"]),
+                   hidden_dim=int(state["train_hidden"]),
+                   train=TrainConfig(epochs=int(state["train_epochs"]), batch_size=int(state["train_batch"]),
+                                     learning_rate=float(state["train_lr"]), beta=1.0, loss=state["train_loss"],
+                                     seed=int(state["train_seed"]), device=state["train_device"]))
+
+
+@st.fragment(run_every=POLL_S)
+def sweep_results() -> None:
+    sweep: BetaSweep = st.session_state[SWEEP]
+    points = sweep.points()
+    if not sweep.done:
+        sweep.keep_alive()
+        st.progress(sweep.fraction, text=f"Sweep: {sum(p.status.done for p in points)} of {len(points)} VAEs "
+                                         f"trained, {round(sweep.fraction * 100)}% of all epochs")
+        st.button("Stop the sweep", on_click=sweep.cancel, key="sweep_stop")
+    finished = [p for p in points if p.kl is not None]
+    if finished:
+        st.plotly_chart(figures.rate_distortion([p.beta for p in finished], [p.kl for p in finished],
+                                        [p.reconstruction for p in finished]), key="sweep_plot")
+    loadable = [p.beta for p in finished if p.status.done]
+    if loadable:
+        left, right = st.columns([2, 1], vertical_alignment="bottom")
+        beta = left.selectbox("Explore the VAE trained with", loadable, format_func=lambda b: f"β = {b:g}",
+                              key="sweep_pick")
+        if right.button("Make it the active model", key="sweep_load"):
+            session.add_own_pair(sweep.pair(beta), sweep.label(beta))
+            st.rerun()
+
+
 # --- the page ----------------------------------------------------------------------------
 
 st.title("Train")
@@ -296,3 +360,4 @@ else:
     show(st.session_state.pop(TRAIN_OUTCOME, None))
 checkpoints()
 active_history()
+sweep_section(training=job_running)

@@ -173,3 +173,17 @@ def curves(series: dict[str, tuple[list[float], list[float]]], title: str, y_tit
     fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
     fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
     return fig
+
+
+def rate_distortion(betas: list[float], kl: list[float], reconstruction: list[float], height: int = 360) -> go.Figure:
+    """Held-out KL (rate) against reconstruction (distortion), one marker per beta, joined in beta order."""
+    fig = go.Figure(go.Scatter(
+        x=kl, y=reconstruction, mode="lines+markers+text", text=[f"β={b:g}" for b in betas],
+        textposition="top right", marker=dict(size=11, color="#C8374B"), line=dict(color="#999999", dash="dot"),
+        hovertemplate="β=%{text}<br>KL %{x:.2f} nats<br>reconstruction %{y:.2f} nats<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                      xaxis_title="rate: KL(q(z|x) ‖ p(z)), nats per image",
+                      yaxis_title="distortion: −log p(x|z), nats per image")
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
+    fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
+    return fig

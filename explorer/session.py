@@ -31,6 +31,7 @@ LATENT = "latent_vector"
 SEED = "sample_seed"
 NOTICES = "url_notices"
 URL_RESTORED = "url_restored"
+TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 
 
 @st.cache_resource(show_spinner="Loading the shipped models and encoding the held-out images…")

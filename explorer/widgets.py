@@ -55,6 +55,11 @@ def sidebar() -> None:
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
     for hint in session.missing_shipped_hints():
         st.sidebar.caption(f"ℹ️ {hint}")
+    job = st.session_state.get(session.TRAINING_JOB)
+    if job is not None:
+        job.keep_alive()  # the visitor is still here, on whichever page
+        st.sidebar.info("A training is under way; the Train page shows it and collects the result.",
+                        icon=":material/model_training:")
     devices = available_devices()
     st.sidebar.caption(f"Compute: {', '.join(d.upper() for d in devices)}"
                        + ("" if devices[0] != "cpu" else " (no GPU found)"))

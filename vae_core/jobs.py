@@ -345,3 +345,68 @@ def pair_label(pair: ModelPair) -> str:
 
 def _epochs_text(count: int) -> str:
     return f"{count} epoch" if count == 1 else f"{count} epochs"
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One VAE of a beta sweep: its held-out distortion (reconstruction) and rate (KL), in nats per image."""
+
+    beta: float
+    status: JobStatus
+    epochs_done: int
+    reconstruction: float | None
+    kl: float | None
+
+
+class BetaSweep:
+    """VAEs that differ only in beta, to trace the rate-distortion curve.
+
+    Each beta is its own TrainingJob; all start at once and take the training
+    slot in turn, so the sweep needs no scheduler of its own.
+    """
+
+    def __init__(self, spec: JobSpec, betas, abandon_after_s: float | None = None):
+        betas = sorted({float(b) for b in betas})
+        if len(betas) < 2:
+            raise ValueError("a sweep needs at least two different beta values")
+        vae_only = replace(spec, kinds=("vae",))
+        self.spec = vae_only
+        self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s) for beta in betas}
+
+    def start(self) -> "BetaSweep":
+        for job in self.jobs.values():
+            job.start()
+        return self
+
+    def cancel(self) -> None:
+        for job in self.jobs.values():
+            job.cancel()
+
+    def keep_alive(self) -> None:
+        for job in self.jobs.values():
+            job.keep_alive()
+
+    @property
+    def done(self) -> bool:
+        return all(job.status.done for job in self.jobs.values())
+
+    @property
+    def fraction(self) -> float:
+        progresses = [job.progress() for job in self.jobs.values()]
+        return sum(p.epochs_done for p in progresses) / sum(p.total_epochs for p in progresses)
+
+    def points(self) -> list[SweepPoint]:
+        points = []
+        for beta, job in self.jobs.items():
+            progress = job.progress()
+            history = progress.histories.get("vae") or []
+            last = history[-1] if history else {}
+            points.append(SweepPoint(beta, progress.status, len(history), last.get("test_reconstruction"),
+                                     last.get("test_kl")))
+        return points
+
+    def pair(self, beta: float) -> ModelPair | None:
+        return self.jobs[beta].result_pair()
+
+    def label(self, beta: float) -> str | None:
+        return self.jobs[beta].result_label()

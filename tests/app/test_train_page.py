@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import time
 from pathlib import Path
 
@@ -273,3 +274,26 @@ def test_a_hostile_file_name_is_shown_as_plain_text():
     label = own_workspaces(at)["own-1"].label
     assert not set("$[]\\") & set(label)
 
+
+
+def test_beta_sweep_plots_rate_against_distortion_and_loads_a_point():
+    at = AppTest.from_file(PAGE, default_timeout=120)
+    at.run()
+    at.number_input(key="train_hidden").set_value(32)
+    at.multiselect(key="sweep_betas").set_value([0.5, 4.0])
+    at.number_input(key="sweep_epochs").set_value(2)
+    at.button(key="sweep_start").click().run()
+    sweep = at.session_state["beta_sweep"]
+    for job in sweep.jobs.values():
+        job.wait(timeout=120)
+    at.run()
+    assert not at.exception
+    plot = json.loads(at.get("plotly_chart")[-1].proto.spec)
+    assert plot["data"][0]["text"] == ["β=0.5", "β=4"]
+    assert "own_workspaces" not in at.session_state or not at.session_state["own_workspaces"]
+    at.selectbox(key="sweep_pick").set_value(4.0)
+    at.button(key="sweep_load").click().run()
+    assert not at.exception
+    assert at.session_state["workspace_key"] == "own-1"
+    workspace = at.session_state["own_workspaces"]["own-1"]
+    assert workspace.pair.train_settings["vae"]["beta"] == 4.0 and workspace.pair.ae is None

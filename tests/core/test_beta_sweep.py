@@ -1,0 +1,38 @@
+"""The beta sweep: one VAE per beta, trained in turn; more beta trades reconstruction for a smaller KL."""
+
+import pytest
+
+from vae_core.jobs import BetaSweep, JobSpec, JobStatus
+from vae_core.training import TrainConfig
+
+
+def spec(epochs=3):
+    return JobSpec("digits", kinds=("ae", "vae"), latent_dim=2, hidden_dim=32,
+                   train=TrainConfig(epochs=epochs, batch_size=128, seed=0))
+
+
+def test_sweep_traces_rate_against_distortion():
+    sweep = BetaSweep(spec(epochs=6), [4.0, 0.25, 1.0]).start()
+    for job in sweep.jobs.values():
+        assert job.wait(timeout=120) == JobStatus.FINISHED
+    assert sweep.done and sweep.fraction == 1.0
+    points = sweep.points()
+    assert [p.beta for p in points] == [0.25, 1.0, 4.0]
+    assert all(p.epochs_done == 6 for p in points)
+    # A heavier KL weight buys a smaller KL (rate) at the price of a worse reconstruction (distortion).
+    assert points[0].kl > points[1].kl > points[2].kl
+    assert points[0].reconstruction < points[2].reconstruction
+    pair = sweep.pair(4.0)
+    assert pair.ae is None and pair.vae is not None
+    assert pair.train_settings["vae"]["beta"] == 4.0
+    assert "β=4" in sweep.label(4.0)
+
+
+def test_sweep_can_be_cancelled_and_needs_two_betas():
+    with pytest.raises(ValueError):
+        BetaSweep(spec(), [1.0, 1.0])
+    sweep = BetaSweep(spec(epochs=200), [0.5, 2.0]).start()
+    sweep.cancel()
+    for job in sweep.jobs.values():
+        assert job.wait(timeout=120) == JobStatus.CANCELLED
+    assert sweep.done
