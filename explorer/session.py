@@ -42,8 +42,8 @@ def shipped_workspace(dataset_name: str) -> Workspace:
 
 
 def shipped_keys() -> list[str]:
-    """Shipped pairs whose dataset is on this machine (digits always is)."""
-    return [name for name in SHIPPED_FILES if is_available(name)]
+    """Shipped pairs whose checkpoint and dataset are on this machine (digits always are)."""
+    return [name for name, file in SHIPPED_FILES.items() if (ASSETS / file).is_file() and is_available(name)]
 
 
 def missing_shipped_hints() -> list[str]:
