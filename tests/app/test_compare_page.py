@@ -7,44 +7,25 @@ import math
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from page_runner import image_captions, own_pair_state, page_path, run_page as run_any_page  # noqa: E402
 
 from explorer import session  # noqa: E402
-from vae_core import ModelConfig, ModelPair, load_checkpoint, load_dataset, new_model  # noqa: E402
+from vae_core import ModelConfig, ModelPair, load_dataset, new_model  # noqa: E402
 from vae_core.generation import compare_reconstructions, comparison_indices, prior_coverage  # noqa: E402
 from vae_core.workspace import Workspace  # noqa: E402
 
-PAGE = str(REPO_ROOT / "app_pages" / "compare.py")
-SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+PAGE = page_path("compare")
 COLUMNS = ["reconstruction -log p(x|z) (nats/image)", "per-pixel MSE", "KL (nats/image)", "ELBO (nats/image)",
            "active units / latent size"]
 
 
 def run_page(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def own_pair_state(without: str) -> dict:
-    """Session state that makes a pair of the shipped models, minus one of them, the active one."""
-    pair = load_checkpoint(SHIPPED)
-    setattr(pair, without, None)
-    ws = Workspace(pair, load_dataset(pair.dataset, download=False), label=f"shipped without {without}")
-    return {session.OWN_WORKSPACES: {"own-1": ws}, session.WORKSPACE: "own-1"}
-
-
-def image_captions(at: AppTest) -> list[str]:
-    return [caption for element in at.image for caption in element.captions]
+    return run_any_page(PAGE, **state)
 
 
 def text(at: AppTest) -> str:

@@ -8,45 +8,24 @@ from pathlib import Path
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from page_runner import image_captions, own_pair_state, page_path, run_page as run_any_page  # noqa: E402
 
 from explorer import session  # noqa: E402
-from vae_core import load_checkpoint, load_dataset  # noqa: E402
 from vae_core.images import display_scale, png_bytes, tile  # noqa: E402
 from vae_core.latent import lerp, prior_samples, slerp  # noqa: E402
-from vae_core.workspace import Workspace  # noqa: E402
 
-PAGE = str(REPO_ROOT / "app_pages" / "sample.py")
-SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+PAGE = page_path("sample")
 
 
 def run_page(**state) -> AppTest:
-    at = AppTest.from_file(PAGE, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.message for e in at.exception]
-    return at
-
-
-def own_pair_state(without: str) -> dict:
-    """Session state that makes a pair of the shipped models, minus one of them, the active one."""
-    pair = load_checkpoint(SHIPPED)
-    setattr(pair, without, None)
-    ws = Workspace(pair, load_dataset(pair.dataset, download=False), label=f"shipped without {without}")
-    return {session.OWN_WORKSPACES: {"own-1": ws}, session.WORKSPACE: "own-1"}
+    return run_any_page(PAGE, **state)
 
 
 def grid(at: AppTest):
     """The mosaic: the first image element on the page."""
     return at.image[0]
-
-
-def image_captions(at: AppTest) -> list[str]:
-    """Every image caption on the page in order, however the rows are laid out."""
-    return [caption for element in at.image for caption in element.captions]
 
 
 def path_captions(path: np.ndarray) -> list[str]:
