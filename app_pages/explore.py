@@ -140,12 +140,12 @@ def inspect_panel(ws: Workspace, index: int, draws) -> None:
         eps, z = draws
         st.markdown("**The reparameterisation trick, made visible:** z = μ + σ·ε with ε ~ N(0, I), decoded")
         widgets.image_row(ws.decode(z), ["ε=(" + ",".join(f"{v:+.1f}" for v in e[:2])
-                                         + (",…" if len(e) > 2 else "") + ")" for e in eps], size_px=64)
+                                         + (",…" if len(e) > 2 else "") + ")" for e in eps], size_px=64, per_row=4)
     neighbours, distances = ws.neighbours(index, k=8)
     st.markdown("**Nearest neighbours in latent space** (distance between μ's)")
     widgets.image_row([ws.image(i) for i in neighbours],
                       [f"#{i} · {d:.2f}" for i, d in zip(neighbours, distances)],
-                      size_px=64)
+                      size_px=64, per_row=4)
     neighbour_choice = st.selectbox("Inspect a neighbour", [None, *neighbours.tolist()], key="neighbour_pick",
                                     format_func=lambda i: "—" if i is None else f"#{i}")
     if neighbour_choice is not None:

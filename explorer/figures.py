@@ -113,8 +113,9 @@ def latent_map(spec: MapSpec) -> go.Figure:
             x=spec.points[members, 0], y=spec.points[members, 1], mode="markers", name=class_name,
             customdata=members, marker=dict(size=6, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=0.75),
             hovertemplate=f"#%{{customdata}} · {class_name}<extra></extra>"))
+    # Overlays are WebGL traces too: SVG traces would sit underneath the WebGL canvas of the data.
     for overlay in spec.overlays:
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=overlay.x, y=overlay.y, mode=overlay.mode, name=overlay.name, showlegend=overlay.show_legend,
             line=dict(color=overlay.colour, dash=overlay.dash, width=2),
             marker=dict(color=overlay.colour, size=overlay.size, symbol=overlay.symbol,
@@ -122,7 +123,7 @@ def latent_map(spec: MapSpec) -> go.Figure:
             text=overlay.hover, hoverinfo="text" if overlay.hover else "skip"))
     if spec.selected is not None:
         x, y = spec.points[spec.selected]
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=[x], y=[y], mode="markers", name=f"selected #{spec.selected}",
             marker=dict(size=16, color="rgba(0,0,0,0)", line=dict(color="#111111", width=3)),
             hoverinfo="skip"))
@@ -133,7 +134,8 @@ def latent_map(spec: MapSpec) -> go.Figure:
                                   sizing="stretch", layer="below", opacity=0.55))
     fig.update_layout(
         title=spec.title or None, height=spec.height, margin=dict(l=10, r=10, t=40 if spec.title else 10, b=10),
-        xaxis_title=spec.axis_titles[0], yaxis_title=spec.axis_titles[1], legend=dict(itemsizing="constant"),
+        xaxis_title=spec.axis_titles[0], yaxis_title=spec.axis_titles[1],
+        legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.12, x=0),
         dragmode="pan", hovermode="closest", clickmode="event+select", uirevision="latent-map",
         plot_bgcolor="white")
     fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", zeroline=True, zerolinecolor="#cccccc")

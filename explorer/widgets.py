@@ -31,14 +31,17 @@ def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -
 
 
 def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | None = None,
-              size_px: int = 96) -> None:
-    """Several images side by side in equal columns, each captioned, on one line."""
+              size_px: int = 96, per_row: int | None = None) -> None:
+    """Images side by side in equal columns, each captioned; ``per_row`` wraps them onto several lines."""
     if not len(pictures):
         return
     scale = display_scale(pictures[0].shape[-1], size_px)
-    captions = captions or [None] * len(pictures)
-    for column, picture, caption in zip(st.columns(len(pictures), gap="small"), pictures, captions):
-        column.image(png_bytes(picture, scale), caption=caption, width="stretch", output_format="PNG")
+    captions = list(captions) if captions is not None else [None] * len(pictures)
+    per_row = per_row or len(pictures)
+    for start in range(0, len(pictures), per_row):
+        columns = st.columns(per_row, gap="small")
+        for column, picture, caption in zip(columns, pictures[start:start + per_row], captions[start:start + per_row]):
+            column.image(png_bytes(picture, scale), caption=caption, width="stretch", output_format="PNG")
 
 
 def sidebar() -> None:
