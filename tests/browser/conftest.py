@@ -109,20 +109,38 @@ def log_offset(app_server):
     return app_server.log_size()
 
 
+@pytest.fixture(scope="session")
+def warm_app(browser, app_server):
+    """The server after one visit to the landing page.
+
+    That first run calls st.navigation, which ends Streamlit's pages-folder mode for the process, and
+    loads the shipped models into the cache, so tests do not depend on which of them runs first.
+    test_editor_link_is_the_first_request_a_fresh_server_sees covers what a cold server does.
+    """
+    from browser_helpers import wait_for_app, wait_for_map
+
+    session = AppSession(browser, app_server, "warm-up")
+    page = session.open("/")
+    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
+    wait_for_map(page, timeout_s=180)
+    _fail_on(session.close())
+    return app_server
+
+
 @pytest.fixture
-def visitor(browser, app_server, log_offset, request):
-    session = AppSession(browser, app_server, request.node.name)
+def visitor(browser, warm_app, log_offset, request):
+    session = AppSession(browser, warm_app, request.node.name)
     yield session
     _fail_on(session.close())
 
 
 @pytest.fixture
-def new_visitor(browser, app_server, log_offset, request):
+def new_visitor(browser, warm_app, log_offset, request):
     """A factory for further visitors in the same test (shared links opened elsewhere, concurrent sessions)."""
     made = []
 
     def make():
-        session = AppSession(browser, app_server, f"{request.node.name}-v{len(made) + 2}")
+        session = AppSession(browser, warm_app, f"{request.node.name}-v{len(made) + 2}")
         made.append(session)
         return session
 

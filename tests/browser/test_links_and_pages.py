@@ -88,9 +88,9 @@ def test_bad_link_shows_a_notice_and_no_exception(visitor, assert_no_exceptions)
 def test_editor_link_is_the_first_request_a_fresh_server_sees(browser):
     """A shared /edit link opened right after the server starts (a hosted demo after a restart).
 
-    Streamlit treats an entry script with a sibling `pages/` folder as a pages-folder app until
-    some run calls st.navigation; a first request for /edit then runs pages/edit.py alone,
-    without app.py: no shared sidebar, no link restore.
+    Regression guard: Streamlit treats an entry script with a sibling `pages/` folder as a
+    pages-folder app until some run calls st.navigation; a first request for /edit then ran
+    pages/edit.py alone, without app.py: no shared sidebar, no link restore (hence app_pages/).
     """
     server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "streamlit-fresh-server.log").start()
     try:
