@@ -65,11 +65,13 @@ def slider_editor(ws: Workspace) -> None:
     kind = ws.main_kind
     left, right = st.columns([1, 1], gap="large")
     with left:
-        b1, b2, _ = st.columns([1, 1.4, 1.2])
+        b1, b2, b3 = st.columns([1, 1.4, 1.2])
         b1.button("Reset", icon=":material/restart_alt:", key="editor_reset", on_click=reset, args=(ws,),
                   help="Back to the selected image's μ (or the prior mean 0 when none is selected).")
         b2.button("Random draw", icon=":material/casino:", key="editor_random", on_click=random_draw, args=(ws,),
                   help="A fresh z ~ N(0, I).")
+        with b3:
+            widgets.share_link()
         slider_area = st.container(height=min(80 + 62 * d, 520), border=False)
         for i in range(d):
             slider_area.slider(f"z{i + 1}", -LIMIT, LIMIT, step=SLIDER_STEP, key=slider_key(i),

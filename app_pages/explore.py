@@ -41,7 +41,7 @@ def read_map_event() -> None:
 
 def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
     kinds = ws.kinds
-    cols = st.columns([1.2, 1.2, 1, 1])
+    cols = st.columns([1.2, 1.2, 1, 1, 0.6], vertical_alignment="bottom")
     kind = cols[0].segmented_control("Codes of", kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
                                      key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
@@ -55,6 +55,8 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
     show_posterior = cols[2].toggle("Posterior", value=True, key="show_posterior",
                                     help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
                                          "with a few reparameterised draws z = μ + σ·ε.")
+    with cols[4]:
+        widgets.share_link()
     can_tile = ws.latent_dim(kind) == 2
     show_manifold = cols[3].toggle("Decoder background", value=False, key="show_manifold", disabled=not can_tile,
                                    help="Tile the decoder's output over the map (latent size 2 only).")

@@ -132,7 +132,10 @@ def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
 
 
 def main() -> None:
-    st.title("Sample — the prior")
+    title, share = st.columns([6, 1], vertical_alignment="bottom")
+    title.title("Sample — the prior")
+    with share:
+        widgets.share_link()
     ws = session.active_workspace()
     kind = ws.main_kind
     if kind == "vae":

@@ -21,7 +21,7 @@ and lets you look inside the VAE's latent space.
 - **Compare**: AE against VAE on the same images, codes and prior samples.
 - **Train**: new models with your settings, or upload a checkpoint.
 
-Links carry the view: copy the address bar, or the link below, to share exactly this.
+Links carry the view: copy the address bar, or use a page's **Share** button, to share exactly this.
 """
 
 
@@ -66,11 +66,20 @@ def sidebar() -> None:
     devices = available_devices()
     st.sidebar.caption(f"Compute: {', '.join(d.upper() for d in devices)}"
                        + ("" if devices[0] != "cpu" else " (no GPU found)"))
-    with st.sidebar.expander("Share this view"):
-        st.code(session.shareable_link(), language=None, wrap_lines=True)
-        st.caption("The link reopens this page with the same model, point, latent vector and seed.")
     with st.sidebar.expander("Help"):
         st.markdown(HELP)
+
+
+def share_link() -> None:
+    """A "Share" popover with the link to this exact view.
+
+    Drawn inside the fragments that change the view, so the link is never older than what is on screen
+    (the sidebar is not redrawn when only a fragment reruns).
+    """
+    with st.popover("Share", icon=":material/link:", help="A link that reopens this view"):
+        st.code(session.shareable_link(), language=None, wrap_lines=True)
+        st.caption("Opens this page with the same model, point, latent vector and seed. "
+                   "Models trained or uploaded in this session stay private and cannot be linked.")
 
 
 def url_notices() -> None:
