@@ -34,10 +34,9 @@ from enum import Enum
 
 from .data import DATASETS, load_dataset
 from .losses import RECONSTRUCTION_LOSSES
-from .models import ModelConfig, ModelKind, ModelPair
+from .models import KIND_TITLES, ModelConfig, ModelKind, ModelPair
 from .training import EpochReport, TrainConfig, TrainingDiverged, new_model, train_model
 
-KIND_TITLES = {"ae": "AE", "vae": "VAE"}
 # Training order, the same as the CLI's, so a job and `python -m vae_core train`
 # with the same seed give the same pair. Labels name the VAE first instead: it is
 # the model the explorer centres on.

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 ModelKind = Literal["ae", "vae"]
+KIND_TITLES = {"ae": "AE", "vae": "VAE"}
 
 
 @dataclass(frozen=True)

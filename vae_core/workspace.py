@@ -18,10 +18,9 @@ from .data import DATASETS, ImageDataset
 from .images import tile
 from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, analyse_point, decode_latents,
                      encode_images, fit_projection, latent_grid, nearest_neighbours, tsne_embedding)
-from .models import ModelPair
+from .models import KIND_TITLES, ModelPair
 from .training import evaluate
 
-KIND_TITLES = {"ae": "AE", "vae": "VAE"}
 
 
 @dataclass(frozen=True)
