@@ -7,7 +7,7 @@ import streamlit as st
 from explorer import figures, session, widgets
 from vae_core.generation import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
 from vae_core.latent import prior_samples
-from vae_core.workspace import KIND_TITLES
+from vae_core.models import KIND_TITLES
 
 KINDS = ("ae", "vae")
 MAP_HEIGHT = 460

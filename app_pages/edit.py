@@ -9,7 +9,8 @@ from explorer import session, widgets
 from explorer.figures import MapSpec, Overlay, latent_map, map_extent
 from vae_core.images import tile
 from vae_core.latent import attribute_direction, lerp, prior_samples
-from vae_core.workspace import KIND_TITLES, Workspace
+from vae_core.models import KIND_TITLES
+from vae_core.workspace import Workspace
 
 TRAVERSAL_STEPS = 9
 SLIDER_STEP = 0.05

@@ -9,7 +9,8 @@ import streamlit as st
 from explorer import session, widgets
 from explorer.figures import MapSpec, Overlay, bar_chart, latent_map, map_extent, parse_map_selection
 from vae_core.latent import posterior_ellipse, reparameterized_draws
-from vae_core.workspace import KIND_TITLES, Workspace
+from vae_core.models import KIND_TITLES
+from vae_core.workspace import Workspace
 
 MAP_KEY = "latent_map"
 LAST_EVENT = "latent_map_last_event"

@@ -9,7 +9,7 @@ from explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_cir
 from vae_core.generation import interpolation_partner
 from vae_core.images import display_scale, png_bytes, tile
 from vae_core.latent import lerp, prior_samples, slerp
-from vae_core.workspace import KIND_TITLES
+from vae_core.models import KIND_TITLES
 
 SEED_INPUT = "sample_seed_input"
 ENDPOINTS_FOR = "sample_endpoints_for"  # (pair, selected point) the endpoint inputs were last defaulted from

@@ -7,7 +7,7 @@ import streamlit as st
 
 from vae_core import available_devices
 from vae_core.images import display_scale, png_bytes
-from vae_core.workspace import KIND_TITLES
+from vae_core.models import KIND_TITLES
 
 from . import session
 

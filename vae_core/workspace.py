@@ -18,7 +18,7 @@ from .data import DATASETS, ImageDataset
 from .images import tile
 from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, analyse_point, decode_latents,
                      encode_images, fit_projection, latent_grid, nearest_neighbours, tsne_embedding)
-from .models import KIND_TITLES, ModelPair
+from .models import ModelPair
 from .training import evaluate
 
 
