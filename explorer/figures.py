@@ -98,19 +98,21 @@ def latent_map(spec: MapSpec) -> go.Figure:
     fig = go.Figure()
     if spec.clickable_grid is not None:
         (x0, x1), (y0, y1) = spec.clickable_grid
-        gx, gy = np.meshgrid(np.linspace(x0, x1, 48), np.linspace(y0, y1, 48))
+        gx, gy = np.meshgrid(np.linspace(x0, x1, 40, dtype=np.float32), np.linspace(y0, y1, 40, dtype=np.float32))
         # Nearly invisible markers under the data: a click on "empty" space lands on one of them.
         fig.add_trace(go.Scattergl(
             x=gx.ravel(), y=gy.ravel(), mode="markers", name=GRID_TRACE_NAME, showlegend=False,
-            customdata=np.full(gx.size, GRID_POINT),
+            customdata=np.full(gx.size, GRID_POINT, dtype=np.int8),
             marker=dict(size=9, color="rgba(0,0,0,0.01)"),
             hovertemplate="decode z = (%{x:.2f}, %{y:.2f})<extra></extra>"))
+    # float32 coordinates and int32 indices: a 10k-point map is resent on every click, so its size counts.
+    points = spec.points.astype(np.float32)
     for c, class_name in enumerate(spec.class_names):
-        members = np.flatnonzero(spec.labels == c)
+        members = np.flatnonzero(spec.labels == c).astype(np.int32)
         if not len(members):
             continue
         fig.add_trace(go.Scattergl(
-            x=spec.points[members, 0], y=spec.points[members, 1], mode="markers", name=class_name,
+            x=points[members, 0], y=points[members, 1], mode="markers", name=class_name,
             customdata=members, marker=dict(size=6, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=0.75),
             hovertemplate=f"#%{{customdata}} · {class_name}<extra></extra>"))
     # Overlays are WebGL traces too: SVG traces would sit underneath the WebGL canvas of the data.
