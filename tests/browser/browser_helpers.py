@@ -225,14 +225,22 @@ def _inside(point: dict, area: dict, inset: float) -> bool:
             and area["top"] + inset <= point["py"] <= area["bottom"] - inset)
 
 
-def _nearest(point: dict, others: list[dict]) -> float:
-    best = float("inf")
-    for o in others:
-        if o is point:
-            continue
-        d = ((o["px"] - point["px"]) ** 2 + (o["py"] - point["py"]) ** 2) ** 0.5
-        best = min(best, d)
-    return best
+def _nearest_distances(points: list[dict], others: list[dict], exclude_self: bool) -> list[float]:
+    """For each point, the pixel distance to the nearest of `others` (itself excluded when it is among them)."""
+    if not points:
+        return []
+    if not others:
+        return [float("inf")] * len(points)
+    import numpy as np
+    from scipy.spatial import cKDTree
+
+    tree = cKDTree(np.array([(o["px"], o["py"]) for o in others]))
+    k = min(2 if exclude_self else 1, len(others))
+    distances, _ = tree.query(np.array([(p["px"], p["py"]) for p in points]), k=k)
+    distances = np.asarray(distances).reshape(len(points), k)
+    if exclude_self:  # the nearest is the point itself (distance 0) unless it is alone
+        return [float(row[1]) if k > 1 else float("inf") for row in distances]
+    return [float(row[0]) for row in distances]
 
 
 def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_gap_px: float = 10.0,
@@ -247,16 +255,13 @@ def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_
     data = [p for p in points if p["custom"] is not None and p["custom"] >= 0]
     grid = [p for p in points if p["custom"] is not None and p["custom"] < 0]
     marks = [p for p in points if p["custom"] is None]  # overlays: posterior draws, decoded location...
-    candidates = []
-    for p in data:
-        if p["custom"] in exclude or not _inside(p, area, inset_px):
-            continue
-        gap = _nearest(p, data + marks)
-        if gap >= min_gap_px and _nearest(p, grid) >= 3.0:
-            candidates.append((gap, p))
-    candidates.sort(key=lambda c: -c[0])
+    candidates = [p for p in data if p["custom"] not in exclude and _inside(p, area, inset_px)]
+    gaps = _nearest_distances(candidates, data + marks, exclude_self=True)
+    grid_gaps = _nearest_distances(candidates, grid, exclude_self=False)
+    ranked = sorted(((gap, p) for gap, grid_gap, p in zip(gaps, grid_gaps, candidates)
+                     if gap >= min_gap_px and grid_gap >= 3.0), key=lambda c: -c[0])
     chosen: list[dict] = []
-    for _, p in candidates:  # the most isolated first, but keep chosen points apart from each other
+    for _, p in ranked:  # the most isolated first, but keep chosen points apart from each other
         if all(((p["px"] - c["px"]) ** 2 + (p["py"] - c["py"]) ** 2) ** 0.5 > 60 for c in chosen):
             chosen.append(p)
         if len(chosen) == count:
@@ -271,15 +276,11 @@ def empty_grid_point(page, min_gap_px: float = 25.0, inset_px: float = 50.0) -> 
     grid = [p for p in points if p["custom"] is not None and p["custom"] < 0]
     others = [p for p in points if p["custom"] is None or p["custom"] >= 0]
     assert grid, "the map has no clickable grid (expected for latent size 2)"
-    best = None
-    for p in grid:
-        if not _inside(p, area, inset_px):
-            continue
-        gap = _nearest(p, others)
-        if gap >= min_gap_px and (best is None or gap > best[0]):
-            best = (gap, p)
-    assert best is not None, "no empty space on the map far enough from every point"
-    return best[1]
+    inside = [p for p in grid if _inside(p, area, inset_px)]
+    gaps = _nearest_distances(inside, others, exclude_self=False)
+    best = max(zip(gaps, range(len(inside))), default=None)
+    assert best is not None and best[0] >= min_gap_px, "no empty space on the map far enough from every point"
+    return inside[best[1]]
 
 
 def click_at(page, px: float, py: float) -> None:
