@@ -117,7 +117,8 @@ def draw_map(ws: Workspace, kind: str, view: str, show_posterior: bool, show_man
     return draws
 
 
-def inspect_panel(ws: Workspace, index: int, draws) -> None:
+def inspect_header(ws: Workspace, index: int) -> None:
+    """The quick part of the inspect panel, sent before the map (whose redraw blocks the browser a while)."""
     label = ws.class_names[ws.labels[index]]
     st.subheader(f"Image #{index} · {label}")
     pictures = [ws.image(index)] + [ws.reconstruction(k, index) for k in ws.kinds]
@@ -127,6 +128,9 @@ def inspect_panel(ws: Workspace, index: int, draws) -> None:
                  help="Start the latent sliders from this image's code."):
         session.set_latent_vector(ws.encodings[ws.main_kind].mu[index])
         st.switch_page("app_pages/edit.py")
+
+
+def inspect_details(ws: Workspace, index: int, draws) -> None:
     if ws.vae is None:
         st.info("This pair has no VAE, so there is no posterior to show.")
         return
@@ -210,17 +214,23 @@ def explorer(ws: Workspace) -> None:
     read_map_event()
     kind, view, show_posterior, show_manifold = map_controls(ws)
     left, right = st.columns([3, 2], gap="medium")
+    index = session.selected_index()
+    # Emission order matters for latency: the panel's heading and images first, then the map (the
+    # browser's redraw of 10k WebGL points holds up whatever comes after it), then the slower details.
+    with right:
+        if st.session_state.get(DECODED_AT) is not None and view == "z":
+            decoded_location_panel(ws, kind)
+        if index is not None:
+            inspect_header(ws, index)
+        details = st.container()
     with left:
         draws = draw_map(ws, kind, view, show_posterior, show_manifold)
         selection = st.session_state.get(SELECTION)
         if selection is not None:
             selection_panel(ws, selection)
-    with right:
-        index = session.selected_index()
-        if st.session_state.get(DECODED_AT) is not None and view == "z":
-            decoded_location_panel(ws, kind)
+    with details:
         if index is not None:
-            inspect_panel(ws, index, draws)
+            inspect_details(ws, index, draws)
         elif st.session_state.get(DECODED_AT) is None:
             st.info("Click a point to inspect it"
                     + (", or empty space to decode that location" if view == "z" else "")
