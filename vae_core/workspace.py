@@ -12,7 +12,6 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
-import torch
 
 from .data import DATASETS, ImageDataset
 from .images import tile
@@ -20,7 +19,6 @@ from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, an
                      encode_images, fit_projection, latent_grid, nearest_neighbours, tsne_embedding)
 from .models import ModelPair
 from .training import evaluate
-
 
 
 @dataclass(frozen=True)
@@ -67,10 +65,6 @@ class Workspace:
     @property
     def vae(self):
         return self.pair.vae
-
-    @property
-    def ae(self):
-        return self.pair.ae
 
     @property
     def main_kind(self) -> str:
@@ -135,9 +129,9 @@ class Workspace:
     def summary(self, kind: str) -> ModelSummary:
         model = self.model(kind)
         figures = evaluate(model, self.images, self.loss(kind))
-        with torch.no_grad():
-            recon = model.decode(model.encode(self.images)[0] if kind == "vae" else model.encode(self.images))
-            pixel_mse = (recon - self.images).pow(2).mean().item()
+        # The codes were encoded once at construction; decoding them is all a reconstruction needs.
+        reconstructions = decode_latents(model, self.encodings[kind].mu)
+        pixel_mse = float(np.mean((reconstructions - self.images.mean(1).numpy()) ** 2))
         is_vae = kind == "vae"
         return ModelSummary(kind=kind, reconstruction_nll=figures["reconstruction"], pixel_mse=pixel_mse,
                             kl=figures["kl"] if is_vae else None, elbo=-figures["loss"] if is_vae else None,
