@@ -18,8 +18,8 @@ from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig,
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import missing_dataset_message
-from vae_core.models import KIND_TITLES
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
+from vae_core.models import KIND_TITLES
 
 # session_state keys
 TRAINING_JOB = session.TRAINING_JOB

@@ -15,7 +15,7 @@ Only the training part of each epoch is timed, on both sides; dataset loading
 and the test evaluation are not. Test loss is per image, in nats (-ELBO with
 one z sample, over the 10k test images).
 
-    python benchmarks/train_speed.py [--epochs 3] [--device cpu|cuda] [--json-out PATH]
+    python -m benchmarks.train_speed [--epochs 3] [--device cpu|cuda] [--json-out PATH]
 
 torchvision's FashionMNIST class wants uncompressed files in
 ROOT/FashionMNIST/raw/; the script builds that layout once in a cache folder by
@@ -38,20 +38,18 @@ import time
 import types
 from pathlib import Path
 
+import torch
+import torch.nn.functional as F
+import torchvision
+from torch.utils.data import DataLoader
+from torchvision import datasets, transforms
+
+from vae_core import training
+from vae_core.data import IDX_FILES, load_dataset
+from vae_core.models import ModelConfig
+from vae_core.training import TrainConfig, new_model, train_model
+
 REPO = Path(__file__).resolve().parents[1]
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-import torchvision  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
-from torchvision import datasets, transforms  # noqa: E402
-
-from vae_core import training  # noqa: E402
-from vae_core.data import IDX_FILES, load_dataset  # noqa: E402
-from vae_core.models import ModelConfig  # noqa: E402
-from vae_core.training import TrainConfig, new_model, train_model  # noqa: E402
 
 DEFAULT_DATA_DIR = Path("/usr/share/datasets/fashion-mnist")
 DEFAULT_CACHE = Path.home() / ".cache" / "latent-explorer-bench" / "torchvision"
@@ -264,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
     target = TARGET_SPEEDUP.get(device.type)
 
     log("")
-    log(f"{'epoch':>5} | {'recipe s':>9} | {'vae_core s':>10} | {'ratio':>6} | {'recipe test':>11} | {'vae_core test':>13}")
+    log(f"{'epoch':>5} | {'recipe s':>9} | {'vae_core s':>10} | {'ratio':>6} | "
+        f"{'recipe test':>11} | {'vae_core test':>13}")
     for r, c, q in zip(recipe["epochs"], core["epochs"], per_epoch_ratio):
         log(f"{r['epoch']:>5} | {r['train_s']:9.3f} | {c['train_s']:10.3f} | {q:6.2f} | "
             f"{r['test_loss']:11.3f} | {c['test_loss']:13.3f}")
@@ -279,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.json_out:
         results = {
             "command": command, "machine": info, "device": args.device, "epochs": args.epochs,
-            "seed": args.seed, "clock": args.clock, "order": "vae_core first" if args.vae_core_first else "recipe first",
+            "seed": args.seed, "clock": args.clock,
+            "order": "vae_core first" if args.vae_core_first else "recipe first",
             "settings": {"model": MODEL_CONFIG.to_dict(), "batch_size": 128,
                                              "optimizer": "Adam", "learning_rate": 1e-3,
                                              "loss": "BCE summed over pixels + KL"},

@@ -19,9 +19,9 @@ Each timed interaction also records when Streamlit's run state went to "running"
 "notRunning" (the root element's data-test-script-state), which splits a latency into the trip to
 the server, the server's run, and the browser's part.
 
-    python benchmarks/ui_latency.py                 # full run (about 10 minutes on 2 cores)
-    python benchmarks/ui_latency.py --trials 10 --cold-trials 2 --print-only   # quick look
-    python benchmarks/ui_latency.py --only floor slider --option runner.postScriptGC=false \
+    python -m benchmarks.ui_latency                 # full run (about 10 minutes on 2 cores)
+    python -m benchmarks.ui_latency --trials 10 --cold-trials 2 --print-only   # quick look
+    python -m benchmarks.ui_latency --only floor slider --option runner.postScriptGC=false \
         --no-readme --json benchmarks/results/ui_latency_postScriptGC_false.json   # an experiment
 
 Writes benchmarks/results/ui_latency.json and the "UI latency" section of benchmarks/README.md.
@@ -44,11 +44,18 @@ import textwrap
 import time
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO_ROOT / "tests" / "browser"))
+from devtools.browser import (
+    VIEWPORT,
+    StreamlitServer,
+    exception_texts,
+    isolated_data_points,
+    launch_chromium,
+    server_tracebacks,
+    wait_for_app,
+    wait_for_map,
+)
 
-from browser_helpers import (VIEWPORT, StreamlitServer, exception_texts, isolated_data_points,  # noqa: E402
-                             launch_chromium, server_tracebacks, wait_for_app, wait_for_map)
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "ui_latency.json"
 README = REPO_ROOT / "benchmarks" / "README.md"
@@ -386,7 +393,7 @@ MAP_DRAWN_JS = """() => { const gd = document.querySelectorAll('.js-plotly-plot'
 
 def bench_cold_start(playwright, path: str, trials: int, log) -> dict:
     samples = []
-    for trial in range(trials):
+    for _ in range(trials):
         browser = launch_chromium(playwright)  # a fresh browser, started before the clock (it is the visitor's)
         context, page = new_page(browser)
         server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "bench-cold.log",
@@ -611,7 +618,7 @@ def main() -> int:
     # A terminated run still stops the servers it started (the finally blocks run on SystemExit).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    command = "python benchmarks/ui_latency.py " + " ".join(sys.argv[1:])
+    command = "python -m benchmarks.ui_latency " + " ".join(sys.argv[1:])
     fashion = FASHION_CHECKPOINT.exists() and FASHION_DATA.exists()
     notes = []
     if not fashion:

@@ -86,7 +86,8 @@ def parse_map_selection(selection: dict | None) -> MapEvent:
     return MapEvent("none")
 
 
-def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
+def map_extent(points: np.ndarray, margin: float = 0.08,
+               min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
     """Axis ranges covering the points (1st to 99th percentile, padded) and at least the prior's 2-sigma."""
     low, high = np.percentile(points, [0.5, 99.5], axis=0)
     centre = (low + high) / 2

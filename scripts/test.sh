@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the tests need on a fresh Debian machine, then runs them.
+# Installs everything the tests need on a fresh Debian machine, then lints and runs them.
 # Browser tests use Debian's Chromium (Playwright cannot download its own here).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -13,4 +13,5 @@ if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/datasets/fashion-mnist ]; the
   fi
 fi
 python -m pip install -q -r requirements-dev.txt
+python -m ruff check .
 python -m pytest "$@"

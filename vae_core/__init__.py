@@ -2,11 +2,19 @@
 
 from .checkpoint import CheckpointError, checkpoint_bytes, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetUnavailable, ImageDataset, is_available, load_dataset
-from .losses import (importance_weighted_log_px, kl_divergence, kl_per_dimension, negative_elbo,
-                     reconstruction_nll)
+from .losses import importance_weighted_log_px, kl_divergence, kl_per_dimension, negative_elbo, reconstruction_nll
 from .models import VAE, Autoencoder, ModelConfig, ModelPair, build_model, reparameterize
-from .training import (EpochReport, TrainConfig, TrainingDiverged, TrainResult, available_devices,
-                       evaluate, new_model, resolve_device, train_model)
+from .training import (
+                     EpochReport,
+                     TrainConfig,
+                     TrainingDiverged,
+                     TrainResult,
+                     available_devices,
+                     evaluate,
+                     new_model,
+                     resolve_device,
+                     train_model,
+)
 
 __all__ = [
     "Autoencoder", "VAE", "ModelConfig", "ModelPair", "build_model", "reparameterize",

@@ -65,7 +65,7 @@ def _train(args: argparse.Namespace) -> int:
         model = new_model(model_config, seed=args.seed)
         bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {args.dataset}", unit="epoch")
 
-        def report(epoch):
+        def report(epoch, bar=bar):
             if bar is None:
                 print(json.dumps(epoch.to_dict()), flush=True)
             else:

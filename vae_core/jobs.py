@@ -89,7 +89,7 @@ class JobSpec:
                            hidden_dim=int(self.hidden_dim), latent_dim=int(self.latent_dim),
                            code_activation=self.ae_code_activation if kind == "ae" else "relu")
 
-    def with_train(self, **changes) -> "JobSpec":
+    def with_train(self, **changes) -> JobSpec:
         """The same spec with some training settings changed, e.g. ``spec.with_train(beta=4.0)`` for a sweep."""
         return replace(self, train=replace(self.train, **changes))
 
@@ -154,7 +154,7 @@ class TrainingJob:
         self._error: str | None = None
 
     # --- control ---------------------------------------------------------------------
-    def start(self) -> "TrainingJob":
+    def start(self) -> TrainingJob:
         self._thread.start()
         return self
 
@@ -372,7 +372,7 @@ class BetaSweep:
         self.spec = vae_only
         self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s) for beta in betas}
 
-    def start(self) -> "BetaSweep":
+    def start(self) -> BetaSweep:
         for job in self.jobs.values():
             job.start()
         return self

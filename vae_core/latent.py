@@ -151,13 +151,15 @@ def prior_circle(n_sigma: float, num_points: int = 72) -> np.ndarray:
     return n_sigma * np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
-def reparameterized_draws(mu: np.ndarray, sigma: np.ndarray, count: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def reparameterized_draws(mu: np.ndarray, sigma: np.ndarray, count: int,
+                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """(eps, z) with eps ~ N(0, I) and z = mu + sigma * eps, each (count, d)."""
     eps = np.random.default_rng(seed).standard_normal((count, len(mu)))
     return eps, mu + sigma * eps
 
 
-def nearest_neighbours(codes: np.ndarray, query: np.ndarray, k: int, exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def nearest_neighbours(codes: np.ndarray, query: np.ndarray, k: int,
+                       exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Indices and Euclidean distances of the k codes closest to query, nearest first."""
     distances = np.linalg.norm(codes - query, axis=1)
     if exclude is not None:

@@ -56,7 +56,7 @@ class ModelConfig:
         return {**asdict(self), "input_shape": list(self.input_shape)}
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ModelConfig":
+    def from_dict(cls, data: dict) -> ModelConfig:
         known = {f for f in cls.__dataclass_fields__}
         unknown = set(data) - known
         if unknown:

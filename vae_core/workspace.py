@@ -15,8 +15,19 @@ import numpy as np
 
 from .data import DATASETS, ImageDataset
 from .images import tile
-from .latent import (Encoding, LinearProjection, PointAnalysis, active_units, analyse_point, decode_latents,
-                     encode_images, fit_projection, latent_grid, nearest_neighbours, tsne_embedding)
+from .latent import (
+    Encoding,
+    LinearProjection,
+    PointAnalysis,
+    active_units,
+    analyse_point,
+    decode_latents,
+    encode_images,
+    fit_projection,
+    latent_grid,
+    nearest_neighbours,
+    tsne_embedding,
+)
 from .models import ModelPair
 from .training import evaluate
 

@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from explorer import session
+from vae_core import load_checkpoint, load_dataset
+from vae_core.workspace import Workspace
 
-from explorer import session  # noqa: E402
-from vae_core import load_checkpoint, load_dataset  # noqa: E402
-from vae_core.workspace import Workspace  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 

@@ -4,20 +4,16 @@ from __future__ import annotations
 
 import json
 import math
-import sys
-from pathlib import Path
 
 import pytest
+from page_runner import image_captions, own_pair_state, page_path
+from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from page_runner import image_captions, own_pair_state, page_path, run_page as run_any_page  # noqa: E402
-
-from explorer import session  # noqa: E402
-from vae_core import ModelConfig, ModelPair, load_dataset, new_model  # noqa: E402
-from vae_core.generation import compare_reconstructions, comparison_indices, prior_coverage  # noqa: E402
-from vae_core.workspace import Workspace  # noqa: E402
+from explorer import session
+from vae_core import ModelConfig, ModelPair, load_dataset, new_model
+from vae_core.generation import compare_reconstructions, comparison_indices, prior_coverage
+from vae_core.workspace import Workspace
 
 PAGE = page_path("compare")
 COLUMNS = ["reconstruction -log p(x|z) (nats/image)", "per-pixel MSE", "KL (nats/image)", "ELBO (nats/image)",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-
 from pathlib import Path
 
 import numpy as np
@@ -59,7 +58,7 @@ def test_link_selects_a_point_and_shows_its_inspect_panel():
     assert elbo == pytest.approx(-reconstruction - kl, abs=0.15)  # displayed values are rounded
     # original + AE + VAE, 8 reparameterised draws, 8 neighbours
     assert len(image_urls(at)) >= 3 + 8 + 8
-    latex = " ".join(l.value for l in at.latex)
+    latex = " ".join(element.value for element in at.latex)
     assert "ELBO" in latex and "KL" in latex
     assert at.query_params["point"] == "7"
 

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import numpy as np
+from page_runner import image_captions, own_pair_state, page_path
+from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from page_runner import image_captions, own_pair_state, page_path, run_page as run_any_page  # noqa: E402
-
-from explorer import session  # noqa: E402
-from vae_core.images import display_scale, png_bytes, tile  # noqa: E402
-from vae_core.latent import lerp, prior_samples, slerp  # noqa: E402
+from explorer import session
+from vae_core.images import display_scale, png_bytes, tile
+from vae_core.latent import lerp, prior_samples, slerp
 
 PAGE = page_path("sample")
 

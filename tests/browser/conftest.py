@@ -8,15 +8,20 @@ assert_no_exceptions calls).
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from browser_helpers import (CHROMIUM, REPO_ROOT, VIEWPORT, StreamlitServer, exception_texts,  # noqa: E402
-                             launch_chromium, screenshot, server_tracebacks)
+from devtools.browser import (
+    CHROMIUM,
+    REPO_ROOT,
+    VIEWPORT,
+    StreamlitServer,
+    exception_texts,
+    launch_chromium,
+    screenshot,
+    server_tracebacks,
+)
 
 try:
     from playwright.sync_api import sync_playwright
@@ -37,11 +42,14 @@ def _skip_reason() -> str | None:
 
 def pytest_collection_modifyitems(config, items):
     reason = _skip_reason()
-    for item in items:
-        if Path(str(item.fspath)).resolve().is_relative_to(HERE):
-            item.add_marker(pytest.mark.browser)
-            if reason:
-                item.add_marker(pytest.mark.skip(reason=reason))
+    browser_items = [item for item in items if Path(str(item.fspath)).resolve().is_relative_to(HERE)]
+    if reason and browser_items and os.environ.get("CI") == "true":
+        # A green CI must mean the browser tests ran.
+        raise pytest.UsageError(f"CI=true but the browser tests cannot run: {reason}")
+    for item in browser_items:
+        item.add_marker(pytest.mark.browser)
+        if reason:
+            item.add_marker(pytest.mark.skip(reason=reason))
 
 
 @pytest.fixture(scope="session")
@@ -117,7 +125,7 @@ def warm_app(browser, app_server):
     loads the shipped models into the cache, so tests do not depend on which of them runs first.
     test_editor_link_is_the_first_request_a_fresh_server_sees covers what a cold server does.
     """
-    from browser_helpers import wait_for_app, wait_for_map
+    from devtools.browser import wait_for_app, wait_for_map
 
     session = AppSession(browser, app_server, "warm-up")
     page = session.open("/")

@@ -10,9 +10,18 @@ from __future__ import annotations
 import re
 
 import pytest
-from browser_helpers import (active_models_label, click_at, isolated_data_points, map_points, slider, slider_value_text,
-                             wait_for_app, wait_for_map)
 from test_train import alert, open_train, set_number
+
+from devtools.browser import (
+    active_models_label,
+    click_at,
+    isolated_data_points,
+    map_points,
+    slider,
+    slider_value_text,
+    wait_for_app,
+    wait_for_map,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -6,8 +6,19 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import (click_at, image_src, images_loaded, isolated_data_points, slider, slider_thumb_box,
-                             slider_thumb_text, slider_value_text, wait_for_app, wait_for_map)
+
+from devtools.browser import (
+    click_at,
+    image_src,
+    images_loaded,
+    isolated_data_points,
+    slider,
+    slider_thumb_box,
+    slider_thumb_text,
+    slider_value_text,
+    wait_for_app,
+    wait_for_map,
+)
 
 pytestmark = pytest.mark.browser
 

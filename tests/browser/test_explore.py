@@ -6,8 +6,17 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import (active_models_label, click_at, empty_grid_point, images_loaded, isolated_data_points, map_points,
-                             wait_for_app, wait_for_map)
+
+from devtools.browser import (
+    active_models_label,
+    click_at,
+    empty_grid_point,
+    images_loaded,
+    isolated_data_points,
+    map_points,
+    wait_for_app,
+    wait_for_map,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -48,7 +57,7 @@ def test_default_page_is_explore_with_the_shipped_digits_map(visitor, assert_no_
 def test_clicking_three_points_inspects_each(visitor, assert_no_exceptions):
     page = open_explore(visitor)
     seen: set[int] = set()
-    for round_ in range(3):
+    for _ in range(3):
         point = isolated_data_points(page, 1, exclude=seen)[0]
         index, label = point["custom"], point["name"]
         click_at(page, point["px"], point["py"])

@@ -6,7 +6,8 @@ import re
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from browser_helpers import click_at, image_src, isolated_data_points, wait_for_app, wait_for_map
+
+from devtools.browser import click_at, image_src, isolated_data_points, wait_for_app, wait_for_map
 
 pytestmark = pytest.mark.browser
 

@@ -6,9 +6,21 @@ import re
 from urllib.parse import urlsplit
 
 import pytest
-from browser_helpers import (REPO_ROOT, StreamlitServer, active_models_label, exception_texts, images_loaded,
-                             map_points, screenshot, server_tracebacks, slider_thumb_text, slider_value_text,
-                             wait_for_app, wait_for_map)
+
+from devtools.browser import (
+    REPO_ROOT,
+    StreamlitServer,
+    active_models_label,
+    exception_texts,
+    images_loaded,
+    map_points,
+    screenshot,
+    server_tracebacks,
+    slider_thumb_text,
+    slider_value_text,
+    wait_for_app,
+    wait_for_map,
+)
 
 pytestmark = pytest.mark.browser
 

@@ -5,15 +5,13 @@ from __future__ import annotations
 import os
 import pickle
 import re
-import sys
 
 import pytest
-from browser_helpers import REPO_ROOT, active_models_label, wait_for_app
+
+from devtools.browser import REPO_ROOT, active_models_label, wait_for_app
 
 pytestmark = pytest.mark.browser
 
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
 
 TRAIN_WAIT_S = 240  # a couple of epochs of digits; generous for a shared 2-core machine
 

@@ -8,8 +8,8 @@ under that contention, so every test here runs single-threaded.
 from __future__ import annotations
 
 import pytest
-
 from core_helpers import single_thread, small_config
+
 from vae_core.data import load_dataset
 from vae_core.training import TrainConfig, new_model, train_model
 

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 import contextlib
-import sys
 from pathlib import Path
 
 import torch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:  # also when pytest is run without ``python -m``
-    sys.path.insert(0, str(REPO_ROOT))
+from vae_core.models import ModelConfig
 
-from vae_core.models import ModelConfig  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @contextlib.contextmanager

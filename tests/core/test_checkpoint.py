@@ -10,11 +10,18 @@ from pathlib import Path
 
 import pytest
 import torch
-
 from core_helpers import small_config, state_dicts_equal
+
 from vae_core import checkpoint as ckpt
-from vae_core.checkpoint import (FORMAT_NAME, FORMAT_VERSION, CheckpointError, checkpoint_bytes, checkpoint_dict,
-                                 load_checkpoint, save_checkpoint)
+from vae_core.checkpoint import (
+    FORMAT_NAME,
+    FORMAT_VERSION,
+    CheckpointError,
+    checkpoint_bytes,
+    checkpoint_dict,
+    load_checkpoint,
+    save_checkpoint,
+)
 from vae_core.models import VAE, Autoencoder, ModelPair
 from vae_core.training import TrainConfig, new_model, train_model
 
@@ -319,7 +326,8 @@ def test_malicious_pickle_is_refused_without_running_anything(pair, tmp_path, pa
 @pytest.mark.parametrize("change, message", [
     (lambda c: c["models"]["vae"]["config"].update(hidden_dim=10 ** 9), "invalid config"),
     (lambda c: c["models"]["vae"]["config"].update(latent_dim=10 ** 7), "invalid config"),
-    (lambda c: c["models"]["vae"]["config"].update(input_shape=[1, 100_000, 100_000]), "invalid config|takes images of shape"),
+    (lambda c: c["models"]["vae"]["config"].update(input_shape=[1, 100_000, 100_000]),
+     "invalid config|takes images of shape"),
 ])
 def test_gigantic_configs_are_refused_by_validation(pair, tmp_path, change, message):
     with pytest.raises(CheckpointError, match=message):

@@ -8,8 +8,8 @@ import subprocess
 import sys
 
 import pytest
-
 from core_helpers import REPO_ROOT
+
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main
 

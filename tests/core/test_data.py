@@ -10,8 +10,16 @@ import pytest
 import torch
 
 from vae_core import data
-from vae_core.data import (DATA_DIR_ENV, DATASETS, IDX_FILES, DatasetUnavailable, candidate_folders, is_available,
-                           load_dataset, read_idx)
+from vae_core.data import (
+    DATA_DIR_ENV,
+    DATASETS,
+    IDX_FILES,
+    DatasetUnavailable,
+    candidate_folders,
+    is_available,
+    load_dataset,
+    read_idx,
+)
 
 SYSTEM_DATASETS = Path("/usr/share/datasets")
 

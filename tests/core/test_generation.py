@@ -4,20 +4,24 @@ from __future__ import annotations
 
 import gc
 import math
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-if str(REPO_ROOT) not in sys.path:
-    sys.path.insert(0, str(REPO_ROOT))
+from vae_core import load_checkpoint, load_dataset
+from vae_core.generation import (
+    compare_reconstructions,
+    comparison_indices,
+    interpolation_partner,
+    model_summaries,
+    prior_coverage,
+    prior_mass_inside,
+    radius_holding_prior_mass,
+)
+from vae_core.workspace import Workspace
 
-from vae_core import load_checkpoint, load_dataset  # noqa: E402
-from vae_core.generation import (compare_reconstructions, comparison_indices, interpolation_partner,  # noqa: E402
-                                 model_summaries, prior_coverage, prior_mass_inside, radius_holding_prior_mass)
-from vae_core.workspace import Workspace  # noqa: E402
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 

@@ -8,8 +8,7 @@ import time
 import pytest
 import torch
 
-from vae_core import TrainConfig, evaluate, load_dataset
-from vae_core import jobs
+from vae_core import TrainConfig, evaluate, jobs, load_dataset
 from vae_core.jobs import JobSpec, JobStatus, TrainingJob, pair_label
 
 WAIT_S = 120

@@ -8,10 +8,27 @@ import numpy as np
 import pytest
 import torch
 
-from vae_core.latent import (Encoding, LinearProjection, active_units, analyse_point, attribute_direction,
-                             class_means, decode_latents, encode_images, fit_projection, latent_grid, lerp,
-                             nearest_neighbours, posterior_ellipse, prior_circle, prior_samples, reconstruct,
-                             reparameterized_draws, slerp, tsne_embedding)
+from vae_core.latent import (
+    Encoding,
+    LinearProjection,
+    active_units,
+    analyse_point,
+    attribute_direction,
+    class_means,
+    decode_latents,
+    encode_images,
+    fit_projection,
+    latent_grid,
+    lerp,
+    nearest_neighbours,
+    posterior_ellipse,
+    prior_circle,
+    prior_samples,
+    reconstruct,
+    reparameterized_draws,
+    slerp,
+    tsne_embedding,
+)
 from vae_core.losses import kl_divergence
 
 

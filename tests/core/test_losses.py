@@ -153,8 +153,8 @@ def _logits_and_targets(seed: int, binary: bool):
 @pytest.mark.parametrize("binary", [True, False])
 def test_bce_is_summed_binary_cross_entropy_per_image(binary):
     logits, x = _logits_and_targets(1, binary)
-    expected = torch.stack([F.binary_cross_entropy(torch.sigmoid(l), t, reduction="sum")
-                            for l, t in zip(logits, x)])
+    expected = torch.stack([F.binary_cross_entropy(torch.sigmoid(row), t, reduction="sum")
+                            for row, t in zip(logits, x)])
     got = reconstruction_nll(logits, x, "bce")
     assert got.shape == (6,)
     torch.testing.assert_close(got, expected, rtol=1e-9, atol=1e-9)

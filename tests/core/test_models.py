@@ -8,8 +8,16 @@ import pytest
 import torch
 from torch import nn
 
-from vae_core.models import (VAE, Autoencoder, ModelConfig, ModelPair, build_model, reparameterize,
-                             seed_autoencoder_config, seed_vae_config)
+from vae_core.models import (
+    VAE,
+    Autoencoder,
+    ModelConfig,
+    ModelPair,
+    build_model,
+    reparameterize,
+    seed_autoencoder_config,
+    seed_vae_config,
+)
 from vae_core.training import new_model
 
 

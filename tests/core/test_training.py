@@ -6,12 +6,20 @@ import math
 
 import pytest
 import torch
-
 from core_helpers import small_config, snapshot, state_dicts_equal
+
 from vae_core import training
 from vae_core.models import ModelConfig
-from vae_core.training import (EpochReport, TrainConfig, TrainingDiverged, available_devices, evaluate,
-                               new_model, resolve_device, train_model)
+from vae_core.training import (
+    EpochReport,
+    TrainConfig,
+    TrainingDiverged,
+    available_devices,
+    evaluate,
+    new_model,
+    resolve_device,
+    train_model,
+)
 
 LOSS_FIELDS = ("train_loss", "train_reconstruction", "train_kl", "test_loss", "test_reconstruction", "test_kl")
 

@@ -1,6 +1,6 @@
-"""Helpers for driving the real app in Chromium: server start, waiting for reruns, the Plotly map, sliders.
+"""Driving the real app in Chromium: server start, waiting for reruns, the Plotly map, sliders.
 
-Shared by tests/browser/conftest.py, the browser tests and benchmarks/ui_latency.py. Everything here finds
+Shared by the browser tests (tests/browser) and the UI benchmark (benchmarks/ui_latency.py). Everything here finds
 elements by what a visitor sees (headings, labels, captions) or by Streamlit's own data-testids.
 """
 
@@ -15,7 +15,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--no-first-run", "--disable-sync"]
@@ -55,7 +55,7 @@ class StreamlitServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> "StreamlitServer":
+    def start(self) -> StreamlitServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1")
