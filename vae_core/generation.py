@@ -7,8 +7,6 @@ where the prior puts its mass) and pair the two models image by image.
 
 from __future__ import annotations
 
-import threading
-import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -104,20 +102,8 @@ def compare_reconstructions(ws: Workspace, indices: np.ndarray) -> Reconstructio
                                     reconstructions=reconstructions, pixel_mse=errors)
 
 
-# --- whole-set figures, once per workspace ------------------------------------------------
-
-_summaries: weakref.WeakKeyDictionary[Workspace, dict[str, ModelSummary]] = weakref.WeakKeyDictionary()
-_summaries_lock = threading.Lock()
-
+# --- whole-set figures ----------------------------------------------------------------------
 
 def model_summaries(ws: Workspace) -> dict[str, ModelSummary]:
-    """ws.summary for every model of the pair, computed once per workspace object.
-
-    Summaries pass the whole held-out split through both models. Keying on the
-    object itself (weakly, so a discarded workspace frees its entry) means a new
-    pair can never be shown an old pair's figures, which keying on id() could.
-    """
-    with _summaries_lock:
-        if ws not in _summaries:
-            _summaries[ws] = {kind: ws.summary(kind) for kind in ws.kinds}
-        return _summaries[ws]
+    """ws.summary for every model of the pair (each cached on the workspace)."""
+    return {kind: ws.summary(kind) for kind in ws.kinds}

@@ -51,13 +51,6 @@ def decode_latents(model, z: np.ndarray) -> np.ndarray:
     return model.decode(z_tensor).mean(1).cpu().numpy()
 
 
-@torch.no_grad()
-def reconstruct(model, images: torch.Tensor) -> np.ndarray:
-    """Deterministic reconstructions (a VAE decodes its mean) as (N, H, W)."""
-    encoding = encode_images(model, images)
-    return decode_latents(model, encoding.mu)
-
-
 @dataclass(frozen=True)
 class PointAnalysis:
     """One image under the VAE: posterior, its KL to the prior and the ELBO's terms, in nats."""
@@ -68,14 +61,13 @@ class PointAnalysis:
     kl: float
     reconstruction_nll: float  # -E_q[log p(x|z)], Monte Carlo over posterior samples
     elbo: float
-    log_px: float  # importance-weighted estimate, >= ELBO in expectation
     samples: int
 
 
 @torch.no_grad()
 def analyse_point(vae: VAE, image: torch.Tensor, loss: str = "bce", samples: int = 256,
                   seed: int = 0) -> PointAnalysis:
-    """ELBO = E_q[log p(x|z)] - KL for one image, next to an importance-weighted log p(x)."""
+    """ELBO = E_q[log p(x|z)] - KL for one image: KL in closed form, the reconstruction term by Monte Carlo."""
     vae.eval()
     x = image.reshape(1, *vae.config.input_shape).to(vae.device)
     mu, logvar = vae.encode(x)
@@ -85,10 +77,18 @@ def analyse_point(vae: VAE, image: torch.Tensor, loss: str = "bce", samples: int
     nll = reconstruction_nll(vae.decode_logits(z), x.expand(samples, *x.shape[1:]), loss).mean().item()
     kl_dims = kl_per_dimension(mu, logvar)[0]
     kl = kl_dims.sum().item()
-    log_px = importance_weighted_log_px(vae, x, num_samples=samples, loss=loss, generator=generator).item()
     return PointAnalysis(mu=mu[0].cpu().numpy(), sigma=torch.exp(0.5 * logvar)[0].cpu().numpy(),
                          kl_per_dim=kl_dims.cpu().numpy(), kl=kl, reconstruction_nll=nll,
-                         elbo=-nll - kl, log_px=log_px, samples=samples)
+                         elbo=-nll - kl, samples=samples)
+
+
+@torch.no_grad()
+def point_log_px(vae: VAE, image: torch.Tensor, loss: str = "bce", samples: int = 256, seed: int = 0) -> float:
+    """The importance-weighted estimate of log p(x) for one image (>= the ELBO in expectation)."""
+    vae.eval()
+    x = image.reshape(1, *vae.config.input_shape).to(vae.device)
+    generator = torch.Generator(device=vae.device).manual_seed(seed)
+    return importance_weighted_log_px(vae, x, num_samples=samples, loss=loss, generator=generator).item()
 
 
 # --- 2-D views of the latent space -------------------------------------------------
@@ -129,33 +129,15 @@ def tsne_embedding(mu: np.ndarray, seed: int = 0) -> np.ndarray:
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu)
 
 
-def posterior_ellipse(mu: np.ndarray, sigma: np.ndarray, projection: LinearProjection,
-                      n_sigma: float, num_points: int = 72) -> np.ndarray:
-    """Outline of the n-sigma region of N(mu, diag(sigma^2)) seen through the projection, (num_points, 2).
-
-    The projected covariance is P diag(sigma^2) P^T; its eigenvectors give the
-    ellipse's axes and the square roots of its eigenvalues their half-lengths.
-    """
-    p = projection.components
-    covariance = p @ np.diag(np.square(sigma)) @ p.T
-    eigenvalues, eigenvectors = np.linalg.eigh(covariance)
-    angles = np.linspace(0.0, 2.0 * np.pi, num_points)
-    circle = np.stack([np.cos(angles), np.sin(angles)])
-    outline = eigenvectors @ (n_sigma * np.sqrt(np.clip(eigenvalues, 0, None))[:, None] * circle)
-    return projection(mu)[0] + outline.T
-
-
 def prior_circle(n_sigma: float, num_points: int = 72) -> np.ndarray:
     """The prior's n-sigma circle in two standard-normal coordinates."""
     angles = np.linspace(0.0, 2.0 * np.pi, num_points)
     return n_sigma * np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
-def reparameterized_draws(mu: np.ndarray, sigma: np.ndarray, count: int,
-                          seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """(eps, z) with eps ~ N(0, I) and z = mu + sigma * eps, each (count, d)."""
-    eps = np.random.default_rng(seed).standard_normal((count, len(mu)))
-    return eps, mu + sigma * eps
+def reparameterized_draws(mu: np.ndarray, sigma: np.ndarray, eps: np.ndarray) -> np.ndarray:
+    """z = mu + sigma * eps for each row of eps: draws from N(mu, diag(sigma^2))."""
+    return mu + sigma * eps
 
 
 def nearest_neighbours(codes: np.ndarray, query: np.ndarray, k: int,
@@ -207,17 +189,50 @@ def class_means(codes: np.ndarray, labels: np.ndarray, num_classes: int) -> np.n
 
 def attribute_direction(codes: np.ndarray, labels: np.ndarray, class_a: int, class_b: int) -> np.ndarray:
     """mean(mu | class b) - mean(mu | class a): adding it moves a code from a towards b."""
-    members_a, members_b = codes[labels == class_a], codes[labels == class_b]
-    if not len(members_a) or not len(members_b):
+    means = class_means(codes, labels, int(max(class_a, class_b, labels.max())) + 1)
+    if np.isnan(means[class_a]).any() or np.isnan(means[class_b]).any():
         raise ValueError("both classes need at least one encoded image")
-    return members_b.mean(0) - members_a.mean(0)
+    return means[class_b] - means[class_a]
+
+
+def points_in_region(points: np.ndarray, shape: str, vertices: np.ndarray) -> np.ndarray:
+    """Indices of the 2-d points inside a box (two opposite corners) or a lasso polygon (even-odd rule).
+
+    The browser's map selects with the same rule (explorer/web/latent_map.js, lxRegionMembers).
+    """
+    x, y = points[:, 0], points[:, 1]
+    vertices = np.asarray(vertices, dtype=float)
+    if shape == "box":
+        (x0, y0), (x1, y1) = vertices.min(0), vertices.max(0)
+        return np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+    if shape != "lasso" or len(vertices) < 3:
+        raise ValueError("a region is a box of two corners or a lasso of at least three vertices")
+    inside = np.zeros(len(points), dtype=bool)
+    for (ax, ay), (bx, by) in zip(vertices, np.roll(vertices, 1, axis=0)):
+        crosses = (ay > y) != (by > y)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            edge_x = (bx - ax) * (y - ay) / (by - ay) + ax
+        inside ^= crosses & (x < edge_x)
+    return np.flatnonzero(inside)
 
 
 # --- generation ----------------------------------------------------------------------
 
+MAX_SEED = 2**31 - 1  # the largest seed a form or a link accepts (what every generator here takes)
+
+
 def prior_samples(count: int, latent_dim: int, seed: int, temperature: float = 1.0) -> np.ndarray:
     """z ~ N(0, temperature^2 I), reproducible from the seed."""
     return temperature * np.random.default_rng(seed).standard_normal((count, latent_dim))
+
+
+def traversal_grid(z: np.ndarray, sweep: np.ndarray, dims: int) -> np.ndarray:
+    """Codes that sweep each of the first `dims` dimensions through `sweep` while the others stay at z:
+    (dims * len(sweep), d), one row of the picture per dimension."""
+    grid = np.repeat(np.asarray(z, dtype=float)[None, :], dims * len(sweep), axis=0)
+    for i in range(dims):
+        grid[i * len(sweep):(i + 1) * len(sweep), i] = sweep
+    return grid
 
 
 def latent_grid(x_range: tuple[float, float], y_range: tuple[float, float], n: int) -> np.ndarray:

@@ -2,8 +2,10 @@
 
 The explorer's pages read everything they draw from here: codes, 2-d map
 coordinates, reconstructions and per-point analyses. Nothing in it changes
-after construction except the memoised t-SNE maps, so one instance can be
-shared by every browser session that looks at the same models.
+after construction except its caches (per-point analyses, t-SNE maps, whole-set
+summaries: bounded, behind one lock per workspace, a computation shared by
+concurrent callers), so one instance can be shared by every browser session
+that looks at the same models.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+from cachetools import LRUCache, cachedmethod
 
 from .data import DATASETS, ImageDataset
 from .images import tile
@@ -26,6 +29,7 @@ from .latent import (
     fit_projection,
     latent_grid,
     nearest_neighbours,
+    point_log_px,
     tsne_embedding,
 )
 from .models import ModelPair
@@ -61,8 +65,9 @@ class Workspace:
             kind: fit_projection(encoding.mu) for kind, encoding in self.encodings.items()}
         self.map_points: dict[str, np.ndarray] = {
             kind: self.projections[kind](encoding.mu) for kind, encoding in self.encodings.items()}
-        self._tsne: dict[str, np.ndarray] = {}
-        self._tsne_lock = threading.Lock()
+        self._cache_condition = threading.Condition()
+        self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
+                        "summary": LRUCache(4)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -102,14 +107,25 @@ class Workspace:
     def image(self, index: int) -> np.ndarray:
         return self.images[index].mean(0).numpy()
 
+    def code(self, index: int, kind: str | None = None) -> np.ndarray:
+        """The encoder mean mu(x) of one held-out image."""
+        return self.encodings[kind or self.main_kind].mu[index]
+
     def reconstruction(self, kind: str, index: int) -> np.ndarray:
-        return decode_latents(self.model(kind), self.encodings[kind].mu[index])[0]
+        return decode_latents(self.model(kind), self.code(index, kind))[0]
 
     def decode(self, z: np.ndarray, kind: str | None = None) -> np.ndarray:
         return decode_latents(self.model(kind), z)
 
+    @cachedmethod(lambda self: self._caches["analysis"], condition=lambda self: self._cache_condition)
     def analyse(self, index: int, samples: int = 256) -> PointAnalysis:
+        """Posterior, KL and ELBO terms of one held-out image under the VAE (cached per point)."""
         return analyse_point(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
+
+    @cachedmethod(lambda self: self._caches["log_px"], condition=lambda self: self._cache_condition)
+    def log_px(self, index: int, samples: int = 256) -> float:
+        """Importance-weighted log p(x) of one held-out image (cached per point; the costliest per-point figure)."""
+        return point_log_px(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
 
     def neighbours(self, index: int, k: int = 8, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """The k held-out images whose codes lie closest to this one's (Euclidean, in latent space)."""
@@ -129,15 +145,15 @@ class Workspace:
         return tile(decoded, columns=n, padding=0)
 
     # --- 2-d views -------------------------------------------------------------------
+    @cachedmethod(lambda self: self._caches["tsne"], condition=lambda self: self._cache_condition)
     def tsne(self, kind: str) -> np.ndarray:
-        """t-SNE of the codes, computed once per workspace (it takes seconds)."""
-        with self._tsne_lock:
-            if kind not in self._tsne:
-                self._tsne[kind] = tsne_embedding(self.encodings[kind].mu)
-            return self._tsne[kind]
+        """t-SNE of the codes, computed once per workspace and model (it takes seconds)."""
+        return tsne_embedding(self.encodings[kind].mu)
 
     # --- whole-set figures -----------------------------------------------------------
+    @cachedmethod(lambda self: self._caches["summary"], condition=lambda self: self._cache_condition)
     def summary(self, kind: str) -> ModelSummary:
+        """Held-out figures of one model of the pair (a pass over the whole split; cached)."""
         model = self.model(kind)
         figures = evaluate(model, self.images, self.loss(kind))
         # The codes were encoded once at construction; decoding them is all a reconstruction needs.

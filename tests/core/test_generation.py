@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from pathlib import Path
 
@@ -124,25 +123,40 @@ def test_shipped_vae_codes_sit_in_the_prior_and_ae_codes_do_not(shipped_workspac
 
 
 def test_model_summaries_are_computed_once_per_workspace(shipped_workspace, monkeypatch):
+    from vae_core import workspace
+
     pair = load_checkpoint(SHIPPED)
     ws = Workspace(pair, shipped_workspace.dataset, label="counted")
     calls = []
-    original = ws.summary
-    monkeypatch.setattr(ws, "summary", lambda kind: calls.append(kind) or original(kind))
+    original = workspace.evaluate
+    monkeypatch.setattr(workspace, "evaluate", lambda model, *a, **k: calls.append(model) or original(model, *a, **k))
     first = model_summaries(ws)
     second = model_summaries(ws)
-    assert first is second and sorted(calls) == ["ae", "vae"]
+    assert first == second and len(calls) == 2  # one pass over the split per model, not per call
     assert first["vae"].kl > 0 and first["ae"].kl is None
+    # Another workspace of the same models computes its own (a new pair is never shown an old pair's figures).
+    other = Workspace(pair, shipped_workspace.dataset, label="another")
+    model_summaries(other)
+    assert len(calls) == 4
 
 
-def test_model_summaries_forget_a_discarded_workspace(shipped_workspace):
-    from vae_core import generation
+def test_per_point_analyses_are_cached_per_workspace_and_shared_by_concurrent_callers(shipped_workspace,
+                                                                                      monkeypatch):
+    import threading
 
-    pair = load_checkpoint(SHIPPED)
-    pair.ae = None
-    ws = Workspace(pair, shipped_workspace.dataset, label="temporary")
-    assert list(model_summaries(ws)) == ["vae"]
-    assert "temporary" in [cached.label for cached in generation._summaries.keys()]
-    del ws
-    gc.collect()
-    assert "temporary" not in [cached.label for cached in generation._summaries.keys()]
+    from vae_core import workspace
+
+    ws = Workspace(load_checkpoint(SHIPPED), shipped_workspace.dataset, label="concurrent")
+    calls = []
+    original = workspace.point_log_px
+    monkeypatch.setattr(workspace, "point_log_px", lambda *a, **k: calls.append(1) or original(*a, **k))
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(ws.log_px(5))) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(calls) == 1 and len(set(results)) == 1
+    assert ws.log_px(5) == results[0] and len(calls) == 1
+    assert ws.log_px(5) >= ws.analyse(5).elbo - 1.0
+
