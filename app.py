@@ -7,21 +7,13 @@ server runs the page alone, without this script's navigation, sidebar and link r
 
 import streamlit as st
 
-from explorer import session, widgets
+from explorer import components, pages, session, widgets
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 
-PAGES = [
-    st.Page("app_pages/explore.py", title="Explore", icon=":material/scatter_plot:", url_path="explore", default=True),
-    st.Page("app_pages/edit.py", title="Edit", icon=":material/tune:", url_path="edit"),
-    st.Page("app_pages/sample.py", title="Sample", icon=":material/casino:", url_path="sample"),
-    st.Page("app_pages/compare.py", title="Compare", icon=":material/compare:", url_path="compare"),
-    st.Page("app_pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
-]
-
 # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
-st.html("<style>img { image-rendering: pixelated; }</style>")
-page = st.navigation(PAGES)
+st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_PACKS_CSS}</style>")
+page = pages.navigation()
 session.restore_view_from_url()
 widgets.sidebar()
 widgets.url_notices()

@@ -57,10 +57,8 @@ def latent_maps(ws) -> None:
         fig = figures.latent_map(figures.MapSpec(
             points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
             axis_titles=ws.projections[kind].axis_titles, title=f"{KIND_TITLES[kind]} codes μ(x)",
+            extent=shared_extent if same_axes else figures.map_extent(ws.map_points[kind]),
             overlays=figures.prior_circle_overlays(projected), height=MAP_HEIGHT))
-        x_range, y_range = shared_extent if same_axes else figures.map_extent(ws.map_points[kind])
-        fig.update_xaxes(range=list(x_range))
-        fig.update_yaxes(range=list(y_range))
         fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2))
         column.plotly_chart(fig, width="stretch", key=f"compare_map_{kind}")
     coverage = {kind: prior_coverage(ws.encodings[kind].mu, 2.0) for kind in KINDS}

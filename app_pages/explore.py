@@ -1,55 +1,88 @@
-"""Explore: the VAE's latent map. Click a point to inspect it, empty space to decode it, box or lasso to summarise."""
+"""Explore: the VAE's latent map. Hover to decode, click a point to inspect it, empty space to decode it,
+box or lasso to summarise a region.
+
+The map and every decode the browser can compute run in the browser (explorer/components.py); this
+page keeps the view in session state, and sends what only the server has: the original images, the
+neighbours' images and the costly numbers, in that order, cheapest first.
+"""
 
 from __future__ import annotations
+
+import base64
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import session, widgets
-from explorer.figures import MapSpec, Overlay, bar_chart, latent_map, map_extent, parse_map_selection
-from vae_core.latent import posterior_ellipse, reparameterized_draws
+from explorer import components, events, pages, session, widgets
+from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
+from explorer.pack import browser_decodes, encode_pack, workspace_pack
+from vae_core.images import png_bytes, to_uint8
+from vae_core.latent import points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
 
 MAP_KEY = "latent_map"
-LAST_EVENT = "latent_map_last_event"
+CARD_KEY = "inspect_card"
 DECODED_AT = "decoded_location"
-SELECTION = "map_selection"
+REGION = "map_region"
+LENS_AT = "map_lens_at"
+ACKS = "explore_acks"
 POSTERIOR_DRAWS = 8
+NEIGHBOURS = 8
+MAP_HEIGHT = 560
+HINT = ("Click a point to inspect it, or empty space to decode that location. "
+        "Choose Box or Lasso above the map to summarise a region.")
 
 
-def read_map_event() -> None:
-    """Apply a new click, box or lasso from the map's widget state (each event once)."""
-    event = st.session_state.get(MAP_KEY)
-    selection = event.get("selection") if event else None
-    if not selection:
-        return
-    signature = repr((selection.get("point_indices"), selection.get("box"), selection.get("lasso")))
-    if signature == st.session_state.get(LAST_EVENT):
-        return
-    st.session_state[LAST_EVENT] = signature
-    parsed = parse_map_selection(selection)
-    if parsed.kind == "region":
-        st.session_state[SELECTION] = np.array(parsed.indices, dtype=int)
-    elif parsed.kind == "point":
-        session.select(parsed.index)
-        st.session_state[SELECTION] = st.session_state[DECODED_AT] = None
-    elif parsed.kind == "location":
-        st.session_state[SELECTION] = None
-        st.session_state[DECODED_AT] = parsed.location
+# --- events from the browser (callbacks: they run before the fragment draws) -----------------------
 
+def _event(key: str, name: str):
+    payload = st.session_state[key][name]
+    st.session_state.setdefault(ACKS, {})[key] = events.sequence(payload)
+    return payload
+
+
+def on_point(key: str) -> None:
+    index = events.index(_event(key, "point"), len(session.active_workspace()))
+    if index is not None:
+        session.select(index)
+        st.session_state[DECODED_AT] = None
+
+
+def on_location() -> None:
+    z = events.location(_event(MAP_KEY, "location"))
+    if z is not None:
+        session.select(None)
+        st.session_state[DECODED_AT] = (float(z[0]), float(z[1]))
+
+
+def on_region() -> None:
+    st.session_state[REGION] = events.region(_event(MAP_KEY, "region"))
+
+
+def on_hover() -> None:
+    z = events.vector((st.session_state[MAP_KEY]["hover"] or {}).get("z"), 2)
+    if z is not None:
+        st.session_state[LENS_AT] = z
+
+
+def ack(key: str) -> int:
+    return st.session_state.get(ACKS, {}).get(key, 0)
+
+
+# --- controls --------------------------------------------------------------------------------------------
 
 def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
-    kinds = ws.kinds
     cols = st.columns([1.2, 1.2, 1, 1, 0.6], vertical_alignment="bottom")
-    kind = cols[0].segmented_control("Codes of", kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
+    kind = cols[0].segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
                                      key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
     if ws.latent_dim(kind) > 2:
         view = cols[1].segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
                                          help="PCA is linear, so posteriors and paths can be drawn in it; "
                                               "t-SNE keeps neighbourhoods but not distances.") or "PCA"
+        view = view.lower().replace("-", "")
     else:
         view = "z"
         cols[1].caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
@@ -58,79 +91,130 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
                                          "with a few reparameterised draws z = μ + σ·ε.")
     with cols[4]:
         widgets.share_link()
-    can_tile = ws.latent_dim(kind) == 2
-    show_manifold = cols[3].toggle("Decoder background", value=False, key="show_manifold", disabled=not can_tile,
-                                   help="Tile the decoder's output over the map (latent size 2 only).")
-    return kind, view, show_posterior, show_manifold and can_tile
+    can_tile = view == "z"
+    show_background = cols[3].toggle("Decoder background", value=False, key="show_manifold", disabled=not can_tile,
+                                     help="Tile the decoder's output over the visible region (latent size 2 only).")
+    return kind, view, show_posterior, show_background and can_tile
 
 
-def posterior_overlays(ws: Workspace, index: int, linear: bool) -> tuple[list[Overlay], np.ndarray, np.ndarray]:
-    """Ellipses of q(z|x) and reparameterised draws, in the map's coordinates."""
-    encoding = ws.encodings["vae"]
-    mu, sigma = encoding.mu[index], encoding.sigma[index]
-    eps, z = reparameterized_draws(mu, sigma, POSTERIOR_DRAWS, seed=index)
-    if not linear:
-        return [], eps, z
-    projection = ws.projections["vae"]
-    overlays = []
-    for n, dash in ((1, "solid"), (2, "dash")):
-        outline = posterior_ellipse(mu, sigma, projection, n)
-        overlays.append(Overlay(outline[:, 0], outline[:, 1], f"q(z|x) {n}σ", colour="#D62728", dash=dash))
-    drawn = projection(z)
-    hover = [f"ε = ({', '.join(f'{e:+.2f}' for e in row[:4])}{', …' if len(row) > 4 else ''})" for row in eps]
-    overlays.append(Overlay(drawn[:, 0], drawn[:, 1], "z = μ + σ·ε", colour="#D62728", mode="markers",
-                            size=9, symbol="diamond", hover=hover))
-    return overlays, eps, z
+def posterior_noise(ws: Workspace) -> np.ndarray | None:
+    """The eight ε ~ N(0, I) of the draws z = μ + σ·ε, the same for every image so draws compare."""
+    return None if ws.vae is None else prior_samples(POSTERIOR_DRAWS, ws.latent_dim("vae"), seed=0)
 
 
-def draw_map(ws: Workspace, kind: str, view: str, show_posterior: bool, show_manifold: bool) -> np.ndarray | None:
-    index = session.selected_index()
-    linear = view != "t-SNE"
-    if linear:
-        points = ws.map_points[kind]
+# --- the map -----------------------------------------------------------------------------------------------
+
+def map_points(ws: Workspace, kind: str, view: str) -> tuple[np.ndarray, dict | None]:
+    """The map's coordinates and, for t-SNE, the pack that carries them to the browser."""
+    if view != "tsne":
+        return ws.map_points[kind], None
+    with st.spinner(f"Computing the t-SNE of {len(ws):,} codes (once per model; it can take a minute)…"):
+        coordinates = ws.tsne(kind).astype(np.float32)
+    pack = encode_pack({"type": "points"}, {"tsne": coordinates})
+    components.send_pack(pack)
+    return coordinates, {"pack": pack.id, "array": "tsne"}
+
+
+def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None,
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> dict:
+    extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
+    region = st.session_state.get(REGION)
+    pack_id = workspace_pack(ws).id
+    data = {
+        "pack": pack_id, "kind": kind, "view": view, "points": points_ref,
+        "axis_titles": ["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
+        "extent": [list(map(float, extent[0])), list(map(float, extent[1]))], "equal_axes": view != "tsne",
+        "view_key": f"{pack_id}/{kind}/{view}", "height": MAP_HEIGHT, "colours": list(CLASS_COLOURS),
+        "selected": session.selected_index(), "location": st.session_state.get(DECODED_AT) if view == "z" else None,
+        "region": region.to_data() if region is not None else None,
+        "posterior": show_posterior and kind == "vae", "background": show_background,
+        "eps": None if eps is None else eps.tolist(), "ack": ack(MAP_KEY), "lens": None, "server_background": None,
+    }
+    if view == "z" and not browser_decodes(ws, kind):
+        lens_at = st.session_state.get(LENS_AT)
+        if lens_at is not None:
+            data["lens"] = {"z": lens_at.tolist(),
+                            "uri": components.png_data_uri(png_bytes(ws.decode(lens_at, kind)[0]))}
+        if show_background:
+            picture = ws.manifold(*extent, n=24, kind=kind)
+            data["server_background"] = {"uri": components.png_data_uri(png_bytes(1.0 - picture)),
+                                         "extent": data["extent"]}
+    return data
+
+
+def region_panel(ws: Workspace, points: np.ndarray) -> None:
+    """Class counts and the mean image of the images inside the box or lasso."""
+    region = st.session_state.get(REGION)
+    if region is None:
+        return
+    indices = points_in_region(points, region.shape, region.vertices)
+    st.subheader(f"Selection: {len(indices):,} images")
+    if not len(indices):
+        st.caption("The box or lasso caught no data points.")
+        return
+    counts, mean_image = ws.selection_summary(indices)
+    c1, c2 = st.columns([1, 2])
+    with c1:
+        widgets.image(mean_image, caption="mean image of the selection", size_px=140)
+    with c2:
+        st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), height=220),
+                        key="selection_counts")
+
+
+# --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
+
+def tiles_data(pictures: list[np.ndarray]) -> str:
+    """Grey images as raw bytes, base64: the browser paints them in the same task they arrive in
+    (a PNG would be decoded later, behind whatever else the page is rendering)."""
+    return base64.b64encode(to_uint8(np.stack(pictures)).tobytes()).decode("ascii")
+
+
+def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None) -> dict:
+    """The original, the neighbours and whatever the browser cannot decode, as tiles of one image."""
+    pictures = [ws.image(index)]
+    tiles: dict = {"original": 0, "neighbours": []}
+    for j, distance in zip(*ws.neighbours(index, k=NEIGHBOURS)):
+        tiles["neighbours"].append([int(j), float(distance), len(pictures)])
+        pictures.append(ws.image(j))
+    for kind in ws.kinds:
+        if not browser_decodes(ws, kind):
+            tiles[kind] = len(pictures)
+            pictures.append(ws.reconstruction(kind, index))
+    if ws.vae is not None and not browser_decodes(ws, "vae"):
+        draws = ws.decode(reparameterized_draws(ws.code(index, "vae"), ws.encodings["vae"].sigma[index], eps),
+                          "vae")
+        tiles["draws"] = list(range(len(pictures), len(pictures) + len(draws)))
+        pictures += list(draws)
+    return {"index": index, "location": None, "pixels": tiles_data(pictures), "tiles": tiles}
+
+
+def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | None:
+    if browser_decodes(ws, kind):
+        return None
+    return {"index": None, "location": list(z), "pixels": tiles_data([ws.decode(np.array(z), kind)[0]]),
+            "tiles": {"location": 0}}
+
+
+def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None) -> None:
+    if index is not None:
+        server = point_tiles(ws, index, eps)
     else:
-        with st.spinner(f"Computing the t-SNE of {len(ws):,} codes (once per model; it can take a minute)…"):
-            points = ws.tsne(kind)
-    extent = map_extent(points) if linear else map_extent(points, min_half_width=0)
-    overlays: list[Overlay] = []
-    draws = None
-    if index is not None and show_posterior and kind == "vae":
-        overlays, eps, z = posterior_overlays(ws, index, linear)
-        draws = (eps, z)
-    decoded_at = st.session_state.get(DECODED_AT)
-    if decoded_at is not None and view == "z":
-        overlays.append(Overlay(np.array([decoded_at[0]]), np.array([decoded_at[1]]), "decoded location",
-                                colour="#2CA02C", mode="markers", size=13, symbol="x"))
-    spec = MapSpec(
-        points=points, labels=ws.labels, class_names=ws.class_names,
-        axis_titles=("t-SNE 1", "t-SNE 2") if not linear else ws.projections[kind].axis_titles,
-        selected=index, overlays=overlays, equal_axes=linear,
-        clickable_grid=extent if view == "z" else None,
-        background=(ws.manifold(*extent, n=24, kind=kind), *extent) if show_manifold else None)
-    fig = latent_map(spec)
-    fig.update_xaxes(range=extent[0])
-    fig.update_yaxes(range=extent[1])
-    st.plotly_chart(fig, key=MAP_KEY, on_select="rerun", selection_mode=("points", "box", "lasso"),
-                    config={"scrollZoom": True, "displaylogo": False})
-    if view == "t-SNE" and show_posterior:
-        st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
-    return draws
+        server = location_tiles(ws, location, kind) if location is not None else None
+    components.inspect_card({
+        "pack": workspace_pack(ws).id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
+        "location": list(location) if location is not None else None, "location_kind": kind,
+        "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
+        "hint": HINT, "ack": ack(CARD_KEY),
+    }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
-def inspect_header(ws: Workspace, index: int) -> None:
-    """The quick part of the inspect panel, sent before the map (whose redraw blocks the browser a while)."""
-    label = ws.class_names[ws.labels[index]]
-    st.subheader(f"Image #{index} · {label}")
-    pictures = [ws.image(index)] + [ws.reconstruction(k, index) for k in ws.kinds]
-    captions = ["original"] + [f"{KIND_TITLES[k]} reconstruction" for k in ws.kinds]
-    widgets.image_row(pictures, captions, size_px=112)
+# --- numbers under the card, cheapest first ------------------------------------------------------------------
+
+def point_details(ws: Workspace, index: int) -> None:
     if st.button("Open in editor", icon=":material/tune:", key="open_in_editor", type="primary",
                  help="Start the latent sliders from this image's code."):
-        session.set_latent_vector(ws.encodings[ws.main_kind].mu[index])
-        st.switch_page("app_pages/edit.py")
-
-
-def inspect_details(ws: Workspace, index: int, draws) -> None:
+        session.set_latent_vector(ws.code(index))
+        pages.switch_to(pages.EDIT)
     if ws.vae is None:
         st.info("This pair has no VAE, so there is no posterior to show.")
         return
@@ -143,26 +227,10 @@ def inspect_details(ws: Workspace, index: int, draws) -> None:
     posterior = pd.DataFrame({"μ": analysis.mu, "σ": analysis.sigma, "KL (nats)": analysis.kl_per_dim},
                              index=[f"z{i + 1}" for i in range(len(analysis.mu))])
     st.dataframe(posterior.style.format("{:.3f}"), width="stretch", height=min(38 + 35 * len(posterior), 250))
-    if draws is not None:
-        eps, z = draws
-        st.markdown("**The reparameterisation trick, made visible:** z = μ + σ·ε with ε ~ N(0, I), decoded")
-        widgets.image_row(ws.decode(z), ["ε=(" + ",".join(f"{v:+.1f}" for v in e[:2])
-                                         + (",…" if len(e) > 2 else "") + ")" for e in eps], size_px=64, per_row=4)
-    neighbours, distances = ws.neighbours(index, k=8)
-    st.markdown("**Nearest neighbours in latent space** (distance between μ's)")
-    widgets.image_row([ws.image(i) for i in neighbours],
-                      [f"#{i} · {d:.2f}" for i, d in zip(neighbours, distances)],
-                      size_px=64, per_row=4)
-    neighbour_choice = st.selectbox("Inspect a neighbour", [None, *neighbours.tolist()], key="neighbour_pick",
-                                    format_func=lambda i: "—" if i is None else f"#{i}")
-    if neighbour_choice is not None:
-        session.select(int(neighbour_choice))
-        st.session_state.pop("neighbour_pick")
-        st.rerun(scope="fragment")
-    math_panel(analysis)
+    math_panel(ws, index, analysis)
 
 
-def math_panel(analysis) -> None:
+def math_panel(ws: Workspace, index: int, analysis) -> None:
     with st.expander("The mathematics of this point", expanded=False):
         st.markdown("The evidence lower bound splits into a reconstruction term and a KL term:")
         st.latex(r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \mathbb{E}_{q(z|x)}[\log p(x|z)] - "
@@ -177,68 +245,56 @@ def math_panel(analysis) -> None:
         st.latex(r"\mathrm{KL} = \tfrac12\sum_i(\mu_i^2+\sigma_i^2-\ln\sigma_i^2-1) = " + terms + more
                  + rf" = {analysis.kl:.3f}")
         st.plotly_chart(bar_chart(analysis.kl_per_dim, "KL per latent dimension", "nats"), key="kl_bars")
+        # The costliest figure comes last, so everything above is already on the page.
+        log_px = ws.log_px(index)
         st.markdown(f"An importance-weighted estimate with K = {analysis.samples} samples tightens the bound "
                     "towards log p(x); the gap is the KL from q(z|x) to the true posterior p(z|x):")
         st.latex(rf"\log p(x) \approx \log \tfrac1K\sum_k \frac{{p(x|z_k)\,p(z_k)}}{{q(z_k|x)}} = "
-                 rf"{analysis.log_px:.2f} \;\ge\; \mathrm{{ELBO}} = {analysis.elbo:.2f}"
-                 rf"\quad(\text{{gap}} \approx {analysis.log_px - analysis.elbo:.2f})")
+                 rf"{log_px:.2f} \;\ge\; \mathrm{{ELBO}} = {analysis.elbo:.2f}"
+                 rf"\quad(\text{{gap}} \approx {log_px - analysis.elbo:.2f})")
         st.caption("The reconstruction term and the estimate use Monte Carlo samples of z, "
                    "so their last digits move a little with the seed.")
 
 
-def decoded_location_panel(ws: Workspace, kind: str) -> None:
-    x, y = st.session_state[DECODED_AT]
-    st.subheader(f"Decoded at z = ({x:.2f}, {y:.2f})")
-    widgets.image(ws.decode(np.array([x, y]), kind)[0], caption=f"{KIND_TITLES[kind]} decoder", size_px=200)
+def location_details(location) -> None:
     if st.button("Open this z in the editor", icon=":material/tune:", key="open_location"):
-        session.set_latent_vector(np.array([x, y]))
-        st.switch_page("app_pages/edit.py")
-
-
-def selection_panel(ws: Workspace, indices: np.ndarray) -> None:
-    st.subheader(f"Selection: {len(indices)} images")
-    if not len(indices):
-        st.caption("The box or lasso caught no data points.")
-        return
-    counts, mean_image = ws.selection_summary(indices)
-    c1, c2 = st.columns([1, 2])
-    with c1:
-        widgets.image(mean_image, caption="mean image of the selection", size_px=140)
-    with c2:
-        st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), height=220),
-                        key="selection_counts")
+        session.set_latent_vector(np.array(location))
+        pages.switch_to(pages.EDIT)
 
 
 @st.fragment
 def explorer(ws: Workspace) -> None:
-    read_map_event()
-    kind, view, show_posterior, show_manifold = map_controls(ws)
-    left, right = st.columns([3, 2], gap="medium")
+    kind, view, show_posterior, show_background = map_controls(ws)
     index = session.selected_index()
-    # Emission order matters for latency: the panel's heading and images first, then the map (the
-    # browser's redraw of 10k WebGL points holds up whatever comes after it), then the slower details.
+    location = st.session_state.get(DECODED_AT) if view == "z" else None
+    eps = posterior_noise(ws)
+    left, right = st.columns([3, 2], gap="medium")
+    # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
-        if st.session_state.get(DECODED_AT) is not None and view == "z":
-            decoded_location_panel(ws, kind)
-        if index is not None:
-            inspect_header(ws, index)
+        inspect_card(ws, index, location, kind, eps)
         details = st.container()
     with left:
-        draws = draw_map(ws, kind, view, show_posterior, show_manifold)
-        selection = st.session_state.get(SELECTION)
-        if selection is not None:
-            selection_panel(ws, selection)
+        points, points_ref = map_points(ws, kind, view)
+        components.latent_map(map_data(ws, kind, view, points, points_ref, show_posterior, show_background, eps),
+                              key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY),
+                              on_location_change=on_location, on_region_change=on_region, on_hover_change=on_hover)
+        if view == "tsne" and show_posterior:
+            st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
+        region_panel(ws, points)
     with details:
         if index is not None:
-            inspect_details(ws, index, draws)
-        elif st.session_state.get(DECODED_AT) is None:
-            st.info("Click a point to inspect it"
-                    + (", or empty space to decode that location" if view == "z" else "")
-                    + ". Drag a box or lasso (toolbar) to summarise a region.", icon=":material/touch_app:")
+            point_details(ws, index)
+        elif location is not None:
+            location_details(location)
     session.sync_url()
 
 
-workspace = session.active_workspace()
-st.title("Explore the latent space")
-st.caption(f"{workspace.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class.")
-explorer(workspace)
+def main() -> None:
+    ws = session.active_workspace()
+    st.title("Explore the latent space")
+    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class.")
+    components.send_pack(workspace_pack(ws))
+    explorer(ws)
+
+
+main()

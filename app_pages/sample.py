@@ -91,14 +91,11 @@ def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> No
     overlays = [Overlay(*projection(path).T, name, colour=colour, mode="lines+markers", size=7)
                 for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
     overlays += prior_circle_overlays(projected=projection.name == "pca")
-    spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
-                   axis_titles=projection.axis_titles, overlays=overlays, height=380)
-    fig = latent_map(spec)
     extent = map_extent(np.vstack([ws.map_points[kind], projection(linear), projection(spherical)]))
-    fig.update_xaxes(range=extent[0])
-    fig.update_yaxes(range=extent[1])
-    fig.update_traces(marker_opacity=0.25, selector=dict(type="scattergl"))
-    st.plotly_chart(fig, key="interpolation_map")
+    spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
+                   axis_titles=projection.axis_titles, extent=extent, overlays=overlays, height=380,
+                   point_opacity=0.25)
+    st.plotly_chart(latent_map(spec), key="interpolation_map")
 
 
 def interpolation(ws, kind: str, drawn: np.ndarray) -> None:

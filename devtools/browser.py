@@ -178,46 +178,62 @@ def screenshot(page, name: str) -> Path:
     return path
 
 
-# --- the Plotly map ----------------------------------------------------------------------------------------
+# --- the explorer's browser components ----------------------------------------------------------------------
 
-# Every point of every trace of the first Plotly chart, in page pixels (clientX/clientY), read from
-# Plotly's own full data (typed arrays decoded) and axis transforms. Only traces drawn as markers count.
-_MAP_POINTS_JS = """
-(plotIndex) => {
-  const gd = document.querySelectorAll('.js-plotly-plot')[plotIndex];
-  if (!gd || !gd._fullLayout || !gd._fullData) return null;
-  const L = gd._fullLayout, box = gd.getBoundingClientRect();
-  const drag = gd.querySelector('.nsewdrag').getBoundingClientRect();
-  const out = [];
-  gd._fullData.forEach((t, k) => {
-    if (t.visible !== true || !t.x || !String(t.mode || '').includes('markers')) return;
-    const n = Math.min(t.x.length, t.y.length);
-    for (let i = 0; i < n; i++) {
-      const x = Number(t.x[i]), y = Number(t.y[i]);
-      if (!Number.isFinite(x) || !Number.isFinite(y)) continue;
-      const cd = t.customdata ? t.customdata[i] : null;
-      out.push({trace: k, name: t.name, i: i, x: x, y: y,
-                custom: cd === null || cd === undefined ? null : Number(Array.isArray(cd) ? cd[0] : cd),
-                px: box.left + L.xaxis.l2p(x) + L._size.l, py: box.top + L.yaxis.l2p(y) + L._size.t});
-    }
-  });
-  return {points: out, area: {left: drag.left, top: drag.top, right: drag.right, bottom: drag.bottom}};
+# The host element of a component mounted with `key` (its content lives in an open shadow root, which
+# Playwright's CSS selectors pierce).
+def component_host_js(key: str) -> str:
+    return f"document.querySelector('.st-key-{key} [data-testid=\"stBidiComponentIsolated\"]')"
+
+
+MAP_JS = component_host_js("latent_map") + ".shadowRoot.__latentMap"
+
+# Every drawn point of the Explore map in page pixels (clientX/clientY), with its index and class, read
+# from the map's own arrays; and the plot area.
+_MAP_POINTS_JS = "() => { const m = " + MAP_JS + """;
+  const box = m.overlay.getBoundingClientRect(), out = [];
+  const names = m.pack.meta.class_names;
+  for (let i = 0; i < m.x.length; i++) {
+    if (m.hidden.has(m.labels[i]) || !m.insidePlot(m.screenX[i], m.screenY[i])) continue;
+    out.push({custom: i, name: names[m.labels[i]], x: m.x[i], y: m.y[i],
+              px: box.left + m.screenX[i], py: box.top + m.screenY[i]});
+  }
+  const a = m.plotArea(), left = box.left + a.left, top = box.top + a.top;
+  return {points: out, area: {left, top, right: left + a.width, bottom: top + a.height}};
 }
 """
 
 
-def wait_for_map(page, plot_index: int = 0, timeout_s: float = RERUN_S) -> None:
-    """Until the map's WebGL points are drawn (Plotly has computed its full data and the gl canvas exists)."""
+def wait_for_map(page, timeout_s: float = RERUN_S) -> None:
+    """Until the Explore map has its pack and has drawn its points."""
     page.wait_for_function(
-        """(k) => { const gd = document.querySelectorAll('.js-plotly-plot')[k];
-                    return !!(gd && gd._fullData && gd._fullData.length && gd.querySelector('.nsewdrag')
-                              && gd.querySelector('canvas')); }""",
-        arg=plot_index, timeout=timeout_s * 1000)
+        f"() => {{ const h = {component_host_js('latent_map')}; "
+        "return !!(h && h.dataset.ready === '1' && Number(h.dataset.drawn || 0) > 0); }",
+        timeout=timeout_s * 1000)
 
 
-def map_points(page, plot_index: int = 0) -> dict:
-    wait_for_map(page, plot_index)
-    return page.evaluate(_MAP_POINTS_JS, plot_index)
+def map_points(page) -> dict:
+    wait_for_map(page)
+    return page.evaluate(_MAP_POINTS_JS)
+
+
+def map_state(page) -> dict:
+    """What the map holds now: selection, decoded location, region, the lens caption, draws so far."""
+    return page.evaluate(f"""() => {{ const m = {MAP_JS};
+        return {{selected: m.selected, location: m.location, region: m.region, lens: m.lensCaption.textContent,
+                 drawn: Number(m.host.dataset.drawn), members: m.members ? m.members.reduce((a, b) => a + b, 0) : null,
+                 mode: m.mode}}; }}""")
+
+
+def map_to_page(page, x: float, y: float) -> tuple[float, float]:
+    """Map (data) coordinates to page pixels."""
+    return tuple(page.evaluate(f"""([x, y]) => {{ const m = {MAP_JS}, box = m.overlay.getBoundingClientRect();
+        const [px, py] = m.toPx(x, y); return [box.left + px, box.top + py]; }}""", [x, y]))
+
+
+def page_to_map(page, px: float, py: float) -> tuple[float, float]:
+    return tuple(page.evaluate(f"""([px, py]) => {{ const m = {MAP_JS}, box = m.overlay.getBoundingClientRect();
+        return m.toData(px - box.left, py - box.top); }}""", [px, py]))
 
 
 def _inside(point: dict, area: dict, inset: float) -> bool:
@@ -244,22 +260,16 @@ def _nearest_distances(points: list[dict], others: list[dict], exclude_self: boo
 
 
 def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_gap_px: float = 10.0,
-                         inset_px: float = 45.0) -> list[dict]:
-    """Data points (customdata >= 0) with no other marker within min_gap_px, spread over the map.
+                         inset_px: float = 30.0) -> list[dict]:
+    """Drawn points with no other point within min_gap_px, spread over the map.
 
-    Clicking exactly on such a point cannot pick a neighbour instead. The inset keeps clear of the
-    modebar and the axes.
+    Clicking exactly on such a point cannot pick a neighbour instead. The inset keeps clear of the axes.
     """
     snapshot = map_points(page)
     points, area = snapshot["points"], snapshot["area"]
-    data = [p for p in points if p["custom"] is not None and p["custom"] >= 0]
-    grid = [p for p in points if p["custom"] is not None and p["custom"] < 0]
-    marks = [p for p in points if p["custom"] is None]  # overlays: posterior draws, decoded location...
-    candidates = [p for p in data if p["custom"] not in exclude and _inside(p, area, inset_px)]
-    gaps = _nearest_distances(candidates, data + marks, exclude_self=True)
-    grid_gaps = _nearest_distances(candidates, grid, exclude_self=False)
-    ranked = sorted(((gap, p) for gap, grid_gap, p in zip(gaps, grid_gaps, candidates)
-                     if gap >= min_gap_px and grid_gap >= 3.0), key=lambda c: -c[0])
+    candidates = [p for p in points if p["custom"] not in exclude and _inside(p, area, inset_px)]
+    gaps = _nearest_distances(candidates, points, exclude_self=True)
+    ranked = sorted(((gap, p) for gap, p in zip(gaps, candidates) if gap >= min_gap_px), key=lambda c: -c[0])
     chosen: list[dict] = []
     for _, p in ranked:  # the most isolated first, but keep chosen points apart from each other
         if all(((p["px"] - c["px"]) ** 2 + (p["py"] - c["py"]) ** 2) ** 0.5 > 60 for c in chosen):
@@ -269,47 +279,66 @@ def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_
     raise AssertionError(f"found only {len(chosen)} isolated data points on the map; wanted {count}")
 
 
-def empty_grid_point(page, min_gap_px: float = 25.0, inset_px: float = 50.0) -> dict:
-    """A point of the invisible clickable grid far from any data point or overlay marker."""
+def empty_spot(page, min_gap_px: float = 25.0, inset_px: float = 40.0) -> dict:
+    """A place on the map far from every point: {px, py} in page pixels and {x, y} in map coordinates."""
     snapshot = map_points(page)
-    points, area = snapshot["points"], snapshot["area"]
-    grid = [p for p in points if p["custom"] is not None and p["custom"] < 0]
-    others = [p for p in points if p["custom"] is None or p["custom"] >= 0]
-    assert grid, "the map has no clickable grid (expected for latent size 2)"
-    inside = [p for p in grid if _inside(p, area, inset_px)]
-    gaps = _nearest_distances(inside, others, exclude_self=False)
-    best = max(zip(gaps, range(len(inside))), default=None)
-    assert best is not None and best[0] >= min_gap_px, "no empty space on the map far enough from every point"
-    return inside[best[1]]
+    area = snapshot["area"]
+    grid = [{"px": area["left"] + inset_px + i * (area["right"] - area["left"] - 2 * inset_px) / 24,
+             "py": area["top"] + inset_px + j * (area["bottom"] - area["top"] - 2 * inset_px) / 24}
+            for i in range(25) for j in range(25)]
+    gaps = _nearest_distances(grid, snapshot["points"], exclude_self=False)
+    gap, spot = max(zip(gaps, grid), key=lambda pair: pair[0])
+    assert gap >= min_gap_px, "no empty space on the map far enough from every point"
+    spot["x"], spot["y"] = page_to_map(page, spot["px"], spot["py"])
+    return spot
 
 
 def click_at(page, px: float, py: float) -> None:
     page.mouse.move(px - 3, py - 3)
     page.mouse.move(px, py, steps=3)
-    page.wait_for_timeout(150)  # let Plotly register the hover before the click
     page.mouse.click(px, py)
 
 
-# --- sliders and images ------------------------------------------------------------------------------------
-
-def slider(page, label: str):
-    """The keyboard-focusable range input (implicit role slider) of the Streamlit slider labelled `label`."""
-    return page.locator(f'[data-testid="stSlider"] input[type="range"][aria-label="{label}"]')
+def card_state(page) -> dict:
+    """The inspect card's host attributes: index shown, first image painted, all images painted."""
+    return page.evaluate(f"() => ({{...{component_host_js('inspect_card')}.dataset}})")
 
 
-def slider_value_text(page, label: str) -> str:
-    return slider(page, label).get_attribute("aria-valuetext")
+def wait_for_card(page, index: int | str, timeout_s: float = RERUN_S) -> None:
+    """Until the inspect card shows `index` (or 'location') with every image painted."""
+    page.wait_for_function(f"(i) => {{ const h = {component_host_js('inspect_card')}; "
+                           "return !!h && h.dataset.complete === String(i); }", arg=index, timeout=timeout_s * 1000)
 
 
-def slider_thumb_text(page, label: str) -> str:
-    """The value printed above the thumb, as a visitor reads it."""
-    thumb = slider(page, label).locator("xpath=../..")
-    return thumb.locator('[data-testid="stSliderThumbValue"]').inner_text().strip()
+def editor_slider(page, label: str):
+    """The range input of the latent editor labelled `label` (z1, z2, ...)."""
+    return page.locator(f'.st-key-latent_editor input[type="range"][aria-label="{label}"]')
 
 
-def slider_thumb_box(page, label: str) -> dict:
-    """Bounding box of the visible thumb (the hidden range input's grandparent)."""
-    return slider(page, label).locator("xpath=../..").bounding_box()
+def editor_z(page) -> str:
+    """The z the editor last decoded and drew, as "z1,z2,..." with two decimals."""
+    return page.evaluate(f"() => {component_host_js('latent_editor')}.dataset.z || ''")
+
+
+def script_runs_started(page) -> int:
+    """How many runs of the script this page has seen start (stamped by RUN_COUNTER_JS)."""
+    return page.evaluate("() => window.__runStarts ? window.__runStarts.length : 0")
+
+
+# Installed before any page script: stamps every start of a script run (the app root's run state becoming
+# "running"; performance.now()), so a test can prove an interaction needed none, or came before one.
+RUN_COUNTER_JS = """
+(() => {
+  window.__runStarts = [];
+  new MutationObserver((records) => {
+    for (const r of records) {
+      if (r.attributeName === 'data-test-script-state' && r.target.getAttribute('data-test-script-state') === 'running'
+          && r.oldValue !== 'running') window.__runStarts.push(performance.now());
+    }
+  }).observe(document, {subtree: true, attributes: true, attributeOldValue: true,
+                        attributeFilter: ['data-test-script-state']});
+})();
+"""
 
 
 def image_src(page, caption_pattern: str) -> str:

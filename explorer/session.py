@@ -28,6 +28,7 @@ WORKSPACE = "workspace_key"
 OWN_WORKSPACES = "own_workspaces"
 SELECTED = "selected_index"
 LATENT = "latent_vector"
+LATENT_VERSION = "latent_vector_version"  # bumped whenever z is set other than by the editor itself
 SEED = "sample_seed"
 NOTICES = "url_notices"
 URL_RESTORED = "url_restored"
@@ -87,7 +88,7 @@ def activate(key: str) -> None:
     if st.session_state.get(WORKSPACE) != key:
         st.session_state[WORKSPACE] = key
         st.session_state[SELECTED] = None
-        st.session_state.pop(LATENT, None)
+        set_latent_vector(None)
 
 
 def add_own_pair(pair: ModelPair, label: str) -> str:
@@ -118,13 +119,19 @@ def latent_vector() -> np.ndarray:
     if z is not None and len(z) == ws.latent_dim():
         return np.asarray(z, dtype=float)
     index = selected_index()
-    if index is not None:
-        return ws.encodings[ws.main_kind].mu[index].astype(float)
-    return np.zeros(ws.latent_dim())
+    return ws.code(index).astype(float) if index is not None else np.zeros(ws.latent_dim())
 
 
-def set_latent_vector(z: np.ndarray | None) -> None:
+def set_latent_vector(z: np.ndarray | None, from_editor: bool = False) -> None:
+    """Set the editor's z (None: back to the default). The editor adopts a z set anywhere else; one it sent
+    itself it already shows."""
     st.session_state[LATENT] = None if z is None else [float(v) for v in np.clip(z, -LATENT_LIMIT, LATENT_LIMIT)]
+    if not from_editor:
+        st.session_state[LATENT_VERSION] = latent_version() + 1
+
+
+def latent_version() -> int:
+    return st.session_state.get(LATENT_VERSION, 0)
 
 
 def sample_seed() -> int:

@@ -1,15 +1,25 @@
-"""AppTest of the entry script, the Explore page and the Edit page on the shipped digits models."""
+"""AppTest of the entry script, the Explore page and the Edit page on the shipped digits models.
+
+The map, the inspect card and the editor are browser components: AppTest cannot click them, so these
+tests check what the server sends them for a given view (links, session state, buttons). Clicks,
+hovers and drags are tested in real Chromium (tests/browser).
+"""
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
+from torch import nn
 
-from explorer.figures import GRID_POINT, parse_map_selection
+from explorer import events
+from explorer.session import shipped_workspace
+from vae_core.images import to_uint8
+from vae_core.latent import points_in_region
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 TIMEOUT = 120
@@ -24,42 +34,63 @@ def run_app(**query) -> AppTest:
     return at
 
 
-def image_urls(at: AppTest) -> list[str]:
-    return [img.url for element in at.get("image") for img in element.proto.imgs]
+def component_data(at: AppTest, key: str) -> dict:
+    """The data the server sent to the browser component mounted with this key."""
+    found = [e.proto for e in at.get("bidi_component") if e.proto.id.endswith("-" + key)]
+    assert len(found) == 1, f"expected one component {key!r}, found {len(found)}"
+    return json.loads(found[0].json)
 
 
-def map_spec(at: AppTest) -> dict:
-    return json.loads(at.get("plotly_chart")[0].proto.spec)
+def packs(at: AppTest) -> list:
+    return [e.proto for e in at.get("bidi_component") if e.proto.component_name == "latent_explorer_pack"]
 
 
-def trace_names(spec: dict) -> list[str]:
-    return [trace.get("name") for trace in spec["data"]]
+def server_tile(server: dict, tile: int, side: int) -> np.ndarray:
+    """Tile `tile` of the server's raw grey bytes, (tiles, side, side)."""
+    return np.frombuffer(base64.b64decode(server["pixels"]), np.uint8).reshape(-1, side, side)[tile]
 
 
 def subheaders(at: AppTest) -> list[str]:
     return [s.value for s in at.subheader]
 
 
-def test_landing_page_is_the_map_without_selection():
+def test_landing_page_sends_the_map_and_the_pack_once():
     at = run_app()
     assert at.title[0].value == "Explore the latent space"
-    assert len(at.get("plotly_chart")) == 1
-    assert any("Click a point" in i.value for i in at.info)
-    assert not any(s.startswith("Image #") for s in subheaders(at))
+    assert len(packs(at)) == 1 and packs(at)[0].WhichOneof("data") == "bytes"
+    data = component_data(at, "latent_map")
+    assert data["pack"] in packs(at)[0].id and data["view"] == "z" and data["selected"] is None
+    assert data["axis_titles"] == ["z1", "z2"] and data["equal_axes"]
+    card = component_data(at, "inspect_card")
+    assert card["selected"] is None and card["server"] is None and "Click a point" in card["hint"]
+    assert not at.get("plotly_chart")  # the map is drawn in the browser, not sent as a figure
 
 
-def test_link_selects_a_point_and_shows_its_inspect_panel():
+def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
     at = run_app(model="digits", point="7")
-    assert "Image #7 · 8" in subheaders(at)
+    ws = shipped_workspace("digits")
+    assert component_data(at, "latent_map")["selected"] == 7
+    card = component_data(at, "inspect_card")
+    server = card["server"]
+    assert card["selected"] == 7 and server["index"] == 7
+    # The server's tiles are the original and the eight nearest neighbours, nearest first.
+    neighbours, distances = ws.neighbours(7, k=8)
+    assert [n[0] for n in server["tiles"]["neighbours"]] == neighbours.tolist()
+    np.testing.assert_allclose([n[1] for n in server["tiles"]["neighbours"]], distances, rtol=1e-6)
+    assert np.array_equal(server_tile(server, server["tiles"]["original"], 8), to_uint8(ws.image(7)))
+    j, _, tile = server["tiles"]["neighbours"][0]
+    assert np.array_equal(server_tile(server, tile, 8), to_uint8(ws.image(j)))
+    # The browser decodes the reconstructions and draws itself; the server does not send them.
+    assert "vae" not in server["tiles"] and "draws" not in server["tiles"]
+    assert np.array(card["eps"]).shape == (8, 2)
     labels = [m.label for m in at.metric]
     assert labels == ["KL (nats)", "Recon. (nats)", "ELBO (nats)"]
     kl, reconstruction, elbo = (float(m.value) for m in at.metric)
     assert kl > 0
     assert elbo == pytest.approx(-reconstruction - kl, abs=0.15)  # displayed values are rounded
-    # original + AE + VAE, 8 reparameterised draws, 8 neighbours
-    assert len(image_urls(at)) >= 3 + 8 + 8
     latex = " ".join(element.value for element in at.latex)
-    assert "ELBO" in latex and "KL" in latex
+    assert "ELBO" in latex and "KL" in latex and r"\log p(x) \approx" in latex
+    assert f"{ws.log_px(7):.2f}" in latex
     assert at.query_params["point"] == "7"
 
 
@@ -67,67 +98,73 @@ def test_bad_link_falls_back_with_a_notice():
     at = run_app(point="99999", z="abc", seed="x", model="nope")
     warnings = " ".join(w.value for w in at.warning)
     assert "point '99999'" in warnings and "model 'nope'" in warnings and "seed 'x'" in warnings
-    assert not any(s.startswith("Image #") for s in subheaders(at))
+    assert component_data(at, "inspect_card")["selected"] is None
 
 
-def test_map_toggles_and_ae_codes_render():
+def test_map_toggles_and_ae_codes():
     at = run_app(point="3")
-    spec = map_spec(at)
-    assert "q(z|x) 1σ" in trace_names(spec) and not spec["layout"].get("images")
+    data = component_data(at, "latent_map")
+    assert data["posterior"] and not data["background"]
+    at.toggle(key="show_posterior").set_value(False).run()
+    assert not component_data(at, "latent_map")["posterior"]
     at.toggle(key="show_manifold").set_value(True).run()
     assert not at.exception
-    # the decoder's tiles behind the map
-    assert map_spec(at)["layout"]["images"][0]["source"].startswith("data:image/png;base64,")
+    data = component_data(at, "latent_map")
+    # The browser decodes the background itself: the server sends no picture for it.
+    assert data["background"] and data["server_background"] is None
     at.session_state["map_kind"] = "ae"
     at.run()
     assert not at.exception
-    names = trace_names(map_spec(at))
-    assert "selected #3" in names and "q(z|x) 1σ" not in names  # an AE has no posterior to draw
+    data = component_data(at, "latent_map")
+    assert data["kind"] == "ae" and not data["posterior"]  # an AE has no posterior to draw
+    assert data["selected"] == 3
 
 
-def test_open_in_editor_starts_the_sliders_at_the_points_mu():
+def test_a_decoded_location_and_a_region_are_kept_in_the_view():
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["decoded_location"] = (0.5, -1.25)
+    region = events.Region("box", np.array([[-1.0, -1.0], [1.0, 0.5]]))
+    at.session_state["map_region"] = region
+    at.run()
+    assert not at.exception
+    data = component_data(at, "latent_map")
+    assert data["location"] == [0.5, -1.25] and data["region"] == region.to_data()
+    assert component_data(at, "inspect_card")["location"] == [0.5, -1.25]
+    assert [b.label for b in at.button if b.key == "open_location"] == ["Open this z in the editor"]
+    ws = shipped_workspace("digits")
+    expected = len(points_in_region(ws.map_points["vae"], "box", region.vertices))
+    assert expected > 0 and f"Selection: {expected:,} images" in subheaders(at)
+
+
+def test_open_in_editor_starts_the_editor_at_the_points_mu():
     at = run_app(point="7")
     at.button(key="open_in_editor").click().run()
     assert not at.exception
     assert at.title[0].value == "Edit latent features"
-    sliders = [at.slider(key="latent_slider_0").value, at.slider(key="latent_slider_1").value]
-    from explorer.session import shipped_workspace
-
+    editor = component_data(at, "latent_editor")
     mu = shipped_workspace("digits").encodings["vae"].mu[7]
-    np.testing.assert_allclose(sliders, mu, atol=0.05)
-
-
-def test_slider_changes_the_decoded_image_and_the_link():
-    at = run_app(point="7")
-    at.switch_page("app_pages/edit.py").run()
-    before = image_urls(at)
-    at.slider(key="latent_slider_0").set_value(2.5).run()
-    assert not at.exception
-    after = image_urls(at)
-    assert before[0] != after[0]
-    assert at.query_params["z"].startswith("2.500,")
+    np.testing.assert_allclose(editor["z"], mu, atol=0.025 + 1e-9)  # on the sliders' 0.05 grid
+    assert editor["z_version"] >= 1 and editor["server"] is None  # the browser decodes
 
 
 def test_link_latent_vector_reaches_the_editor():
     at = run_app(z="1.0,-1.0")
     at.switch_page("app_pages/edit.py").run()
     assert not at.exception
-    assert at.slider(key="latent_slider_0").value == pytest.approx(1.0)
-    assert at.slider(key="latent_slider_1").value == pytest.approx(-1.0)
+    assert component_data(at, "latent_editor")["z"] == [1.0, -1.0]
 
 
 def test_reset_and_random_draw():
-    at = run_app(point="7")
+    at = run_app(point="7", z="3.0,3.0")
     at.switch_page("app_pages/edit.py").run()
-    at.slider(key="latent_slider_0").set_value(3.0).run()
+    before = component_data(at, "latent_editor")
+    assert before["z"] == [3.0, 3.0]
     at.button(key="editor_random").click().run()
-    drawn = at.slider(key="latent_slider_0").value
-    assert drawn != 3.0
+    drawn = component_data(at, "latent_editor")
+    assert drawn["z"] != [3.0, 3.0] and drawn["z_version"] > before["z_version"]
     at.button(key="editor_reset").click().run()
-    from explorer.session import shipped_workspace
-
-    assert at.slider(key="latent_slider_0").value == pytest.approx(
-        shipped_workspace("digits").encodings["vae"].mu[7][0], abs=0.05)
+    mu = shipped_workspace("digits").encodings["vae"].mu[7]
+    np.testing.assert_allclose(component_data(at, "latent_editor")["z"], mu, atol=0.025 + 1e-9)
 
 
 def test_attribute_direction_moves_towards_the_target_class():
@@ -137,33 +174,11 @@ def test_attribute_direction_moves_towards_the_target_class():
     at.selectbox(key="attr_to").set_value(6).run()
     at.button(key="attr_apply").click().run()
     assert not at.exception
-    from explorer.session import shipped_workspace
-
     ws = shipped_workspace("digits")
     mu = ws.encodings["vae"].mu
     expected = mu[ws.labels == 6].mean(0) - mu[ws.labels == 0].mean(0)  # from z = 0 with amount 1
-    values = [at.slider(key=f"latent_slider_{i}").value for i in range(2)]
-    np.testing.assert_allclose(values, np.clip(expected, -4, 4), atol=0.05)
-
-
-class TestMapSelectionParsing:
-    def test_click_on_a_data_point(self):
-        event = parse_map_selection({"points": [{"customdata": [12], "x": 0.1, "y": 0.2}], "box": [], "lasso": []})
-        assert (event.kind, event.index) == ("point", 12)
-
-    def test_click_on_empty_space_hits_the_grid(self):
-        event = parse_map_selection({"points": [{"customdata": GRID_POINT, "x": 1.5, "y": -0.5}],
-                                     "box": [], "lasso": []})
-        assert (event.kind, event.location) == ("location", (1.5, -0.5))
-
-    def test_box_collects_data_points_only(self):
-        points = [{"customdata": [3]}, {"customdata": [1]}, {"customdata": [GRID_POINT]}, {"x": 0}]
-        event = parse_map_selection({"points": points, "box": [{"x": [0, 1], "y": [0, 1]}], "lasso": []})
-        assert (event.kind, event.indices) == ("region", (1, 3))
-
-    def test_click_on_an_overlay_is_ignored(self):
-        assert parse_map_selection({"points": [{"x": 0, "y": 0}], "box": [], "lasso": []}).kind == "none"
-        assert parse_map_selection(None).kind == "none"
+    np.testing.assert_allclose(component_data(at, "latent_editor")["z"], np.clip(expected, -4, 4),
+                               atol=0.025 + 1e-9)
 
 
 @pytest.fixture(scope="module")
@@ -186,14 +201,49 @@ def test_larger_latents_are_projected_with_pca_or_tsne(latent4_workspace):
     at.session_state["selected_index"] = 5
     at.run()
     assert not at.exception
-    spec = map_spec(at)
-    assert spec["layout"]["xaxis"]["title"]["text"].startswith("PC1 (")
-    assert "q(z|x) 1σ" in trace_names(spec)  # PCA is linear: the posterior can be drawn in it
+    data = component_data(at, "latent_map")
+    assert data["view"] == "pca" and data["axis_titles"][0].startswith("PC1 (")
+    assert data["posterior"] and data["points"] is None  # PCA is linear: the posterior can be drawn in it
     at.session_state["map_projection"] = "t-SNE"
     at.run()
     assert not at.exception
-    spec = map_spec(at)
-    assert spec["layout"]["xaxis"]["title"]["text"] == "t-SNE 1"
-    assert "q(z|x) 1σ" not in trace_names(spec)
+    data = component_data(at, "latent_map")
+    assert data["view"] == "tsne" and data["axis_titles"] == ["t-SNE 1", "t-SNE 2"] and not data["equal_axes"]
+    assert data["points"]["array"] == "tsne" and len(packs(at)) == 2  # the coordinates travel in a pack
     assert any("t-SNE is non-linear" in c.value for c in at.caption)
     assert "model" not in at.query_params  # a session-only pair cannot be named in a link
+
+
+@pytest.fixture(scope="module")
+def server_decoded_workspace():
+    """The shipped pair with a decoder layer the browser's runtime does not implement (a Tanh)."""
+    from vae_core import load_checkpoint, load_dataset
+    from vae_core.workspace import Workspace
+
+    pair = load_checkpoint(Path(APP).parent / "assets" / "digits-latent2.pt")
+    for model in pair.models().values():
+        model.decoder[1] = nn.Tanh()
+    return Workspace(pair, load_dataset("digits"), label="server-decoded pair")
+
+
+def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decoded_workspace):
+    ws = server_decoded_workspace
+    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
+    at.session_state["own_workspaces"] = {"own-1": ws}
+    at.session_state["workspace_key"] = "own-1"
+    at.session_state["selected_index"] = 4
+    at.session_state["map_lens_at"] = np.array([0.5, 0.25])
+    at.run()
+    assert not at.exception
+    server = component_data(at, "inspect_card")["server"]
+    tiles = server["tiles"]
+    assert {"ae", "vae"} <= set(tiles) and len(tiles["draws"]) == 8
+    assert np.array_equal(server_tile(server, tiles["vae"], 8), to_uint8(ws.reconstruction("vae", 4)))
+    lens = component_data(at, "latent_map")["lens"]
+    assert lens["z"] == [0.5, 0.25] and lens["uri"].startswith("data:image/png;base64,")
+    at.toggle(key="show_manifold").set_value(True).run()
+    assert component_data(at, "latent_map")["server_background"]["uri"].startswith("data:image/png")
+    at.switch_page("app_pages/edit.py").run()
+    assert not at.exception
+    editor = component_data(at, "latent_editor")
+    assert editor["server"]["z"] == editor["z"] and editor["server"]["traversal_uri"].startswith("data:image/png")

@@ -15,6 +15,7 @@ import pytest
 from devtools.browser import (
     CHROMIUM,
     REPO_ROOT,
+    RUN_COUNTER_JS,
     VIEWPORT,
     StreamlitServer,
     exception_texts,
@@ -84,6 +85,7 @@ class AppSession:
         self.name = name
         self.context = browser.new_context(viewport=VIEWPORT, accept_downloads=True)
         self.context.set_default_timeout(90_000)
+        self.context.add_init_script(RUN_COUNTER_JS)
         self.page = self.context.new_page()
         self.shots = 0
 

@@ -7,18 +7,16 @@ for, and checks, each page's own result. The rounds are bounded; the test stops 
 
 from __future__ import annotations
 
-import re
-
 import pytest
 from test_train import alert, open_train, set_number
 
 from devtools.browser import (
     active_models_label,
     click_at,
+    editor_slider,
+    editor_z,
     isolated_data_points,
-    map_points,
-    slider,
-    slider_value_text,
+    map_to_page,
     wait_for_app,
     wait_for_map,
 )
@@ -30,9 +28,10 @@ ROUNDS = 3
 TRAIN_WAIT_S = 300
 
 
-def position_on(page, index: int) -> dict:
-    """Where held-out image `index` is drawn on this page's map, in page pixels."""
-    return next(p for p in map_points(page)["points"] if p["custom"] == index)
+def position_on(page, point: dict) -> dict:
+    """Where this held-out image is drawn on this page's map, in page pixels."""
+    px, py = map_to_page(page, point["x"], point["y"])
+    return {"px": px, "py": py}
 
 
 def inspect_heading(page, index: int, label: str):
@@ -61,7 +60,7 @@ def test_ten_concurrent_sessions_keep_their_own_models_and_views(new_visitor, as
     for round_ in range(ROUNDS):
         chosen = points[round_:round_ + len(explorers)]  # each visitor a different point, every round
         for visitor, point in zip(explorers, chosen):
-            here = position_on(visitor.page, point["custom"])  # each page's own layout
+            here = position_on(visitor.page, point)  # each page's own layout
             click_at(visitor.page, here["px"], here["py"])
         for visitor, point in zip(explorers, chosen):
             wait_for_app(visitor.page, inspect_heading(visitor.page, point["custom"], point["name"]))
@@ -78,16 +77,17 @@ def test_ten_concurrent_sessions_keep_their_own_models_and_views(new_visitor, as
     for steps, visitor in enumerate(explorers, start=1):
         page = visitor.page
         wait_for_app(page, page.get_by_role("heading", name="Edit latent features"))
-        expected[visitor.name] = round(float(slider_value_text(page, "z1")) + 0.05 * steps, 2)
+        wait_for_app(page, lambda page=page: editor_z(page) != "")
+        expected[visitor.name] = round(float(editor_slider(page, "z1").input_value()) + 0.05 * steps, 2)
     for steps, visitor in enumerate(explorers, start=1):
-        slider(visitor.page, "z1").focus()
+        editor_slider(visitor.page, "z1").focus()
         for _ in range(steps):
             visitor.page.keyboard.press("ArrowRight")
     for visitor in explorers:
         page = visitor.page
         target = f"{min(expected[visitor.name], 4.0):.2f}"
-        wait_for_app(page, lambda page=page, target=target: slider_value_text(page, "z1") == target)
-        assert re.search(r"[?&]z=", page.url)
+        wait_for_app(page, lambda page=page, target=target: editor_z(page).split(",")[0] == target)
+        wait_for_app(page, lambda page=page, target=target: f"z={float(target):.3f}," in page.url.replace("%2C", ","))
         assert_no_exceptions(page)
 
     # The trainer's model becomes the trainer's only; nobody else's sidebar changes.

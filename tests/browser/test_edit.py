@@ -1,38 +1,41 @@
-"""From a point on the map into the latent slider editor, and moving its sliders with mouse and keyboard."""
+"""From a point on the map into the latent editor; its sliders and pad decode in the browser while they move."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
+import torch
 
 from devtools.browser import (
     click_at,
-    image_src,
-    images_loaded,
+    component_host_js,
+    editor_slider,
+    editor_z,
     isolated_data_points,
-    slider,
-    slider_thumb_box,
-    slider_thumb_text,
-    slider_value_text,
+    script_runs_started,
     wait_for_app,
+    wait_for_card,
     wait_for_map,
 )
+from explorer.session import shipped_workspace
+from vae_core.images import to_uint8
 
 pytestmark = pytest.mark.browser
 
 STEP = 0.05  # the editor's slider step
-DECODED = r"^VAE decoder at z = "
+EDITOR = component_host_js("latent_editor")
+DECODES_JS = "() => window.__latentExplorer.marks.filter(m => m.name === 'editor-decode').length"
+PICTURE_JS = f"""() => {{ const c = {EDITOR}.shadowRoot.querySelector('.le-image');
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return Array.from({{length: c.width * c.height}}, (_, i) => d[4 * i]); }}"""
 
 
 def on_step(value: float) -> str:
     """A latent value as the slider shows it: rounded to the slider's step, two decimals."""
     return f"{round(value / STEP) * STEP:.2f}".replace("-0.00", "0.00")
-
-
-def decoded_caption(page) -> str:
-    return page.locator('[data-testid="stImage"]').filter(has_text=re.compile(DECODED)).first.inner_text().strip()
 
 
 def open_point_in_editor(visitor):
@@ -41,11 +44,25 @@ def open_point_in_editor(visitor):
     wait_for_map(page)
     point = isolated_data_points(page, 1)[0]
     click_at(page, point["px"], point["py"])
-    wait_for_app(page, page.get_by_role("heading", name=f"Image #{point['custom']} · {point['name']}", exact=True))
+    wait_for_card(page, point["custom"])
+    wait_for_app(page, page.get_by_role("button", name="Open in editor"))
     page.get_by_role("button", name="Open in editor").click()
     wait_for_app(page, page.get_by_role("heading", name="Edit latent features"))
-    wait_for_app(page, page.locator('[data-testid="stImage"]').filter(has_text=re.compile(DECODED)))
+    wait_for_app(page, lambda: editor_z(page) != "")
     return page, point
+
+
+def slider_values(page) -> tuple[str, str]:
+    return editor_slider(page, "z1").input_value(), editor_slider(page, "z2").input_value()
+
+
+def assert_picture_is_the_decode(page) -> None:
+    """The editor's picture is torch's decode of the z it shows (to a grey level)."""
+    z = [float(v) for v in editor_z(page).split(",")]
+    with torch.no_grad():
+        expected = shipped_workspace("digits").model("vae").decode(torch.tensor([z]))[0, 0].numpy()
+    got = np.array(page.evaluate(PICTURE_JS)).reshape(expected.shape)
+    assert np.abs(got.astype(int) - to_uint8(expected).astype(int)).max() <= 1
 
 
 def test_open_in_editor_starts_the_sliders_at_the_points_mu(visitor, assert_no_exceptions):
@@ -53,46 +70,72 @@ def test_open_in_editor_starts_the_sliders_at_the_points_mu(visitor, assert_no_e
     assert urlsplit(page.url).path == "/edit"
     # Latent size 2: the map's axes are z1 and z2, so the point's map position is its mu.
     expected = (on_step(point["x"]), on_step(point["y"]))
-    assert (slider_value_text(page, "z1"), slider_value_text(page, "z2")) == expected
-    assert (slider_thumb_text(page, "z1"), slider_thumb_text(page, "z2")) == expected
-    assert decoded_caption(page).startswith("VAE decoder at z = (" + ", ".join(
-        f"{float(v):+.2f}" for v in expected) + ")")
+    assert tuple(f"{float(v):.2f}" for v in slider_values(page)) == expected
+    assert editor_z(page) == ",".join(expected)
+    caption = page.locator(".st-key-latent_editor .le-caption").first.inner_text()
+    assert caption == "VAE decoder at z = (" + ", ".join(f"{float(v):+.2f}" for v in expected) + ")"
     assert page.get_by_text(f"Starting from image #{point['custom']} ({point['name']})").is_visible()
+    assert_picture_is_the_decode(page)
     visitor.screenshot("editor-from-point")
     assert_no_exceptions(page)
 
 
-def test_sliders_move_with_mouse_and_keyboard_and_redecode(visitor, assert_no_exceptions):
+def test_a_slider_drag_decodes_every_frame_without_a_run_then_the_server_learns_the_value(
+        visitor, assert_no_exceptions):
     page, _ = open_point_in_editor(visitor)
-    decoded = page.locator('[data-testid="stImage"]').filter(has_text=re.compile(DECODED))
-    assert images_loaded(page, decoded)
-
-    # Mouse: drag z1's thumb to the right.
-    before_src, before_value = image_src(page, DECODED), float(slider_value_text(page, "z1"))
-    box = slider_thumb_box(page, "z1")
-    x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    page.wait_for_timeout(500)
+    box = editor_slider(page, "z1").bounding_box()
+    before, runs, decodes = editor_z(page), script_runs_started(page), page.evaluate(DECODES_JS)
+    x, y = box["x"] + box["width"] * 0.5, box["y"] + box["height"] / 2
     page.mouse.move(x, y)
     page.mouse.down()
-    page.mouse.move(x + 25, y, steps=5)
-    page.mouse.move(x + 50, y, steps=5)
+    seen = set()
+    for k in range(1, 13):
+        page.mouse.move(x + k * box["width"] * 0.03, y)
+        page.wait_for_timeout(40)
+        seen.add(editor_z(page))
+    # While the button is held: a new picture for each position, and not one script run.
+    assert len(seen) >= 8 and page.evaluate(DECODES_JS) - decodes >= 8
+    assert script_runs_started(page) == runs
+    assert_picture_is_the_decode(page)
     page.mouse.up()
-    wait_for_app(page, lambda: image_src(page, DECODED) != before_src)
-    dragged_value = float(slider_value_text(page, "z1"))
-    assert dragged_value > before_value
-    assert slider_thumb_text(page, "z1") == f"{dragged_value:.2f}"
-    assert decoded_caption(page).startswith(f"VAE decoder at z = ({dragged_value:+.2f}, ")
-    assert images_loaded(page, decoded)
+    dragged = editor_z(page)
+    assert dragged != before
+    # Let go: the server hears the value once, for the link.
+    z1, z2 = (float(v) for v in dragged.split(","))
+    wait_for_app(page, lambda: f"z={z1:.3f},{z2:.3f}" in page.url.replace("%2C", ","))
+    assert script_runs_started(page) >= runs + 1
     visitor.screenshot("after-drag")
+    assert_no_exceptions(page)
 
-    # Keyboard: focus z2's thumb and press the right arrow key once: one step up.
-    before_src, before_text = image_src(page, DECODED), slider_thumb_text(page, "z2")
-    slider(page, "z2").focus()
+
+def test_keyboard_steps_and_the_pad(visitor, assert_no_exceptions):
+    page, _ = open_point_in_editor(visitor)
+    z1_before, z2_before = (float(v) for v in slider_values(page))
+    editor_slider(page, "z2").focus()
     page.keyboard.press("ArrowRight")
-    expected = f"{float(before_text) + STEP:.2f}"
-    wait_for_app(page, lambda: image_src(page, DECODED) != before_src)
-    assert slider_thumb_text(page, "z2") == expected
-    assert slider_value_text(page, "z2") == expected
-    assert decoded_caption(page).startswith(f"VAE decoder at z = ({dragged_value:+.2f}, {float(expected):+.2f})")
-    assert f"z={dragged_value:.3f},{float(expected):.3f}" in page.url.replace("%2C", ",")
-    visitor.screenshot("after-arrow-key")
+    expected = f"{z2_before + STEP:.2f}"
+    wait_for_app(page, lambda: editor_z(page).endswith("," + expected))
+    assert f"{float(slider_values(page)[1]):.2f}" == expected
+    wait_for_app(page, lambda: f"z={z1_before:.3f},{float(expected):.3f}" in page.url.replace("%2C", ","))
+    assert_picture_is_the_decode(page)
+
+    # The pad moves z1 and z2 together; the sliders follow it while it is dragged.
+    pad = page.locator(".st-key-latent_editor canvas.le-pad").bounding_box()
+    runs = script_runs_started(page)
+    page.mouse.move(pad["x"] + pad["width"] * 0.5, pad["y"] + pad["height"] * 0.5)
+    page.mouse.down()
+    page.mouse.move(pad["x"] + pad["width"] * 0.75, pad["y"] + pad["height"] * 0.25, steps=6)
+    page.wait_for_timeout(60)
+    assert script_runs_started(page) == runs
+    z1, z2 = (float(v) for v in editor_z(page).split(","))
+    # The pad spans ±4 on both axes: three quarters across is +2, a quarter down is +2.
+    assert z1 == pytest.approx(2.0, abs=0.1) and z2 == pytest.approx(2.0, abs=0.1)
+    assert tuple(f"{float(v):.2f}" for v in slider_values(page)) == (f"{z1:.2f}", f"{z2:.2f}")
+    page.mouse.up()
+    wait_for_app(page, lambda: f"z={z1:.3f},{z2:.3f}" in page.url.replace("%2C", ","))
+    assert_picture_is_the_decode(page)
+    traversal = page.locator(".st-key-latent_editor .le-caption").last.inner_text()
+    assert re.match(r"rows z1…z2, columns -3.00, -2.25", traversal)
+    visitor.screenshot("after-pad")
     assert_no_exceptions(page)

@@ -1,24 +1,38 @@
-"""The landing page in a real browser: the latent map of the shipped digits models, clicks on points and space."""
+"""The landing page in a real browser: the latent map of the shipped digits models, drawn and decoded in the
+browser: hover, clicks on points and on empty space, box and lasso, and the inspect panel's order."""
 
 from __future__ import annotations
 
 import re
 from urllib.parse import urlsplit
 
+import numpy as np
 import pytest
 
 from devtools.browser import (
+    MAP_JS,
     active_models_label,
     click_at,
-    empty_grid_point,
-    images_loaded,
+    component_host_js,
+    empty_spot,
     isolated_data_points,
     map_points,
+    map_state,
+    map_to_page,
+    script_runs_started,
     wait_for_app,
+    wait_for_card,
     wait_for_map,
 )
+from explorer.session import shipped_workspace
+from vae_core.images import to_uint8
+from vae_core.latent import points_in_region
 
 pytestmark = pytest.mark.browser
+
+LENS_PIXELS_JS = f"""() => {{ const c = {MAP_JS}.lens;
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    return {{w: c.width, h: c.height, grey: Array.from({{length: c.width * c.height}}, (_, i) => d[4 * i])}}; }}"""
 
 
 def open_explore(visitor, path: str = "/"):
@@ -39,17 +53,22 @@ def test_default_page_is_explore_with_the_shipped_digits_map(visitor, assert_no_
     assert re.search(r"^Digits.*shipped$", active_models_label(page))
     sidebar_text = sidebar.inner_text()
     assert "VAE latent 2" in sidebar_text and "AE latent 2" in sidebar_text
-    snapshot = map_points(page)
-    data = [p for p in snapshot["points"] if p["custom"] is not None and p["custom"] >= 0]
-    grid = [p for p in snapshot["points"] if p["custom"] is not None and p["custom"] < 0]
     held_out = int(re.search(r"([\d,]+) held-out images", sidebar_text).group(1).replace(",", ""))
-    # Every held-out image is on the map exactly once, each class in its own trace named after it.
-    assert sorted(p["custom"] for p in data) == list(range(held_out))
-    assert {p["name"] for p in data} == {str(d) for d in range(10)}
-    assert grid, "latent size 2: the map should carry the invisible grid that makes empty space clickable"
-    axes = page.locator(".js-plotly-plot").first.inner_text()
-    assert "z1" in axes and "z2" in axes
-    assert page.get_by_text("Click a point to inspect it").is_visible()
+    # Every held-out image is on the map at its code, with its class; the view shows all but the outermost.
+    drawn = page.evaluate(f"""() => {{ const m = {MAP_JS};
+        return {{x: Array.from(m.x), y: Array.from(m.y), labels: Array.from(m.labels)}}; }}""")
+    ws = shipped_workspace("digits")
+    assert len(drawn["x"]) == held_out == len(ws)
+    np.testing.assert_allclose(np.stack([drawn["x"], drawn["y"]], axis=1), ws.encodings["vae"].mu, atol=1e-6)
+    assert drawn["labels"] == ws.labels.tolist()
+    visible = map_points(page)["points"]
+    assert len(visible) >= 0.98 * held_out and {p["name"] for p in visible} == {str(d) for d in range(10)}
+    assert page.evaluate(f"() => {MAP_JS}.data.axis_titles") == ["z1", "z2"]
+    hint = page.locator(".st-key-inspect_card .ic-hint")
+    hint.wait_for(state="visible")
+    assert hint.inner_text().startswith("Click a point to inspect it")
+    legend = page.locator(".st-key-latent_map .lm-chip")
+    assert legend.count() == 10
     visitor.screenshot("explore")
     assert_no_exceptions(page)
 
@@ -63,14 +82,15 @@ def test_clicking_three_points_inspects_each(visitor, assert_no_exceptions):
         click_at(page, point["px"], point["py"])
         heading = page.get_by_role("heading", name=f"Image #{index} · {label}", exact=True)
         wait_for_app(page, heading)
-        panel_images = page.locator('[data-testid="stImage"]').filter(
-            has_text=re.compile(r"^(original|AE reconstruction|VAE reconstruction)$"))
-        assert panel_images.count() == 3
-        assert images_loaded(page, panel_images)
+        wait_for_card(page, index)
+        tiles = page.locator(".st-key-inspect_card figure")
+        captions = [c.strip() for c in tiles.locator("figcaption").all_inner_texts()]
+        assert captions[:3] == ["original", "AE reconstruction", "VAE reconstruction"]
+        assert tiles.count() == 3 + 8 + 8 and page.locator(".st-key-inspect_card .ic-waiting").count() == 0
         assert page.get_by_test_id("stMetricLabel").filter(has_text="KL (nats)").is_visible()
         # The map marks the selection and the URL carries it.
         assert f"point={index}" in page.url
-        assert any(p["name"] == f"selected #{index}" for p in map_points(page)["points"])
+        assert map_state(page)["selected"] == index
         assert inspect_heading(page).count() == 1
         visitor.screenshot(f"point-{index}")
         seen.add(index)
@@ -80,13 +100,146 @@ def test_clicking_three_points_inspects_each(visitor, assert_no_exceptions):
 
 def test_clicking_empty_space_decodes_that_location(visitor, assert_no_exceptions):
     page = open_explore(visitor)
-    spot = empty_grid_point(page)
+    spot = empty_spot(page)
     click_at(page, spot["px"], spot["py"])
     heading = page.get_by_role("heading", name=f"Decoded at z = ({spot['x']:.2f}, {spot['y']:.2f})", exact=True)
     wait_for_app(page, heading)
-    decoded = page.locator('[data-testid="stImage"]').filter(has_text="VAE decoder")
-    assert decoded.count() == 1 and images_loaded(page, decoded)
+    wait_for_card(page, "location")
+    assert page.locator(".st-key-inspect_card figcaption").all_inner_texts() == ["VAE decoder"]
     assert inspect_heading(page).count() == 0  # empty space selects no image
-    assert any(p["name"] == "decoded location" for p in map_points(page)["points"])
+    location = map_state(page)["location"]
+    assert location == pytest.approx([spot["x"], spot["y"]], abs=1e-9)
+    wait_for_app(page, page.get_by_role("button", name="Open this z in the editor"))
     visitor.screenshot("decoded-location")
+    assert_no_exceptions(page)
+
+
+def test_hover_decodes_in_the_browser_as_torch_does_without_a_rerun(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    page.wait_for_timeout(500)
+    runs_before = script_runs_started(page)
+    area = map_points(page)["area"]
+    vae = shipped_workspace("digits").model("vae")
+    seen = set()
+    for fx, fy in ((0.3, 0.35), (0.55, 0.6), (0.7, 0.3), (0.45, 0.75)):
+        px, py = area["left"] + fx * (area["right"] - area["left"]), area["top"] + fy * (area["bottom"] - area["top"])
+        page.mouse.move(px, py, steps=4)
+        page.wait_for_function(f"() => {MAP_JS}.lensCaption.textContent.startsWith('z = (')")
+        page.wait_for_timeout(60)  # the animation frame that draws it
+        caption = map_state(page)["lens"]
+        z = [float(v) for v in re.match(r"z = \(([-+.\d]+), ([-+.\d]+)\)", caption).groups()]
+        lens = page.evaluate(LENS_PIXELS_JS)
+        assert (lens["w"], lens["h"]) == (8, 8)
+        import torch
+
+        with torch.no_grad():
+            expected = vae.decode(torch.tensor([z], dtype=torch.float32))[0, 0].numpy()
+        # The caption rounds z to two decimals: the decode at the rounded z is within a few grey levels.
+        got = np.array(lens["grey"]).reshape(8, 8)
+        assert np.abs(got.astype(int) - to_uint8(expected).astype(int)).max() <= 8
+        seen.add(caption)
+    assert len(seen) == 4
+    page.wait_for_timeout(300)
+    assert script_runs_started(page) == runs_before, "hovering must not run the script"
+    assert_no_exceptions(page)
+
+
+def test_box_and_lasso_select_a_region(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    area = map_points(page)["area"]
+    width, height = area["right"] - area["left"], area["bottom"] - area["top"]
+    points = shipped_workspace("digits").map_points["vae"]
+
+    page.locator(".st-key-latent_map .lm-tool", has_text="Box").click()
+    start = (area["left"] + 0.3 * width, area["top"] + 0.3 * height)
+    end = (area["left"] + 0.6 * width, area["top"] + 0.65 * height)
+    page.mouse.move(*start)
+    page.mouse.down()
+    page.mouse.move(*end, steps=8)
+    page.mouse.up()
+    state = map_state(page)
+    assert state["region"]["shape"] == "box"
+    expected = len(points_in_region(points, "box", np.array(state["region"]["vertices"])))
+    assert expected > 0 and state["members"] == expected  # the browser and the server agree
+    wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
+    visitor.screenshot("box")
+
+    page.locator(".st-key-latent_map .lm-tool", has_text="Lasso").click()
+    centre = (area["left"] + 0.5 * width, area["top"] + 0.5 * height)
+    angles = np.linspace(0, 2 * np.pi, 24)
+    page.mouse.move(centre[0] + 0.25 * width, centre[1])
+    page.mouse.down()
+    for a in angles[1:]:
+        page.mouse.move(centre[0] + 0.25 * width * np.cos(a), centre[1] + 0.2 * height * np.sin(a))
+    page.mouse.up()
+    state = map_state(page)
+    assert state["region"]["shape"] == "lasso"
+    expected = len(points_in_region(points, "lasso", np.array(state["region"]["vertices"])))
+    assert expected > 0 and state["members"] == expected
+    wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
+    assert page.locator('[data-testid="stImage"]').filter(has_text="mean image of the selection").count() == 1
+
+    page.locator(".st-key-latent_map .lm-clear").click()
+    wait_for_app(page, lambda: page.get_by_role("heading", name=re.compile("^Selection:")).count() == 0)
+    assert map_state(page)["region"] is None
+    assert_no_exceptions(page)
+
+
+# Stamps, in the page's clock, when each part of the panel first shows for image `index`: the card's first
+# image and its last, and the server's costliest text (the importance-weighted log p(x), `log_px`).
+PANEL_TIMES_JS = f"""
+([index, logPx]) => {{
+  const t = {{}};
+  window.__panelTimes = t;
+  new MutationObserver(() => {{
+    const card = {component_host_js("inspect_card")};
+    const now = performance.now();
+    if (card && t.first === undefined && card.dataset.first === String(index)) t.first = now;
+    if (card && t.complete === undefined && card.dataset.complete === String(index)) t.complete = now;
+    if (t.logpx === undefined && [...document.querySelectorAll('.katex')].some(e => e.textContent.includes(logPx)))
+      t.logpx = now;
+  }}).observe(document, {{subtree: true, childList: true, attributes: true, characterData: true}});
+}}
+"""
+
+
+def test_the_first_images_come_before_the_costly_parts(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    first, second = isolated_data_points(page, 2)
+    click_at(page, first["px"], first["py"])
+    wait_for_card(page, first["custom"])
+    page.get_by_text("The mathematics of this point").click()  # stays open for the next point
+    wait_for_app(page, lambda: page.locator(".katex").count() >= 4)
+    # The open panel makes the page taller (a scroll bar, a narrower map): where is the point now?
+    second["px"], second["py"] = map_to_page(page, second["x"], second["y"])
+    log_px = f"{abs(shipped_workspace('digits').log_px(second['custom'])):.2f}"  # KaTeX draws its own minus
+    page.evaluate(PANEL_TIMES_JS, [second["custom"], log_px])
+    click_at(page, second["px"], second["py"])
+    wait_for_card(page, second["custom"])
+    wait_for_app(page, lambda: page.evaluate("() => window.__panelTimes.logpx !== undefined"))
+    times = page.evaluate("() => window.__panelTimes")
+    run_start = page.evaluate("""() => {
+        const click = window.__latentExplorer.marks.filter(m => m.name === 'map-click').pop();
+        return window.__runStarts.find(s => s > click.t); }""")
+    # The reconstructions and draws are decoded in the browser on the click itself, before the server has
+    # even started the run that brings the rest (the original and neighbours, the metrics, log p(x)).
+    assert times["first"] < run_start < times["complete"] and times["first"] < times["logpx"], (times, run_start)
+    visitor.screenshot("progressive")
+    assert_no_exceptions(page)
+
+
+def test_a_click_moves_the_highlight_without_redrawing_the_points(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    first, second = isolated_data_points(page, 2)
+    click_at(page, first["px"], first["py"])
+    wait_for_card(page, first["custom"])
+    drawn = map_state(page)["drawn"]
+    click_at(page, second["px"], second["py"])
+    wait_for_card(page, second["custom"])
+    wait_for_app(page, page.get_by_role("heading", name=f"Image #{second['custom']} · {second['name']}"))
+    state = map_state(page)
+    assert state["selected"] == second["custom"]
+    assert state["drawn"] == drawn  # only the overlay changed: the points layer was not drawn again
+    px, py = map_to_page(page, second["x"], second["y"])
+    assert (px, py) == pytest.approx((second["px"], second["py"]), abs=0.5)
     assert_no_exceptions(page)

@@ -5,20 +5,23 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qs, urlsplit
 
+import numpy as np
 import pytest
 
-from devtools.browser import click_at, image_src, isolated_data_points, wait_for_app, wait_for_map
+from devtools.browser import (
+    MAP_JS,
+    click_at,
+    image_src,
+    isolated_data_points,
+    wait_for_app,
+    wait_for_card,
+    wait_for_map,
+)
+from explorer.session import shipped_workspace
 
 pytestmark = pytest.mark.browser
 
-OVERLAYS_JS = """
-() => {
-  const gd = document.querySelectorAll('.js-plotly-plot')[0];
-  const out = {};
-  gd._fullData.forEach(t => { if (t.name && !t.customdata) out[t.name] = {x: Array.from(t.x), y: Array.from(t.y)}; });
-  return out;
-}
-"""
+POSTERIOR_JS = f"() => {MAP_JS}.posteriorGeometry({MAP_JS}.selected)"
 
 
 def open_explore(visitor, path: str = "/"):
@@ -28,10 +31,6 @@ def open_explore(visitor, path: str = "/"):
     return page
 
 
-def overlays(page) -> dict:
-    return page.evaluate(OVERLAYS_JS)
-
-
 def test_posterior_and_its_draws_are_drawn_and_a_shared_link_reopens_the_view(
         visitor, new_visitor, assert_no_exceptions):
     page = open_explore(visitor)
@@ -39,21 +38,23 @@ def test_posterior_and_its_draws_are_drawn_and_a_shared_link_reopens_the_view(
     click_at(page, point["px"], point["py"])
     heading = page.get_by_role("heading", name=f"Image #{point['custom']} · {point['name']}", exact=True)
     wait_for_app(page, heading)
-    wait_for_app(page, lambda: "q(z|x) 1σ" in overlays(page))
+    wait_for_card(page, point["custom"])
 
-    drawn = overlays(page)
+    drawn = page.evaluate(POSTERIOR_JS)
+    ws = shipped_workspace("digits")
+    mu, sigma = ws.encodings["vae"].mu[point["custom"]], ws.encodings["vae"].sigma[point["custom"]]
+    assert drawn["centre"] == pytest.approx([point["x"], point["y"]], abs=1e-6)
     for n in (1, 2):
-        ellipse = drawn[f"q(z|x) {n}σ"]
-        # The outline is centred on the clicked point's code (its samples run round the full circle).
-        centre_x = sum(ellipse["x"][:-1]) / (len(ellipse["x"]) - 1)
-        centre_y = sum(ellipse["y"][:-1]) / (len(ellipse["y"]) - 1)
-        assert centre_x == pytest.approx(point["x"], abs=1e-3) and centre_y == pytest.approx(point["y"], abs=1e-3)
-    width_1 = max(drawn["q(z|x) 1σ"]["x"]) - min(drawn["q(z|x) 1σ"]["x"])
-    width_2 = max(drawn["q(z|x) 2σ"]["x"]) - min(drawn["q(z|x) 2σ"]["x"])
-    assert width_2 == pytest.approx(2 * width_1, rel=1e-3)
-    assert len(drawn["z = μ + σ·ε"]["x"]) == 8
-    draws = page.locator('[data-testid="stImage"]').filter(has_text=re.compile(r"^ε=\("))
+        outline = np.array(drawn["outlines"][str(n)])
+        # Latent size 2, identity projection: the n-sigma ellipse of N(mu, diag(sigma^2)), axis aligned.
+        np.testing.assert_allclose(((outline - mu) / (n * sigma)) ** 2 @ np.ones(2), 1.0, atol=1e-6)
+        np.testing.assert_allclose(outline.max(0) - outline.min(0), 2 * n * sigma, rtol=1e-3)
+    # The eight draws z = mu + sigma * eps, with the eps the card shows and decodes.
+    eps = np.array(page.evaluate(f"() => {MAP_JS}.data.eps"))
+    np.testing.assert_allclose(drawn["draws"], mu + sigma * eps, atol=1e-6)
+    draws = page.locator(".st-key-inspect_card figcaption").filter(has_text=re.compile(r"^ε=\("))
     assert draws.count() == 8
+    assert draws.first.inner_text() == "ε=(" + ",".join(f"{v:+.1f}" for v in eps[0]) + ")"
     visitor.screenshot("posterior")
 
     page.get_by_role("button", name=re.compile("Share")).click()
@@ -65,9 +66,8 @@ def test_posterior_and_its_draws_are_drawn_and_a_shared_link_reopens_the_view(
     wait_for_app(shared, shared.get_by_role("heading", name=f"Image #{point['custom']} · {point['name']}",
                                             exact=True))
     wait_for_map(shared)
-    wait_for_app(shared, lambda: "q(z|x) 1σ" in overlays(shared))
-    assert overlays(shared)["q(z|x) 1σ"] == drawn["q(z|x) 1σ"]
-    assert overlays(shared)["z = μ + σ·ε"] == drawn["z = μ + σ·ε"]  # the draws are seeded by the point
+    wait_for_card(shared, point["custom"])
+    assert shared.evaluate(POSTERIOR_JS) == drawn  # the same posterior, the same draws
     other.screenshot("shared-view")
     assert_no_exceptions(page)
     assert_no_exceptions(shared)

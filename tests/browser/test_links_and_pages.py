@@ -11,16 +11,18 @@ from devtools.browser import (
     REPO_ROOT,
     StreamlitServer,
     active_models_label,
+    editor_slider,
+    editor_z,
     exception_texts,
     images_loaded,
-    map_points,
+    map_state,
     screenshot,
     server_tracebacks,
-    slider_thumb_text,
-    slider_value_text,
     wait_for_app,
+    wait_for_card,
     wait_for_map,
 )
+from explorer.session import shipped_workspace
 
 pytestmark = pytest.mark.browser
 
@@ -64,10 +66,11 @@ def test_sidebar_navigation_reaches_sample_compare_and_train(visitor, assert_no_
 
 def test_shared_link_to_a_point_reopens_it(visitor, assert_no_exceptions):
     page = visitor.open("/?model=digits&point=12")
-    wait_for_app(page, page.get_by_role("heading", name=re.compile(r"^Image #12 · ")))
-    label = next(p["name"] for p in map_points(page)["points"] if p["custom"] == 12)
-    assert page.get_by_role("heading", name=f"Image #12 · {label}", exact=True).is_visible()
-    assert any(p["name"] == "selected #12" for p in map_points(page)["points"])
+    label = shipped_workspace("digits").class_names[shipped_workspace("digits").labels[12]]
+    wait_for_app(page, page.get_by_role("heading", name=f"Image #12 · {label}", exact=True))
+    wait_for_map(page)
+    wait_for_card(page, 12)
+    assert map_state(page)["selected"] == 12
     assert "point=12" in page.url
     visitor.screenshot("point-12")
     assert_no_exceptions(page)
@@ -76,9 +79,8 @@ def test_shared_link_to_a_point_reopens_it(visitor, assert_no_exceptions):
 def test_shared_link_to_the_editor_restores_z(visitor, assert_no_exceptions):
     page = visitor.open("/edit?model=digits&z=1.0,-1.0")
     wait_for_app(page, page.get_by_role("heading", name="Edit latent features"))
-    wait_for_app(page, page.locator('[data-testid="stImage"]').filter(has_text="VAE decoder at z"))
-    assert (slider_value_text(page, "z1"), slider_value_text(page, "z2")) == ("1.00", "-1.00")
-    assert (slider_thumb_text(page, "z1"), slider_thumb_text(page, "z2")) == ("1.00", "-1.00")
+    wait_for_app(page, lambda: editor_z(page) == "1.00,-1.00")
+    assert [editor_slider(page, f"z{i}").input_value() for i in (1, 2)] == ["1", "-1"]
     assert page.get_by_text("VAE decoder at z = (+1.00, -1.00)").is_visible()
     visitor.screenshot("edit-z")
     assert_no_exceptions(page)
@@ -92,7 +94,7 @@ def test_bad_link_shows_a_notice_and_no_exception(visitor, assert_no_exceptions)
     notices = " ".join(n.inner_text() for n in notice.all())
     assert "99999" in notices and "abc" in notices
     assert page.get_by_role("heading", name=re.compile(r"^Image #")).count() == 0
-    assert page.get_by_text("Click a point to inspect it").is_visible()
+    assert page.locator(".st-key-inspect_card .ic-hint").inner_text().startswith("Click a point to inspect it")
     visitor.screenshot("bad-link")
     assert_no_exceptions(page)
 
@@ -113,12 +115,12 @@ def test_editor_link_is_the_first_request_a_fresh_server_sees(browser):
         try:
             page.goto(server.url + "/edit?model=digits&z=1.0,-1.0", wait_until="domcontentloaded")
             wait_for_app(page, page.get_by_role("heading", name="Edit latent features"))
-            wait_for_app(page, page.locator('[data-testid="stImage"]').filter(has_text="VAE decoder at z"))
+            wait_for_app(page, lambda: editor_z(page) == "1.00,-1.00")
             screenshot(page, "fresh-server-edit-link")
             nav = [link.inner_text().split("\n")[-1].strip()
                    for link in page.locator('[data-testid="stSidebarNav"]').get_by_role("link").all()]
             assert nav == ["Explore", "Edit", "Sample", "Compare", "Train"], f"sidebar navigation shows {nav}"
-            assert (slider_value_text(page, "z1"), slider_value_text(page, "z2")) == ("1.00", "-1.00")
+            assert [editor_slider(page, f"z{i}").input_value() for i in (1, 2)] == ["1", "-1"]
             assert not exception_texts(page)
         finally:
             context.close()

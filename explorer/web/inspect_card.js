@@ -1,0 +1,229 @@
+// The inspect card: the clicked image, its reconstructions, its reparameterised draws and its nearest
+// neighbours. It answers a click on the map in the same frame, decoding in the browser what the
+// browser can decode; the images only the server has (the original, the neighbours) arrive as raw
+// grey bytes with the server's next delta and fill their places as soon as they come.
+
+const IC_DRAW_DIGITS = 1;
+
+class InspectCard {
+  constructor(root, host) {
+    this.root = root;
+    this.host = host;
+    this.selected = null;
+    this.location = null;
+    this.seq = 0;
+    this.frame = lxElement('div', 'ic');
+    this.root.appendChild(this.frame);
+    this.onSelect = (event) => {
+      if (this.pack && event.detail.pack === this.pack.id && event.detail.source !== this) {
+        this.selected = event.detail.index;
+        this.location = null;
+        this.render();
+      }
+    };
+    this.onLocation = (event) => {
+      if (this.pack && event.detail.pack === this.pack.id) {
+        this.selected = null;
+        this.location = event.detail.z;
+        this.locationKind = event.detail.kind;
+        this.render();
+      }
+    };
+    LX.bus.addEventListener('lx-select', this.onSelect);
+    LX.bus.addEventListener('lx-location', this.onLocation);
+  }
+
+  destroy() {
+    LX.bus.removeEventListener('lx-select', this.onSelect);
+    LX.bus.removeEventListener('lx-location', this.onLocation);
+  }
+
+  async setData(data) {
+    this.data = data;
+    const pack = await lxWhenPack(data.pack);
+    if (this.data !== data) return;
+    this.pack = pack;
+    if (data.ack >= this.seq) {
+      this.selected = data.selected;
+      this.location = data.location;
+      this.locationKind = data.location_kind;
+    }
+    this.render();
+  }
+
+  // The server's mosaic, when it belongs to what the card shows now.
+  serverTiles() {
+    const server = this.data.server;
+    if (!server) return null;
+    if (this.selected !== null && server.index === this.selected) return server;
+    if (this.location && server.location && server.location[0] === this.location[0]
+        && server.location[1] === this.location[1]) return server;
+    return null;
+  }
+
+  render() {
+    if (!this.pack) return;
+    this.frame.replaceChildren();
+    this.pending = 0;
+    this.painted = 0;
+    if (this.selected !== null && this.selected !== undefined) {
+      this.renderPoint(this.selected);
+    } else if (this.location) {
+      this.renderLocation(this.location, this.locationKind || this.pack.meta.main_kind);
+    } else {
+      this.frame.appendChild(lxElement('div', 'ic-hint', this.data.hint));
+      this.host.dataset.index = '';
+    }
+    this.finish();
+  }
+
+  renderPoint(index) {
+    const meta = this.pack.meta, server = this.serverTiles();
+    const name = meta.class_names[this.pack.arrays.labels[index]];
+    this.host.dataset.index = String(index);
+    this.frame.appendChild(lxElement('h3', 'ic-heading', `Image #${index} · ${name}`));
+    const row = lxElement('div', 'ic-row ic-large');
+    row.appendChild(this.serverTile(server, server && server.tiles.original, 'original'));
+    for (const kind of this.data.kinds) {
+      const caption = `${this.data.titles[kind]} reconstruction`;
+      const decoder = lxDecoder(this.pack, kind);
+      row.appendChild(decoder
+        ? this.decodedTile(decoder, lxRow(this.pack, kind + '.mu', index), caption)
+        : this.serverTile(server, server && server.tiles[kind], caption));
+    }
+    this.frame.appendChild(row);
+
+    if (this.data.eps && meta.models.vae) {
+      this.frame.appendChild(lxElement('div', 'ic-section',
+        'The reparameterisation trick, made visible: z = μ + σ·ε with ε ~ N(0, I), decoded'));
+      const mu = lxRow(this.pack, 'vae.mu', index), sigma = lxRow(this.pack, 'vae.sigma', index);
+      const decoder = lxDecoder(this.pack, 'vae');
+      const draws = lxElement('div', 'ic-row ic-small');
+      this.data.eps.forEach((eps, k) => {
+        const caption = 'ε=(' + eps.slice(0, 2).map((v) => lxSigned(v, IC_DRAW_DIGITS)).join(',')
+          + (eps.length > 2 ? ',…' : '') + ')';
+        draws.appendChild(decoder
+          ? this.decodedTile(decoder, mu.map((m, j) => m + sigma[j] * eps[j]), caption)
+          : this.serverTile(server, server && server.tiles.draws[k], caption));
+      });
+      this.frame.appendChild(draws);
+    }
+
+    this.frame.appendChild(lxElement('div', 'ic-section', 'Nearest neighbours in latent space (distance between μ\'s)'));
+    const neighbours = lxElement('div', 'ic-row ic-small');
+    const list = server ? server.tiles.neighbours : this.nearest(index);
+    for (const [j, distance, tile] of list) {
+      const figure = this.serverTile(server, tile, `#${j} · ${distance.toFixed(2)}`);
+      figure.classList.add('ic-link');
+      figure.title = `Inspect image #${j}`;
+      figure.addEventListener('click', () => this.select(j));
+      neighbours.appendChild(figure);
+    }
+    this.frame.appendChild(neighbours);
+  }
+
+  renderLocation(z, kind) {
+    const server = this.serverTiles();
+    this.host.dataset.index = '';
+    this.frame.appendChild(lxElement('h3', 'ic-heading', `Decoded at z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`));
+    const decoder = lxDecoder(this.pack, kind);
+    const caption = `${this.data.titles[kind]} decoder`;
+    const row = lxElement('div', 'ic-row ic-single');
+    row.appendChild(decoder ? this.decodedTile(decoder, z, caption)
+                            : this.serverTile(server, server && server.tiles.location, caption));
+    this.frame.appendChild(row);
+  }
+
+  // The k codes nearest to this one (Euclidean, in the main model's latent space), as the server
+  // will list them: [index, distance, no tile yet].
+  nearest(index) {
+    const kind = this.pack.meta.main_kind, mu = this.pack.arrays[kind + '.mu'];
+    const d = this.pack.meta.models[kind].latent_dim, n = this.pack.meta.count, k = this.data.neighbours;
+    const best = [];
+    for (let j = 0; j < n; j++) {
+      if (j === index) continue;
+      let sum = 0;
+      for (let c = 0; c < d; c++) { const diff = mu[j * d + c] - mu[index * d + c]; sum += diff * diff; }
+      if (best.length < k || sum < best[best.length - 1][1]) {
+        best.push([j, sum]);
+        best.sort((a, b) => a[1] - b[1]);
+        if (best.length > k) best.pop();
+      }
+    }
+    return best.map(([j, sum]) => [j, Math.sqrt(sum), null]);
+  }
+
+  select(index) {
+    this.selected = index;
+    this.location = null;
+    this.render();
+    LX.bus.dispatchEvent(new CustomEvent('lx-select', {detail: {pack: this.pack.id, index, source: this}}));
+    this.seq = Math.max(this.seq + 1, Date.now());
+    this.trigger('point', {index, seq: this.seq});
+  }
+
+  figure(caption) {
+    const figure = lxElement('figure', 'ic-tile');
+    const canvas = lxElement('canvas', 'ic-canvas');
+    figure.append(canvas, lxElement('figcaption', '', caption));
+    return [figure, canvas];
+  }
+
+  decodedTile(decoder, z, caption) {
+    const [figure, canvas] = this.figure(caption);
+    const [, h, w] = this.pack.meta.image_shape;
+    lxPaintGray(canvas, decoder.gray(z), w, h);
+    this.tilePainted();
+    return figure;
+  }
+
+  serverTile(server, tile, caption) {
+    const [figure, canvas] = this.figure(caption);
+    const [, h, w] = this.pack.meta.image_shape;
+    if (server && tile !== null && tile !== undefined) {
+      const pixels = this.serverPixels(server), size = h * w, gray = new Float32Array(size);
+      for (let i = 0; i < size; i++) gray[i] = pixels[tile * size + i] / 255;
+      lxPaintGray(canvas, gray, w, h);
+      this.tilePainted();
+    } else {
+      canvas.width = w;
+      canvas.height = h;
+      figure.classList.add('ic-waiting');
+      this.pending++;
+    }
+    return figure;
+  }
+
+  // The server's tiles: raw grey bytes, (tiles, H, W), decoded once per payload.
+  serverPixels(server) {
+    if (!server.bytes) server.bytes = Uint8Array.from(atob(server.pixels), (c) => c.charCodeAt(0));
+    return server.bytes;
+  }
+
+  tilePainted() {
+    this.painted++;
+    if (this.painted === 1) {
+      this.host.dataset.first = this.host.dataset.index;
+      lxMark('card-first', {index: this.selected});
+    }
+  }
+
+  finish() {
+    if (this.pending === 0) {
+      this.host.dataset.complete = this.selected !== null && this.selected !== undefined
+        ? String(this.selected) : (this.location ? 'location' : '');
+      lxMark('card-complete', {index: this.selected});
+    } else {
+      this.host.dataset.complete = '';
+    }
+  }
+}
+
+export default function (component) {
+  const {data, parentElement, setTriggerValue} = component;
+  let card = parentElement.__inspectCard;
+  if (!card) card = parentElement.__inspectCard = new InspectCard(parentElement, parentElement.host || parentElement);
+  card.trigger = setTriggerValue;
+  card.setData(data);
+  return () => card.destroy();
+}

@@ -1,0 +1,314 @@
+// The latent editor: one slider per latent dimension and a 2-d pad over two of them, decoded in the
+// browser on every animation frame while they move. The server hears the vector when a slider or the
+// pad is let go (for the link and the other panels); for a decoder the browser cannot run, it is
+// asked to decode instead, one request at a time.
+
+const LE_SWEEP = [-3, -2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25, 3];
+const LE_MAX_TRAVERSAL_ROWS = 16;
+const LE_PAD_SIZE = 220;
+
+class LatentEditor {
+  constructor(root, host) {
+    this.root = root;
+    this.host = host;
+    this.z = null;
+    this.version = null;
+    this.seq = 0;
+    this.padDims = [0, 1];
+    this.frame = lxElement('div', 'le');
+    this.root.appendChild(this.frame);
+  }
+
+  async setData(data) {
+    this.data = data;
+    const pack = await lxWhenPack(data.pack);
+    if (this.data !== data) return;
+    const rebuild = this.pack !== pack || this.kind !== data.kind;
+    this.pack = pack;
+    this.kind = data.kind;
+    this.decoder = lxDecoder(pack, data.kind);
+    this.d = pack.meta.models[data.kind].latent_dim;
+    if (rebuild) this.build();
+    if (this.version !== data.z_version || !this.z) {
+      this.version = data.z_version;
+      this.z = data.z.map((v) => this.snap(v));
+      this.syncSliders();
+      this.refresh(true);
+    } else if (!this.decoder && data.server) {
+      this.showServerDecode(data.server);
+    }
+  }
+
+  snap(value) {
+    const {limit, step} = this.data;
+    return Math.min(limit, Math.max(-limit, Math.round(value / step) * step));
+  }
+
+  // --- DOM -------------------------------------------------------------------------------------------
+
+  build() {
+    this.frame.replaceChildren();
+    const {limit, step} = this.data;
+    const top = lxElement('div', 'le-top');
+    const controls = lxElement('div', 'le-controls');
+    const sliders = lxElement('div', 'le-sliders');
+    this.sliders = [];
+    for (let i = 0; i < this.d; i++) {
+      const row = lxElement('label', 'le-slider');
+      const name = lxElement('span', 'le-name', `z${i + 1}`);
+      const input = lxElement('input');
+      Object.assign(input, {type: 'range', min: -limit, max: limit, step});
+      input.setAttribute('aria-label', `z${i + 1}`);
+      input.title = 'Most of N(0, 1) lies within ±2; beyond that the decoder extrapolates.';
+      const value = lxElement('span', 'le-value');
+      input.addEventListener('input', () => { this.z[i] = Number(input.value); this.refresh(false); });
+      input.addEventListener('change', () => this.commit());
+      row.append(name, input, value);
+      sliders.appendChild(row);
+      this.sliders.push({input, value});
+    }
+    controls.appendChild(sliders);
+    controls.appendChild(this.buildPad());
+
+    const output = lxElement('div', 'le-output');
+    this.canvas = lxElement('canvas', 'le-image');
+    this.caption = lxElement('div', 'le-caption');
+    this.prior = lxElement('div', 'le-prior');
+    output.append(this.canvas, this.caption, this.prior);
+    top.append(controls, output);
+
+    this.traversalTitle = lxElement('div', 'le-section',
+      'Traversals: each row sweeps one dimension from −3 to +3 while the others stay at z.');
+    this.traversal = lxElement('canvas', 'le-traversal');
+    this.traversalCaption = lxElement('div', 'le-caption');
+    this.frame.append(top, this.traversalTitle, this.traversal, this.traversalCaption);
+  }
+
+  buildPad() {
+    const wrap = lxElement('div', 'le-pad-wrap');
+    const head = lxElement('div', 'le-pad-head');
+    head.appendChild(lxElement('span', 'le-pad-title', '2-d pad'));
+    this.padSelects = [];
+    if (this.d > 2) {
+      for (const axis of [0, 1]) {
+        const select = lxElement('select', 'le-pad-select');
+        select.setAttribute('aria-label', axis ? 'Pad vertical dimension' : 'Pad horizontal dimension');
+        for (let i = 0; i < this.d; i++) select.appendChild(new Option(`z${i + 1}`, String(i)));
+        select.value = String(this.padDims[axis]);
+        select.addEventListener('change', () => {
+          this.padDims[axis] = Number(select.value);
+          this.drawPadBackground();
+          this.drawPad();
+        });
+        head.append(select);
+        this.padSelects.push(select);
+      }
+    }
+    this.pad = lxElement('canvas', 'le-pad');
+    this.pad.setAttribute('aria-label', 'Latent pad: drag to move two dimensions at once');
+    this.pad.width = this.pad.height = LE_PAD_SIZE * (window.devicePixelRatio || 1);
+    this.pad.style.width = this.pad.style.height = LE_PAD_SIZE + 'px';
+    this.pad.addEventListener('pointerdown', (e) => {
+      this.pad.setPointerCapture(e.pointerId);
+      this.dragging = true;
+      this.padMove(e);
+    });
+    this.pad.addEventListener('pointermove', (e) => { if (this.dragging) this.padMove(e); });
+    this.pad.addEventListener('pointerup', () => { if (this.dragging) { this.dragging = false; this.commit(); } });
+    wrap.append(head, this.pad);
+    this.drawPadBackground();
+    return wrap;
+  }
+
+  // The held-out codes in the pad's two dimensions, faint, with the prior's 1σ and 2σ circles.
+  drawPadBackground() {
+    const size = LE_PAD_SIZE, background = document.createElement('canvas');
+    background.width = background.height = size;
+    const context = background.getContext('2d');
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, size, size);
+    const [a, b] = this.padDims, scale = size / (2 * this.data.limit);
+    const mu = this.pack.arrays[this.kind + '.mu'], labels = this.pack.arrays.labels;
+    const colours = this.data.colours, n = this.pack.meta.count, every = Math.max(1, Math.floor(n / 4000));
+    context.globalAlpha = 0.35;
+    for (let i = 0; i < n; i += every) {
+      context.fillStyle = colours[labels[i] % colours.length];
+      context.fillRect(size / 2 + mu[i * this.d + a] * scale - 1, size / 2 - mu[i * this.d + b] * scale - 1, 2, 2);
+    }
+    context.globalAlpha = 1;
+    context.strokeStyle = '#999999';
+    context.setLineDash([4, 3]);
+    for (const n of [1, 2]) {
+      context.beginPath();
+      context.arc(size / 2, size / 2, n * scale, 0, 2 * Math.PI);
+      context.stroke();
+    }
+    context.setLineDash([]);
+    context.strokeStyle = '#dddddd';
+    context.beginPath();
+    context.moveTo(size / 2, 0); context.lineTo(size / 2, size);
+    context.moveTo(0, size / 2); context.lineTo(size, size / 2);
+    context.stroke();
+    this.padBackground = background;
+  }
+
+  drawPad() {
+    const dpr = window.devicePixelRatio || 1, size = LE_PAD_SIZE, context = this.pad.getContext('2d');
+    context.setTransform(dpr, 0, 0, dpr, 0, 0);
+    context.drawImage(this.padBackground, 0, 0);
+    const [a, b] = this.padDims, scale = size / (2 * this.data.limit);
+    const x = size / 2 + this.z[a] * scale, y = size / 2 - this.z[b] * scale;
+    context.fillStyle = '#C8374B';
+    context.strokeStyle = '#ffffff';
+    context.lineWidth = 2;
+    context.beginPath();
+    context.arc(x, y, 7, 0, 2 * Math.PI);
+    context.fill();
+    context.stroke();
+    context.fillStyle = '#31333F';
+    context.font = '11px sans-serif';
+    context.fillText(`z${a + 1} →`, size - 34, size / 2 - 4);
+    context.fillText(`↑ z${b + 1}`, size / 2 + 4, 12);
+  }
+
+  padMove(event) {
+    const rect = this.pad.getBoundingClientRect(), scale = LE_PAD_SIZE / (2 * this.data.limit);
+    const [a, b] = this.padDims;
+    this.z[a] = this.snap((event.clientX - rect.left - LE_PAD_SIZE / 2) / scale);
+    this.z[b] = this.snap(-(event.clientY - rect.top - LE_PAD_SIZE / 2) / scale);
+    this.syncSliders();
+    this.refresh(false);
+  }
+
+  syncSliders() {
+    this.sliders.forEach(({input, value}, i) => {
+      input.value = String(this.z[i]);
+      value.textContent = this.z[i].toFixed(2);
+    });
+  }
+
+  // --- decoding ----------------------------------------------------------------------------------------
+
+  // Coalesces input to one decode per animation frame; `now` draws at once (a new vector from the server).
+  refresh(now) {
+    this.sliders.forEach(({value}, i) => { value.textContent = this.z[i].toFixed(2); });
+    if (now) { this.paint(true); return; }
+    if (this.frameRequest) return;
+    this.frameRequest = requestAnimationFrame(() => {
+      this.frameRequest = null;
+      this.paint(false);
+    });
+  }
+
+  paint(everything) {
+    const z = this.z.slice(), text = this.zText(z);
+    this.drawPad();
+    const norm = Math.sqrt(z.reduce((s, v) => s + v * v, 0));
+    this.prior.textContent = `‖z‖ = ${norm.toFixed(2)}; the prior density here is `
+      + `${lxGeneral(Math.exp(-0.5 * norm * norm))} × its peak.`;
+    if (!this.decoder) {
+      const server = this.data.server;
+      if (server && server.z.every((v, i) => v === z[i])) {
+        this.showServerDecode(server);
+      } else {
+        this.caption.textContent = `${this.data.title} at z = (${text}) · decoding on the server…`;
+        this.requestServerDecode(z);
+      }
+      return;
+    }
+    const [, h, w] = this.pack.meta.image_shape;
+    lxPaintGray(this.canvas, this.decoder.gray(z), w, h);
+    this.caption.textContent = `${this.data.title} at z = (${text})`;
+    this.host.dataset.z = z.map((v) => v.toFixed(2)).join(',');
+    lxMark('editor-decode', {z: this.host.dataset.z});
+    // A sweep costs 9 decodes per dimension: every frame for small latents, else when let go.
+    if (everything || this.d * LE_SWEEP.length <= 40) this.paintTraversal(z);
+  }
+
+  zText(z) {
+    return z.slice(0, 6).map((v) => lxSigned(v, 2)).join(', ') + (z.length > 6 ? ', …' : '');
+  }
+
+  paintTraversal(z) {
+    const [, h, w] = this.pack.meta.image_shape, rows = Math.min(this.d, LE_MAX_TRAVERSAL_ROWS);
+    const columns = LE_SWEEP.length;
+    const width = columns * (w + 1) + 1, height = rows * (h + 1) + 1;
+    this.traversal.width = width;
+    this.traversal.height = height;
+    const context = this.traversal.getContext('2d');
+    const image = context.createImageData(width, height);
+    image.data.fill(255);
+    for (let r = 0; r < rows; r++) {
+      for (let c = 0; c < columns; c++) {
+        const code = z.slice();
+        code[r] = LE_SWEEP[c];
+        const gray = this.decoder.gray(code);
+        for (let y = 0; y < h; y++) {
+          for (let x = 0; x < w; x++) {
+            const v = Math.round(Math.min(1, Math.max(0, gray[y * w + x])) * 255);
+            const o = 4 * ((1 + r * (h + 1) + y) * width + 1 + c * (w + 1) + x);
+            image.data[o] = image.data[o + 1] = image.data[o + 2] = v;
+          }
+        }
+      }
+    }
+    context.putImageData(image, 0, 0);
+    this.traversalCaption.textContent = `rows z1…z${rows}, columns `
+      + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
+  }
+
+  commit() {
+    this.seq = Math.max(this.seq + 1, Date.now());
+    if (this.decoder) this.paint(true);
+    this.trigger('z', {z: this.z.slice(), seq: this.seq});
+  }
+
+  // One request at a time; a reply that never came (its rerun superseded) stops blocking after 2 s.
+  requestServerDecode(z) {
+    this.wanted = z;
+    if (this.inFlight && performance.now() - this.inFlight < 2000) return;
+    this.inFlight = performance.now();
+    this.trigger('decode', {z});
+  }
+
+  showServerDecode(server) {
+    this.inFlight = 0;
+    lxLoadImage(server.uri).then((image) => {
+      const [, h, w] = this.pack.meta.image_shape;
+      this.canvas.width = w;
+      this.canvas.height = h;
+      const context = this.canvas.getContext('2d');
+      context.imageSmoothingEnabled = false;
+      context.drawImage(image, 0, 0, w, h);
+      this.caption.textContent = `${this.data.title} at z = (${this.zText(server.z)}) · decoded on the server`;
+      this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
+      lxMark('editor-decode', {z: this.host.dataset.z});
+    });
+    if (server.traversal_uri) {
+      lxLoadImage(server.traversal_uri).then((image) => {
+        this.traversal.width = image.width;
+        this.traversal.height = image.height;
+        this.traversal.getContext('2d').drawImage(image, 0, 0);
+        this.traversalCaption.textContent = `rows z1…z${Math.min(this.d, LE_MAX_TRAVERSAL_ROWS)}, columns `
+          + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
+      });
+    }
+    if (this.wanted && this.wanted.some((v, i) => v !== server.z[i])) this.requestServerDecode(this.wanted);
+  }
+}
+
+// Like Python's "{:.3g}".
+function lxGeneral(value) {
+  if (value === 0) return '0';
+  const text = value.toPrecision(3);
+  return text.includes('e') ? text.replace(/\.?0+e/, 'e').replace(/e([+-])(\d)$/, 'e$10$2')
+                            : String(Number(text));
+}
+
+export default function (component) {
+  const {data, parentElement, setTriggerValue} = component;
+  let editor = parentElement.__latentEditor;
+  if (!editor) editor = parentElement.__latentEditor = new LatentEditor(parentElement, parentElement.host || parentElement);
+  editor.trigger = setTriggerValue;
+  editor.setData(data);
+}

@@ -1,0 +1,132 @@
+"""The browser's runtime (explorer/web/runtime.js): its decoder computes what torch computes for every shipped
+model, and its posterior ellipses are the n-sigma contours of q(z|x) seen through the map's projection."""
+
+from __future__ import annotations
+
+import base64
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from explorer.pack import decoder_entry, encode_pack
+from vae_core import load_checkpoint
+from vae_core.models import ModelConfig
+from vae_core.portable import portable_decoder
+
+pytestmark = pytest.mark.browser
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+RUNTIME = (REPO_ROOT / "explorer" / "web" / "runtime.js").read_text()
+SHIPPED = sorted((REPO_ROOT / "assets").glob("*.pt"))
+TOLERANCE = 1e-4  # max abs difference in pixel value
+
+DECODE_JS = """
+([packBase64, kind, codes]) => {
+  const bytes = Uint8Array.from(atob(packBase64), (c) => c.charCodeAt(0));
+  const decoder = lxDecoder(lxRegisterPack(bytes), kind);
+  return codes.map((z) => Array.from(decoder.decode(z)));
+}
+"""
+
+
+@pytest.fixture
+def runtime_page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    page.set_content("<!doctype html><title>runtime</title>")
+    page.add_script_tag(content=RUNTIME)
+    yield page
+    context.close()
+
+
+def browser_decode(page, model, kind: str, z: np.ndarray) -> np.ndarray:
+    decoder = portable_decoder(model)
+    assert decoder is not None, "this model's decoder should run in the browser"
+    arrays: dict[str, np.ndarray] = {}
+    pack = encode_pack({"models": {kind: {"decoder": decoder_entry(kind, decoder, arrays)}}}, arrays)
+    decoded = page.evaluate(DECODE_JS, [base64.b64encode(pack.data).decode(), kind, z.tolist()])
+    return np.array(decoded, dtype=np.float32).reshape(len(z), *model.config.input_shape)
+
+
+def torch_decode(model, z: np.ndarray) -> np.ndarray:
+    with torch.no_grad():
+        return model.eval().decode(torch.as_tensor(z, dtype=torch.float32)).numpy()
+
+
+@pytest.mark.parametrize("checkpoint", SHIPPED, ids=[path.name for path in SHIPPED])
+def test_every_shipped_decoder_decodes_in_the_browser_as_in_torch(runtime_page, checkpoint):
+    pair = load_checkpoint(checkpoint)
+    for kind, model in pair.models().items():
+        # Most of the prior's mass and well beyond it (the sliders reach ±4).
+        z = np.random.default_rng(0).uniform(-4, 4, (120, model.config.latent_dim)).astype(np.float32)
+        difference = np.abs(browser_decode(runtime_page, model, kind, z) - torch_decode(model, z)).max()
+        assert difference <= TOLERANCE, f"{checkpoint.name} {kind}: max abs pixel difference {difference:.2e}"
+
+
+class _ConvModel(nn.Module):
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(3)
+        self.config = ModelConfig(kind="vae", input_shape=(1, 28, 28), hidden_dim=8, latent_dim=4)
+        self.decoder = nn.Sequential(
+            nn.Linear(4, 32 * 7 * 7), nn.ReLU(), nn.Unflatten(1, (32, 7, 7)),
+            nn.ConvTranspose2d(32, 16, 4, stride=2, padding=1), nn.ReLU(),
+            nn.ConvTranspose2d(16, 8, 3, stride=2, padding=1, output_padding=1), nn.ReLU(),
+            nn.Conv2d(8, 1, 3, padding=1))
+
+    @property
+    def device(self):
+        return torch.device("cpu")
+
+    def decode(self, z):
+        return torch.sigmoid(self.decoder(z)).view(-1, 1, 28, 28)
+
+
+def test_convolutional_decoders_decode_in_the_browser_as_in_torch(runtime_page):
+    model = _ConvModel()
+    z = np.random.default_rng(1).uniform(-3, 3, (100, 4)).astype(np.float32)
+    difference = np.abs(browser_decode(runtime_page, model, "vae", z) - torch_decode(model, z)).max()
+    assert difference <= TOLERANCE, f"max abs pixel difference {difference:.2e}"
+
+
+OUTLINE_JS = """([mu, sigma, mean, components, n, count]) =>
+    lxPosteriorOutline(mu, sigma, {mean, components}, n, count)"""
+
+
+def outline(page, mu, sigma, mean, components, n: float, count: int) -> np.ndarray:
+    return np.array(page.evaluate(OUTLINE_JS, [list(map(float, mu)), list(map(float, sigma)),
+                                               list(map(float, mean)), np.asarray(components).tolist(), n, count]))
+
+
+def test_identity_projection_gives_an_axis_aligned_ellipse(runtime_page):
+    mu, sigma, n = np.array([1.0, -2.0]), np.array([0.5, 2.0]), 2.0
+    points = outline(runtime_page, mu, sigma, [0, 0], np.eye(2), n, 73)  # 73 points hit 0, 90, 180, 270 degrees
+    assert points.shape == (73, 2)
+    x, y = points[:, 0], points[:, 1]
+    assert x.max() == pytest.approx(1.0 + n * 0.5) and x.min() == pytest.approx(1.0 - n * 0.5)
+    assert y.max() == pytest.approx(-2.0 + n * 2.0) and y.min() == pytest.approx(-2.0 - n * 2.0)
+    np.testing.assert_allclose(((x - 1.0) / (n * 0.5)) ** 2 + ((y + 2.0) / (n * 2.0)) ** 2, 1.0, atol=1e-12)
+    assert y[np.argmax(x)] == pytest.approx(-2.0)  # the extreme in x sits at the centre's y: not tilted
+    np.testing.assert_allclose(points[0], points[-1])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("n", [1.0, 2.5])
+def test_projected_ellipse_is_the_n_sigma_contour(runtime_page, seed, n):
+    rng = np.random.default_rng(seed)
+    d = 6
+    p = np.linalg.qr(rng.standard_normal((d, d)))[0][:2]  # two orthonormal rows, like PCA's
+    mean, mu, sigma = rng.standard_normal(d), rng.standard_normal(d), rng.uniform(0.1, 2.0, d)
+    points = outline(runtime_page, mu, sigma, mean, p, n, 200)
+    centre = (mu - mean) @ p.T
+    covariance = p @ np.diag(sigma ** 2) @ p.T
+    offsets = points - centre
+    mahalanobis = np.einsum("ij,jk,ik->i", offsets, np.linalg.inv(covariance), offsets)
+    np.testing.assert_allclose(mahalanobis, n ** 2, rtol=1e-9)
+    # It spans the whole ellipse: the longest half-axis is reached.
+    longest = n * math.sqrt(np.linalg.eigvalsh(covariance).max())
+    assert np.linalg.norm(offsets, axis=1).max() == pytest.approx(longest, rel=1e-3)
