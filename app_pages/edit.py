@@ -9,7 +9,6 @@ import streamlit as st
 from explorer import components, events, session, widgets
 from explorer.figures import CLASS_COLOURS, MapSpec, Overlay, latent_map, map_extent
 from explorer.pack import browser_decodes, workspace_pack
-from vae_core.images import png_bytes, tile
 from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
@@ -50,12 +49,13 @@ def random_draw(ws: Workspace) -> None:
 
 
 def server_decode(ws: Workspace, kind: str, z: np.ndarray) -> dict:
-    """For a decoder the browser cannot run: the decode at the latest requested z and its traversals."""
+    """For a decoder the browser cannot run: the decode at the latest requested z, then the traversal strips
+    at z, as raw grey bytes (tiles, H, W) that the browser paints at once."""
     at = st.session_state.get(DECODE_AT)
     at = z if at is None or len(at) != len(z) else at
-    strips = ws.decode(traversal_grid(at, SWEEP, min(len(at), TRAVERSAL_ROWS)), kind)
-    return {"z": [float(v) for v in at], "uri": components.png_data_uri(png_bytes(ws.decode(at, kind)[0])),
-            "traversal_uri": components.png_data_uri(png_bytes(tile(strips, columns=len(SWEEP), padding=1)))}
+    pictures = np.concatenate([ws.decode(at, kind), ws.decode(traversal_grid(z, SWEEP, min(len(z), TRAVERSAL_ROWS)),
+                                                              kind)])
+    return {"z": [float(v) for v in at], "pixels": components.grey_pixels(pictures)}
 
 
 @st.fragment

@@ -8,8 +8,6 @@ neighbours' images and the costly numbers, in that order, cheapest first.
 
 from __future__ import annotations
 
-import base64
-
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -17,7 +15,7 @@ import streamlit as st
 from explorer import components, events, pages, session, widgets
 from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
 from explorer.pack import browser_decodes, encode_pack, workspace_pack
-from vae_core.images import png_bytes, to_uint8
+from vae_core.images import png_bytes
 from vae_core.latent import points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
@@ -133,8 +131,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
         if lens_at is not None:
-            data["lens"] = {"z": lens_at.tolist(),
-                            "uri": components.png_data_uri(png_bytes(ws.decode(lens_at, kind)[0]))}
+            data["lens"] = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
         if show_background:
             picture = ws.manifold(*extent, n=24, kind=kind)
             data["server_background"] = {"uri": components.png_data_uri(png_bytes(1.0 - picture)),
@@ -163,12 +160,6 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
 
-def tiles_data(pictures: list[np.ndarray]) -> str:
-    """Grey images as raw bytes, base64: the browser paints them in the same task they arrive in
-    (a PNG would be decoded later, behind whatever else the page is rendering)."""
-    return base64.b64encode(to_uint8(np.stack(pictures)).tobytes()).decode("ascii")
-
-
 def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None) -> dict:
     """The original, the neighbours and whatever the browser cannot decode, as tiles of one image."""
     pictures = [ws.image(index)]
@@ -185,13 +176,13 @@ def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None) -> dict:
                           "vae")
         tiles["draws"] = list(range(len(pictures), len(pictures) + len(draws)))
         pictures += list(draws)
-    return {"index": index, "location": None, "pixels": tiles_data(pictures), "tiles": tiles}
+    return {"index": index, "location": None, "pixels": components.grey_pixels(np.stack(pictures)), "tiles": tiles}
 
 
 def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | None:
     if browser_decodes(ws, kind):
         return None
-    return {"index": None, "location": list(z), "pixels": tiles_data([ws.decode(np.array(z), kind)[0]]),
+    return {"index": None, "location": list(z), "pixels": components.grey_pixels(ws.decode(np.array(z), kind)),
             "tiles": {"location": 0}}
 
 

@@ -42,12 +42,13 @@ class StreamlitServer:
     """`streamlit run <script>` in a subprocess, its output in a log file."""
 
     def __init__(self, script: str | Path = "app.py", log_path: Path | None = None, cwd: Path = REPO_ROOT,
-                 extra_args: tuple[str, ...] = ()):
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None):
         self.script = str(script)
         self.cwd = cwd
         self.port = free_port()
         self.log_path = log_path or ARTIFACTS / f"streamlit-{self.port}.log"
         self.extra_args = extra_args
+        self.env = env or {}
         self.process: subprocess.Popen | None = None
         self.started_at: float | None = None
 
@@ -58,7 +59,7 @@ class StreamlitServer:
     def start(self) -> StreamlitServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true",
                    "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
                    "--server.fileWatcherType", "none", *self.extra_args]

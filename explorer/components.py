@@ -1,15 +1,20 @@
 """The explorer's browser components (``st.components.v2``: inline HTML, CSS and JS, no build step).
 
+- ``load_runtime``: a hidden element carrying the code of every component below (web/*.js), once.
 - ``send_pack``: a hidden element that hands a binary pack (explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
 - ``latent_map``: the map of the codes, drawn, hovered, zoomed and selected in the browser.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 
-Each component's script is ``web/runtime.js`` followed by its own file; see those files for the
-browser side. Events come back as trigger values (one rerun of the enclosing fragment each) and
-carry a sequence number that the server echoes as ``ack``, so a component can tell a reply to its
-latest event from a stale one.
+A component's element carries its script every time it is drawn again, so the scripts of the map, the
+card and the editor are a few lines that hand over to the runtime; the runtime's element and the packs
+are the same bytes on every run, which Streamlit's message cache sends by reference, so code and
+weights cross the network once per browser session.
+
+Events come back as trigger values (one rerun of the enclosing fragment each) and carry a sequence
+number that the server echoes as ``ack``, so a component can tell a reply to its latest event from a
+stale one.
 """
 
 from __future__ import annotations
@@ -17,34 +22,72 @@ from __future__ import annotations
 import base64
 from pathlib import Path
 
+import numpy as np
 import streamlit as st
+
+from vae_core.images import to_uint8
 
 from .pack import Pack
 
 WEB = Path(__file__).resolve().parent / "web"
-PACK_KEY_PREFIX = "lx_pack_"
-# The pack carrier draws nothing; without this its empty element container would still take a gap.
-HIDDEN_PACKS_CSS = f'[class*="st-key-{PACK_KEY_PREFIX}"] {{ display: none; }}'
+HIDDEN_KEY_PREFIX = "lx_hidden_"
+# The runtime and the packs draw nothing; without this their empty element containers would take a gap.
+HIDDEN_CSS = f'[class*="st-key-{HIDDEN_KEY_PREFIX}"] {{ display: none; }}'
 
 
 def _source(name: str) -> str:
     return (WEB / name).read_text(encoding="utf-8")
 
 
-_RUNTIME = _source("runtime.js")
-_pack_carrier = st.components.v2.component(
-    "latent_explorer_pack", js=_RUNTIME + "\nexport default function ({data}) { if (data) lxRegisterPack(data); }\n")
-_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"),
-                                  js=_RUNTIME + _source("latent_map.js"))
-_card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"),
-                                   js=_RUNTIME + _source("inspect_card.js"))
+_RUNTIME = "\n".join(_source(name) for name in ("runtime.js", "latent_map.js", "inspect_card.js",
+                                                  "latent_editor.js")) + """
+if (!LX.lib) {
+  LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor};
+  window.dispatchEvent(new Event('lx-runtime'));
+}
+export default function () {}
+"""
+
+
+def _bootstrap(mount: str) -> str:
+    """A component's own script: wait for the runtime, then let it mount or update this element."""
+    return f"""
+export default function (component) {{
+  const start = (lib) => {{ component.parentElement.__lxInstance = lib.{mount}(component); }};
+  const LX = window.__latentExplorer;
+  if (LX && LX.lib) start(LX.lib);
+  else window.addEventListener('lx-runtime', () => start(window.__latentExplorer.lib), {{once: true}});
+  return () => {{
+    const instance = component.parentElement.__lxInstance;
+    if (instance && instance.destroy) instance.destroy();
+  }};
+}}
+"""
+
+
+_runtime = st.components.v2.component("latent_explorer_runtime", js=_RUNTIME)
+_pack_carrier = st.components.v2.component("latent_explorer_pack", js="""
+export default function ({data}) {
+  const register = () => window.__latentExplorer.lib.registerPack(data);
+  if (!data) return;
+  if (window.__latentExplorer && window.__latentExplorer.lib) register();
+  else window.addEventListener('lx-runtime', register, {once: true});
+}
+""")
+_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"))
+_card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"), js=_bootstrap("card"))
 _editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
-                                     js=_RUNTIME + _source("latent_editor.js"))
+                                     js=_bootstrap("editor"))
+
+
+def load_runtime() -> None:
+    """The components' code, for this page and the next (draw it before any component)."""
+    _runtime(key=HIDDEN_KEY_PREFIX + "runtime")
 
 
 def send_pack(pack: Pack) -> None:
     """Make the pack available to the page's components (its bytes travel once per browser session)."""
-    _pack_carrier(data=pack.data, key=PACK_KEY_PREFIX + pack.id)
+    _pack_carrier(data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
 def latent_map(data: dict, key: str, **callbacks):
@@ -65,3 +108,9 @@ def latent_editor(data: dict, key: str, **callbacks):
 def png_data_uri(png: bytes) -> str:
     """Inline image data: no separate media request for the browser to make."""
     return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+
+
+def grey_pixels(pictures: np.ndarray) -> str:
+    """Grey images (N, H, W) in [0, 1] as raw bytes in base64: the components paint them in the same task
+    they arrive in (explorer/web/runtime.js, lxPaintBytes), where a PNG would be decoded later."""
+    return base64.b64encode(to_uint8(np.asarray(pictures)).tobytes()).decode("ascii")

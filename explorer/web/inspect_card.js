@@ -181,9 +181,8 @@ class InspectCard {
     const [figure, canvas] = this.figure(caption);
     const [, h, w] = this.pack.meta.image_shape;
     if (server && tile !== null && tile !== undefined) {
-      const pixels = this.serverPixels(server), size = h * w, gray = new Float32Array(size);
-      for (let i = 0; i < size; i++) gray[i] = pixels[tile * size + i] / 255;
-      lxPaintGray(canvas, gray, w, h);
+      if (!server.bytes) server.bytes = lxBytes(server.pixels);
+      lxPaintBytes(canvas, server.bytes, tile * h * w, w, h);
       this.tilePainted();
     } else {
       canvas.width = w;
@@ -192,12 +191,6 @@ class InspectCard {
       this.pending++;
     }
     return figure;
-  }
-
-  // The server's tiles: raw grey bytes, (tiles, H, W), decoded once per payload.
-  serverPixels(server) {
-    if (!server.bytes) server.bytes = Uint8Array.from(atob(server.pixels), (c) => c.charCodeAt(0));
-    return server.bytes;
   }
 
   tilePainted() {
@@ -219,11 +212,12 @@ class InspectCard {
   }
 }
 
-export default function (component) {
+// Mounts (or updates) the component in this element; returns what the element shows.
+function lxMountCard(component) {
   const {data, parentElement, setTriggerValue} = component;
   let card = parentElement.__inspectCard;
   if (!card) card = parentElement.__inspectCard = new InspectCard(parentElement, parentElement.host || parentElement);
   card.trigger = setTriggerValue;
   card.setData(data);
-  return () => card.destroy();
+  return card;
 }

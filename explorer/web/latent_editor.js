@@ -259,7 +259,13 @@ class LatentEditor {
 
   commit() {
     this.seq = Math.max(this.seq + 1, Date.now());
-    if (this.decoder) this.paint(true);
+    if (this.decoder) {
+      this.paint(true);
+    } else {
+      // The reply to this event brings the decode of this z: no separate request for it.
+      this.wanted = this.z.slice();
+      this.inFlight = performance.now();
+    }
     this.trigger('z', {z: this.z.slice(), seq: this.seq});
   }
 
@@ -273,26 +279,26 @@ class LatentEditor {
 
   showServerDecode(server) {
     this.inFlight = 0;
-    lxLoadImage(server.uri).then((image) => {
-      const [, h, w] = this.pack.meta.image_shape;
-      this.canvas.width = w;
-      this.canvas.height = h;
-      const context = this.canvas.getContext('2d');
-      context.imageSmoothingEnabled = false;
-      context.drawImage(image, 0, 0, w, h);
-      this.caption.textContent = `${this.data.title} at z = (${this.zText(server.z)}) · decoded on the server`;
-      this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
-      lxMark('editor-decode', {z: this.host.dataset.z});
-    });
-    if (server.traversal_uri) {
-      lxLoadImage(server.traversal_uri).then((image) => {
-        this.traversal.width = image.width;
-        this.traversal.height = image.height;
-        this.traversal.getContext('2d').drawImage(image, 0, 0);
-        this.traversalCaption.textContent = `rows z1…z${Math.min(this.d, LE_MAX_TRAVERSAL_ROWS)}, columns `
-          + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
-      });
+    const [, h, w] = this.pack.meta.image_shape;
+    if (!server.bytes) server.bytes = lxBytes(server.pixels);
+    lxPaintBytes(this.canvas, server.bytes, 0, w, h);
+    this.caption.textContent = `${this.data.title} at z = (${this.zText(server.z)}) · decoded on the server`;
+    this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
+    lxMark('editor-decode', {z: this.host.dataset.z});
+    // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.
+    const rows = Math.min(this.d, LE_MAX_TRAVERSAL_ROWS), columns = LE_SWEEP.length;
+    const width = columns * (w + 1) + 1, height = rows * (h + 1) + 1;
+    this.traversal.width = width;
+    this.traversal.height = height;
+    const context = this.traversal.getContext('2d');
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, width, height);
+    const tile = document.createElement('canvas');
+    for (let k = 0; k < rows * columns; k++) {
+      lxPaintBytes(tile, server.bytes, (1 + k) * h * w, w, h);
+      context.drawImage(tile, 1 + (k % columns) * (w + 1), 1 + Math.floor(k / columns) * (h + 1));
     }
+    this.traversalCaption.textContent = `rows z1…z${rows}, columns ` + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
     if (this.wanted && this.wanted.some((v, i) => v !== server.z[i])) this.requestServerDecode(this.wanted);
   }
 }
@@ -305,10 +311,12 @@ function lxGeneral(value) {
                             : String(Number(text));
 }
 
-export default function (component) {
+// Mounts (or updates) the component in this element; returns what the element shows.
+function lxMountEditor(component) {
   const {data, parentElement, setTriggerValue} = component;
   let editor = parentElement.__latentEditor;
   if (!editor) editor = parentElement.__latentEditor = new LatentEditor(parentElement, parentElement.host || parentElement);
   editor.trigger = setTriggerValue;
   editor.setData(data);
+  return editor;
 }

@@ -814,17 +814,12 @@ class LatentMap {
 
   showServerLens(lens) {
     this.lensInFlight = 0;
-    lxLoadImage(lens.uri).then((image) => {
-      const [, h, w] = this.pack.meta.image_shape;
-      this.lens.width = w;
-      this.lens.height = h;
-      const context = this.lens.getContext('2d');
-      context.imageSmoothingEnabled = false;
-      context.drawImage(image, 0, 0, w, h);
-      const caption = `z = (${lxSigned(lens.z[0], 2)}, ${lxSigned(lens.z[1], 2)}) · decoded on the server`;
-      this.lensCaption.textContent = caption;
-      this.host.dataset.lens = caption;
-    });
+    const [, h, w] = this.pack.meta.image_shape;
+    if (!lens.bytes) lens.bytes = lxBytes(lens.pixels);
+    lxPaintBytes(this.lens, lens.bytes, 0, w, h);
+    const caption = `z = (${lxSigned(lens.z[0], 2)}, ${lxSigned(lens.z[1], 2)}) · decoded on the server`;
+    this.lensCaption.textContent = caption;
+    this.host.dataset.lens = caption;
     if (this.lensWanted && (this.lensWanted[0] !== lens.z[0] || this.lensWanted[1] !== lens.z[1])) {
       this.requestServerLens(this.lensWanted);
     }
@@ -870,11 +865,12 @@ function lxRegionMembers(region, x, y) {
   return members;
 }
 
-export default function (component) {
+// Mounts (or updates) the component in this element; returns what the element shows.
+function lxMountMap(component) {
   const {data, parentElement, setTriggerValue} = component;
   let map = parentElement.__latentMap;
   if (!map) map = parentElement.__latentMap = new LatentMap(parentElement, parentElement.host || parentElement);
   map.trigger = setTriggerValue;
   map.setData(data);
-  return () => map.destroy();
+  return map;
 }

@@ -244,7 +244,19 @@ function lxPaintGray(canvas, gray, w, h, invert) {
   context.putImageData(image, 0, 0);
 }
 
-// Loads a data: URI (a mosaic of server images) once per URI.
+// Server pictures arrive as raw grey bytes in base64 ((tiles, H, W)): painted in the task they arrive
+// in, where a PNG would be decoded later, behind whatever else the page is rendering.
+function lxBytes(base64) {
+  return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+}
+
+function lxPaintBytes(canvas, bytes, offset, w, h) {
+  const gray = new Float32Array(w * h);
+  for (let i = 0; i < w * h; i++) gray[i] = bytes[offset + i] / 255;
+  lxPaintGray(canvas, gray, w, h);
+}
+
+// Loads a data: URI once per URI.
 const lxImages = new Map();
 function lxLoadImage(uri) {
   if (!lxImages.has(uri)) {
