@@ -24,5 +24,7 @@ def shapes_zip(per_class: int = 6, side: int = 20, seed: int = 0, wrapper: str =
             for i in range(per_class):
                 pixels = rng.integers(0, 60, (side, side), dtype=np.uint8)
                 pixels[side // 4: 3 * side // 4, side // 4: 3 * side // 4] = level
-                archive.writestr(f"{wrapper}{name}/{i}.png", png_bytes(pixels))
+                # A fixed date: the same arguments give the same bytes (and sha256), whenever they are called.
+                entry = zipfile.ZipInfo(f"{wrapper}{name}/{i}.png", date_time=(2020, 1, 1, 0, 0, 0))
+                archive.writestr(entry, png_bytes(pixels))
     return buffer.getvalue()

@@ -131,6 +131,6 @@ def test_an_uploaded_checkpoint_of_own_images_needs_those_images():
     upload_images(other, "shapes-again.zip", shapes_zip())
     other.file_uploader(key="checkpoint_upload").set_value(("shapes2.pt", data, "application/octet-stream"))
     run(other)
-    assert "Loaded shapes2\\.pt" in texts(other.success)
+    assert "Loaded shapes2\\.pt" in texts(other.success), texts(other.error)
     adopted = other.session_state["own_workspaces"][other.session_state["workspace_key"]]
     assert adopted.dataset.name == "custom:shapes-again" and adopted.pair.dataset == "custom:shapes"
