@@ -51,14 +51,16 @@ def debian_fashion_mnist_files() -> dict[str, bytes] | None:
 class LocalMirror:
     """Serves ``files`` ({name: bytes}) at ``url`` from a thread, as a context manager.
 
-    ``faults`` ({name: "interrupt" | "missing"}): "interrupt" announces the full length, sends half
-    the bytes and drops the connection; "missing" answers 404. ``requests`` records "METHOD /path".
+    ``faults`` ({name: "interrupt" | "stall" | "missing"}): "interrupt" announces the full length,
+    sends half the bytes and drops the connection; "stall" sends half and then nothing until the
+    mirror closes; "missing" answers 404. ``requests`` records "METHOD /path".
     """
 
     def __init__(self, files: dict[str, bytes], faults: dict[str, str] | None = None):
         self.files = dict(files)
         self.faults = dict(faults or {})
         self.requests: list[str] = []
+        self._closing = threading.Event()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -91,9 +93,11 @@ class LocalMirror:
                 self.end_headers()
                 if not send_body:
                     return
-                if fault == "interrupt":
+                if fault in ("interrupt", "stall"):
                     self.wfile.write(body[: len(body) // 2])
                     self.wfile.flush()
+                    if fault == "stall":
+                        mirror._closing.wait()
                     self.close_connection = True
                     return
                 self.wfile.write(body)
@@ -107,6 +111,7 @@ class LocalMirror:
         return self
 
     def __exit__(self, *exc_info) -> None:
+        self._closing.set()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join()

@@ -134,6 +134,12 @@ def test_a_connection_dropped_mid_file_keeps_nothing(cache, broken):
     assert f"{len(files[name]) // 2:,} of {len(files[name]):,} bytes" in text and name in text
 
 
+def test_a_server_that_stops_sending_mid_file(cache):
+    files = gzipped_idx_files(synthetic_arrays(seed=12, train=200))
+    _failing_download(cache, files, "train-labels-idx1-ubyte.gz: the server stopped answering",
+                      faults={"train-labels-idx1-ubyte.gz": "stall"}, timeout_s=2)
+
+
 def test_a_missing_file_on_the_server(cache):
     files = gzipped_idx_files(synthetic_arrays(seed=6))
     _failing_download(cache, files, "HTTP 404", faults={"t10k-labels-idx1-ubyte.gz": "missing"})
