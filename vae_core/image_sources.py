@@ -172,8 +172,7 @@ def load_image_source(source: str | os.PathLike | bytes | BinaryIO, name: str | 
     archive = _open_zip(content, name, limits)
     if kind == "npz":
         return _from_npz(archive, name, content, options, limits)
-    return _from_files(_zip_files(archive, limits), name, options, limits, kind="zip",
-                       sha256=hashlib.sha256(content).hexdigest())
+    return _from_files(_zip_files(archive, hashlib.sha256(content).hexdigest()), name, options, limits)
 
 
 def _source_kind(name: str, content: bytes) -> str:
@@ -206,7 +205,7 @@ class _FileSet:
     images: list[tuple[tuple[str, ...], Callable[[], bytes]]]  # (path parts, read the bytes)
     not_images: list[str] = field(default_factory=list)
     system_files: int = 0
-    sha256: str | None = None  # of an archive; a folder's is computed from its images as they are read
+    sha256: str | None = None  # of an archive; a folder's is computed from its images' names and bytes
 
 
 def _path_parts(name: str) -> tuple[str, ...]:
@@ -270,8 +269,8 @@ def _zip_reader(archive: zipfile.ZipFile, member: zipfile.ZipInfo) -> Callable[[
     return read
 
 
-def _zip_files(archive: zipfile.ZipFile, limits: ImageLimits) -> _FileSet:
-    files = _FileSet(kind="zip", images=[])
+def _zip_files(archive: zipfile.ZipFile, sha256: str) -> _FileSet:
+    files = _FileSet(kind="zip", images=[], sha256=sha256)
     for member in archive.infolist():
         if member.is_dir():
             continue
@@ -351,8 +350,9 @@ def _layout_labels(paths: list[tuple[str, ...]], labelled: bool | None) -> tuple
                                "(only one class; a single folder around everything is a wrapper, not a class)")
     loose = [p for p in parts if len(p) == 1]
     if loose:
-        raise ImageSourceError(f"{len(loose):,} images lie beside the class folders (e.g. {clean_text(loose[0][0])}); "
-                               "put every image in a class folder, or none of them")
+        raise ImageSourceError(f"{_count(len(loose), 'image')} {'lies' if len(loose) == 1 else 'lie'} beside the "
+                               f"class folders (e.g. {clean_text(loose[0][0])}); put every image in a class folder, "
+                               "or none of them")
     classes = sorted({p[0] for p in parts})
     names = tuple(clean_text(c) for c in classes)
     if len(set(names)) != len(names):
@@ -462,9 +462,7 @@ def _decode(content: bytes, name: str, options: ConversionOptions, changes: _Cha
         return None
 
 
-def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, limits: ImageLimits,
-                kind: str | None = None, sha256: str | None = None) -> ImageDataset:
-    kind = kind or files.kind
+def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, limits: ImageLimits) -> ImageDataset:
     if not files.images:
         found = f"; it holds {len(files.not_images):,} other files" if files.not_images else ""
         raise ImageSourceError(f"{source_name} holds no PNG or JPEG images{found}")
@@ -479,8 +477,11 @@ def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, l
     changes = _Changes()
     readable: list[int] = []
     total_pixels = 0
+    digest = hashlib.sha256()  # a folder's fingerprint: the names and bytes of its images
     for i, (parts, read) in enumerate(files.images):
-        size = _header_size(read(), clean_text("/".join(parts), 120), limits)
+        content = read()
+        digest.update("/".join(parts).encode() + b"\0" + len(content).to_bytes(8, "big") + content)
+        size = _header_size(content, clean_text("/".join(parts), 120), limits)
         if isinstance(size, str):
             changes.unreadable.append(size)
             continue
@@ -490,13 +491,10 @@ def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, l
                                    "that will be decoded; use fewer or smaller images")
         readable.append(i)
 
-    digest = hashlib.sha256()
     pixels, kept_labels = [], []
     for i in readable:
         parts, read = files.images[i]
-        content = read()
-        digest.update("/".join(parts).encode() + b"\0" + len(content).to_bytes(8, "big") + content)
-        converted = _decode(content, clean_text("/".join(parts), 120), options, changes)
+        converted = _decode(read(), clean_text("/".join(parts), 120), options, changes)
         if converted is not None:
             pixels.append(converted)
             kept_labels.append(labels[i])
@@ -509,8 +507,8 @@ def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, l
         notes.append(f"Skipped {_count(len(files.not_images), 'file')} not PNG or JPEG ({shown}).")
     if files.system_files:
         notes.append(f"Ignored {_count(files.system_files, 'hidden or system file')} (such as .DS_Store or __MACOSX).")
-    return _build(np.stack(pixels), np.array(kept_labels, dtype=np.int64), class_names, source_name, kind,
-                  sha256 or digest.hexdigest(), options, notes)
+    return _build(np.stack(pixels), np.array(kept_labels, dtype=np.int64), class_names, source_name, files.kind,
+                  files.sha256 or digest.hexdigest(), options, notes)
 
 
 # --- arrays -------------------------------------------------------------------------------

@@ -76,11 +76,12 @@ def test_download_from_the_local_mirror_with_progress(cache):
         assert [e.total_bytes for e in downloading] == [len(payload)] * len(downloading)
         sizes = [e.done_bytes for e in downloading]
         assert sizes[0] == 0 and sizes[-1] == len(payload) and sizes == sorted(sizes)
+        assert downloading[0].fraction == 0.0 and downloading[-1].fraction == 1.0
         extracting = [e for e in events if e.file == name and e.stage == "extracting"]
         assert extracting[-1].done_bytes == extracting[-1].total_bytes == len(payload)
     # Mirrors other than torchvision's are not held to torchvision's MD5 sums, so no MD5 stage here.
     assert not [e for e in events if e.stage == "checking" and e.file != "all files"]
-    assert [e.stage for e in events[-2:]] == ["checking", "done"]
+    assert [e.stage for e in events[-2:]] == ["checking", "done"] and events[-1].fraction is None
     assert events[0].describe().startswith("Downloading train-images-idx3-ubyte.gz (file 1 of 4): 0.0 of")
     assert events[-1].describe() == "Fashion-MNIST (28x28) is ready."
 

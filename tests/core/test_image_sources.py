@@ -438,7 +438,7 @@ def test_labels_asked_for_but_only_one_class(sandbox):
 def test_images_beside_the_class_folders(sandbox):
     files = class_folders(per_class=3, wrapper="")
     files["stray.png"] = png(noise())
-    refused(sandbox, zip_of(files), r"1 images lie beside the class folders \(e.g. stray.png\)", "stray.zip")
+    refused(sandbox, zip_of(files), r"1 image lies beside the class folders \(e.g. stray.png\)", "stray.zip")
 
 
 def test_a_class_with_a_single_image(sandbox):
