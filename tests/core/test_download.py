@@ -218,3 +218,17 @@ def test_reachability_of_mirrors(monkeypatch):
     with LocalMirror(files, faults={"train-images-idx3-ubyte.gz": "missing"}) as mirror:
         assert not mirrors_reachable("mnist", [mirror.url])
     assert not mirrors_reachable("fashion-mnist", [closed_port_url()])
+
+
+def test_the_download_command(cache, monkeypatch, capsys):
+    from vae_core.cli import main
+
+    with LocalMirror(gzipped_idx_files(synthetic_arrays(seed=13))) as mirror:
+        monkeypatch.setenv(MIRRORS_ENV, mirror.url)
+        assert main(["download", "mnist", "--root", str(cache / "elsewhere")]) == 0
+        assert f"MNIST (28x28) is in {cache / 'elsewhere' / 'MNIST' / 'raw'}" in capsys.readouterr().err
+        mirror.faults["t10k-images-idx3-ubyte.gz"] = "missing"
+        assert main(["download", "fashion-mnist"]) == 2
+    assert "error: Fashion-MNIST (28x28) is not available here" in capsys.readouterr().err
+    assert all_paths(cache) == ["FashionMNIST", "elsewhere", "elsewhere/MNIST", "elsewhere/MNIST/raw",
+                                *sorted(f"elsewhere/MNIST/raw/{s}" for s in IDX_STEMS)]
