@@ -13,11 +13,11 @@ from typing import NamedTuple
 
 import streamlit as st
 
-from explorer import figures, session
+from explorer import figures, own_images, session
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
-from vae_core.data import missing_dataset_message
+from vae_core.data import dataset_title, missing_dataset_message
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
 from vae_core.models import KIND_TITLES
 
@@ -98,10 +98,13 @@ def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
 
 def settings_form(training: bool) -> None:
     datasets = [name for name in DATASETS if is_available(name)]
+    own = own_images.session_dataset()
+    if own is not None:
+        datasets.append(own.name)
     devices = available_devices()
     with st.form("train_settings"):
         data_col, size_col, optimiser_col = st.columns(3)
-        dataset = data_col.selectbox("Dataset", datasets, format_func=lambda n: DATASETS[n].title,
+        dataset = data_col.selectbox("Dataset", datasets, format_func=dataset_title,
                                      key="train_dataset")
         model = data_col.radio("Model", list(MODEL_CHOICES), format_func=MODEL_CHOICES.get, horizontal=True,
                                key="train_model")
@@ -142,7 +145,8 @@ def settings_form(training: bool) -> None:
                        latent_dim=int(latent_dim), hidden_dim=int(hidden_dim), ae_code_activation=ae_code,
                        train=TrainConfig(epochs=int(epochs), batch_size=int(batch_size),
                                          learning_rate=float(learning_rate), beta=float(beta), loss=loss,
-                                         seed=int(seed), device=device))
+                                         seed=int(seed), device=device),
+                       custom_dataset=own_images.dataset_named(dataset))
     except ValueError as err:
         # The widgets' bounds make this unreachable from the page; a forged request still gets words, not a trace.
         st.error(f"These settings cannot be trained: {err}")
@@ -156,7 +160,7 @@ def progress_text(job: TrainingJob, progress: JobProgress) -> str:
     if progress.status == JobStatus.QUEUED:
         return "Waiting for another training on this server to finish…"
     if progress.current_kind is None:
-        return f"Loading {DATASETS[job.spec.dataset].title}…"
+        return f"Loading {dataset_title(job.spec.dataset)}…"
     text = (f"{KIND_TITLES[progress.current_kind]} epoch {progress.current_epoch} of {progress.epochs} · "
             f"{progress.epochs_done} of {progress.total_epochs} epochs done · {duration(progress.elapsed_s)} so far")
     if job.cancel_requested:
@@ -194,7 +198,7 @@ def conclude(job: TrainingJob) -> Outcome:
     if pair is not None:
         label = job.result_label()
         try:
-            session.add_own_pair(pair, label)
+            session.add_own_pair(pair, label, dataset=job.spec.custom_dataset)
         except DatasetUnavailable as err:
             return Outcome("error", f"Training ended but its model cannot be explored here: {err}")
         kept = (f"**{plain(label)}** is now this session's active model: every page shows it, and the sidebar "
@@ -227,12 +231,18 @@ def adopt_uploaded_checkpoint(name: str, size: int, stream) -> Outcome:
         pair = load_checkpoint(stream, max_bytes=limit)
     except CheckpointError as err:
         return Outcome("error", f"{shown} was not loaded: {err}. The active model is unchanged.")
-    if not is_available(pair.dataset):
+    dataset = None
+    if pair.data_manifest is not None:
+        try:
+            dataset = own_images.adopt_checkpoint_dataset(pair.data_manifest)
+        except DatasetUnavailable as err:
+            return Outcome("error", f"{shown} was not loaded: {err}. The active model is unchanged.")
+    elif not is_available(pair.dataset):
         return Outcome("error", f"{shown} holds models of {DATASETS[pair.dataset].title}, which this server "
                                 f"does not have. {missing_dataset_message(pair.dataset)}")
     # Only safe characters from a stranger's file name go into the label other pages display.
     label = f"{pair_label(pair)} · uploaded {re.sub(r'[^A-Za-z0-9. -]', '_', name)[:40]}"
-    session.add_own_pair(pair, label)
+    session.add_own_pair(pair, label, dataset=dataset)
     return Outcome("success", f"Loaded {shown}: **{plain(label)}** is now this session's active model.")
 
 
@@ -243,8 +253,9 @@ def checkpoints() -> None:
     pair = workspace.pair
     download_col.download_button(
         "Download checkpoint", data=lambda: checkpoint_bytes(pair),  # built only when clicked
-        file_name=f"latent-explorer-{pair.dataset}.pt", mime="application/octet-stream", on_click="ignore",
-        key="checkpoint_download", help="The active pair: both models, their settings and training history.")
+        file_name=f"latent-explorer-{pair.dataset.replace(':', '-')}.pt", mime="application/octet-stream",
+        on_click="ignore", key="checkpoint_download",
+        help="The active pair: both models, their settings and training history.")
     download_col.caption(f"Active: {plain(workspace.label, limit=300)}")
     uploaded = upload_col.file_uploader(
         "Upload checkpoint", type=["pt", "pth", "ckpt"], key="checkpoint_upload",
@@ -322,7 +333,8 @@ def current_spec() -> JobSpec:
                    hidden_dim=int(state["train_hidden"]),
                    train=TrainConfig(epochs=int(state["train_epochs"]), batch_size=int(state["train_batch"]),
                                      learning_rate=float(state["train_lr"]), beta=1.0, loss=state["train_loss"],
-                                     seed=int(state["train_seed"]), device=state["train_device"]))
+                                     seed=int(state["train_seed"]), device=state["train_device"]),
+                   custom_dataset=own_images.dataset_named(state["train_dataset"]))
 
 
 @st.fragment(run_every=POLL_S)
@@ -344,7 +356,7 @@ def sweep_results() -> None:
         beta = left.selectbox("Explore the VAE trained with", loadable, format_func=lambda b: f"β = {b:g}",
                               key="sweep_pick")
         if right.button("Make it the active model", key="sweep_load"):
-            session.add_own_pair(sweep.pair(beta), sweep.label(beta))
+            session.add_own_pair(sweep.pair(beta), sweep.label(beta), dataset=sweep.spec.custom_dataset)
             st.rerun()
 
 
@@ -354,6 +366,7 @@ st.title("Train")
 st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
            "The result becomes this browser session's active model; nobody else sees it.")
 job_running = TRAINING_JOB in st.session_state
+own_images.section()
 settings_form(training=job_running)
 if job_running:
     training_progress()

@@ -14,7 +14,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import numpy as np
 import streamlit as st
 
-from vae_core import DATASETS, ModelPair, is_available, load_checkpoint, load_dataset
+from vae_core import DATASETS, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
 from vae_core.data import missing_dataset_message
 from vae_core.workspace import Workspace
 
@@ -91,9 +91,13 @@ def activate(key: str) -> None:
         set_latent_vector(None)
 
 
-def add_own_pair(pair: ModelPair, label: str) -> str:
-    """Register a pair trained or uploaded in this session and make it active; returns its key."""
-    dataset = load_dataset(pair.dataset, download=False)
+def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = None) -> str:
+    """Register a pair trained or uploaded in this session and make it active; returns its key.
+
+    ``dataset``: the pair's dataset when it is in no registry (a person's own images); else loaded by name.
+    """
+    if dataset is None:
+        dataset = load_dataset(pair.dataset, download=False)
     workspaces = own_workspaces()
     key = f"own-{len(workspaces) + 1}"
     workspaces[key] = Workspace(pair, dataset, label=f"{label} (this session)")

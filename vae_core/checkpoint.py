@@ -10,8 +10,10 @@ a huge model) before real weights are built.
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
+import re
 import tempfile
 import zipfile
 from datetime import datetime, timezone
@@ -20,7 +22,8 @@ from typing import BinaryIO
 
 import torch
 
-from .data import DATASETS
+from .data import CUSTOM_PREFIX, DATASETS
+from .image_sources import manifest_image_shape
 from .models import ModelConfig, ModelPair, build_model
 
 FORMAT_NAME = "latent-explorer-checkpoint"
@@ -41,13 +44,16 @@ def checkpoint_dict(pair: ModelPair) -> dict:
             "history": list(pair.histories.get(name, [])),
             "train_settings": dict(pair.train_settings.get(name, {})),
         }
-    return {
+    content = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "dataset": pair.dataset,
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "models": models,
     }
+    if pair.data_manifest is not None:
+        content["data_manifest"] = pair.data_manifest
+    return content
 
 
 def checkpoint_bytes(pair: ModelPair) -> bytes:
@@ -145,6 +151,19 @@ def _check_model_entry(name: str, entry: object, image_shape: tuple[int, int, in
     return config, state
 
 
+def _dataset_image_shape(dataset: object, manifest: object) -> tuple[tuple[int, int, int], dict | None]:
+    """The image shape of a registered dataset, or of a custom one ("custom:<name>") from its manifest."""
+    if dataset in DATASETS:
+        return DATASETS[dataset].image_shape, None
+    if not (isinstance(dataset, str) and re.fullmatch(re.escape(CUSTOM_PREFIX) + r"[a-z0-9._-]{1,40}", dataset)):
+        raise CheckpointError(f"the checkpoint names an unknown dataset {dataset!r}")
+    try:
+        json.dumps(manifest)  # plain data only: what a page shows and a download writes out as JSON
+        return manifest_image_shape(manifest), manifest
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"the checkpoint's data manifest for {dataset} is unusable: {err}") from err
+
+
 def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
                     max_bytes: int = MAX_CHECKPOINT_BYTES) -> ModelPair:
     """Read a checkpoint written by save_checkpoint; raises CheckpointError, never runs pickled code."""
@@ -156,14 +175,13 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
         raise CheckpointError(f"checkpoint format version {version!r} is not supported "
                               f"(this version reads {FORMAT_VERSION})")
     dataset = content.get("dataset")
-    if dataset not in DATASETS:
-        raise CheckpointError(f"the checkpoint names an unknown dataset {dataset!r}")
+    image_shape, manifest = _dataset_image_shape(dataset, content.get("data_manifest"))
     models = content.get("models")
     if not isinstance(models, dict) or not models or set(models) - {"ae", "vae"}:
         raise CheckpointError("the checkpoint must hold an 'ae' and/or a 'vae' model and nothing else")
-    pair = ModelPair(dataset=dataset)
+    pair = ModelPair(dataset=dataset, data_manifest=manifest)
     for name, entry in models.items():
-        config, state = _check_model_entry(name, entry, DATASETS[dataset].image_shape)
+        config, state = _check_model_entry(name, entry, image_shape)
         model = build_model(config)  # safe now: the config passed validation and matched every weight
         model.load_state_dict(state)
         model.eval()

@@ -1,4 +1,4 @@
-"""Command line: ``python -m vae_core train ...`` and ``python -m vae_core evaluate CHECKPOINT``."""
+"""Command line: ``python -m vae_core train ...``, ``evaluate CHECKPOINT`` and ``download DATASET``."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import DATASETS, DatasetUnavailable, load_dataset
+from .data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from .download import DownloadProgress, download_dataset
+from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
 from .losses import importance_weighted_log_px
 from .models import ModelConfig, ModelPair
 from .training import TrainConfig, TrainingDiverged, available_devices, evaluate, new_model, train_model
@@ -24,7 +26,15 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     train = commands.add_parser("train", help="train an AE, a VAE or both and write one checkpoint")
-    train.add_argument("--dataset", choices=list(DATASETS), default="digits")
+    source = train.add_mutually_exclusive_group()
+    # No argparse default: a default equal to the given value would not count as given for the exclusion.
+    source.add_argument("--dataset", choices=list(DATASETS), help="a registered dataset (default: digits)")
+    source.add_argument("--images", metavar="PATH",
+                        help="train on your own images: a folder or .zip of PNG/JPEG files (in class folders, or "
+                             "flat), or an .npy/.npz array; the checkpoint records their manifest")
+    train.add_argument("--image-size", type=int, default=28, help="with --images: side in pixels to convert to")
+    train.add_argument("--channels", type=int, choices=[1, 3], default=1,
+                       help="with --images: 1 for grey, 3 for colour")
     train.add_argument("--data-dir", help="folder with the dataset's IDX files (searched before the defaults)")
     train.add_argument("--model", choices=["ae", "vae", "both"], default="both")
     train.add_argument("--latent-dim", type=int, help="latent size (default: 32 for the AE, 20 for the VAE)")
@@ -44,18 +54,38 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd = commands.add_parser("evaluate", help="test ELBO and an importance-weighted log p(x) estimate")
     evaluate_cmd.add_argument("checkpoint")
     evaluate_cmd.add_argument("--data-dir")
+    evaluate_cmd.add_argument("--images", metavar="PATH",
+                              help="for a checkpoint trained on your own images: the same images again")
     evaluate_cmd.add_argument("--samples", type=int, default=100, help="K, samples per image for log p(x)")
     evaluate_cmd.add_argument("--limit", type=int, help="evaluate only the first N test images")
     evaluate_cmd.add_argument("--json", action="store_true")
+
+    download = commands.add_parser("download", help="fetch Fashion-MNIST or MNIST into the data cache, with progress")
+    download.add_argument("dataset", choices=[n for n, info in DATASETS.items() if info.torchvision_class])
+    download.add_argument("--root", help="folder to download into (default: the data cache)")
     return parser
 
 
+def _own_images(path: str, options: ConversionOptions) -> ImageDataset:
+    dataset = load_image_source(path, options=options)
+    manifest = dataset.manifest
+    classes = ", ".join(f"{name} {count:,}" for name, count in manifest["class_counts"].items())
+    print(f"{dataset.title}: {manifest['images']:,} images ({classes}), {manifest['train_images']:,} to train on, "
+          f"{manifest['test_images']:,} held out", file=sys.stderr)
+    for note in manifest["notes"]:
+        print(f"  {note}", file=sys.stderr)
+    return dataset
+
+
 def _train(args: argparse.Namespace) -> int:
-    dataset = load_dataset(args.dataset, args.data_dir)
+    if args.images:
+        dataset = _own_images(args.images, ConversionOptions(image_size=args.image_size, channels=args.channels))
+    else:
+        dataset = load_dataset(args.dataset or "digits", args.data_dir)
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
                          beta=args.beta, loss=args.loss, seed=args.seed, device=args.device)
     kinds = ["ae", "vae"] if args.model == "both" else [args.model]
-    pair = ModelPair(dataset=args.dataset)
+    pair = ModelPair(dataset=dataset.name, data_manifest=dataset.manifest)
     for kind in kinds:
         hidden, latent = DEFAULT_SIZES[kind]
         model_config = ModelConfig(kind=kind, input_shape=dataset.image_shape,
@@ -63,7 +93,7 @@ def _train(args: argparse.Namespace) -> int:
                                    latent_dim=latent if args.latent_dim is None else args.latent_dim,
                                    code_activation=args.ae_code if kind == "ae" else "relu")
         model = new_model(model_config, seed=args.seed)
-        bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {args.dataset}", unit="epoch")
+        bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {dataset.name}", unit="epoch")
 
         def report(epoch, bar=bar):
             if bar is None:
@@ -79,7 +109,7 @@ def _train(args: argparse.Namespace) -> int:
                 bar.close()
         setattr(pair, kind, result.model.cpu())
         pair.histories[kind] = [e.to_dict() for e in result.history]
-        pair.train_settings[kind] = {**config.to_dict(), "dataset": args.dataset}
+        pair.train_settings[kind] = {**config.to_dict(), "dataset": dataset.name}
     path = save_checkpoint(pair, args.output)
     print(f"wrote {path}", file=sys.stderr)
     return 0
@@ -91,7 +121,16 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
     pair = load_checkpoint(args.checkpoint)
-    dataset = load_dataset(pair.dataset, args.data_dir)
+    if pair.data_manifest is None:
+        dataset = load_dataset(pair.dataset, args.data_dir)
+    elif not args.images:
+        raise ValueError(f"{args.checkpoint} was trained on your own images ({pair.data_manifest.get('source')}); "
+                         "pass the same images with --images PATH")
+    else:
+        dataset = load_image_source(args.images, options=options_from_manifest(pair.data_manifest))
+        if not same_images(dataset.manifest, pair.data_manifest):
+            raise ValueError(f"{args.images} are not the images {args.checkpoint} was trained on "
+                             f"(sha256 {dataset.manifest['sha256'][:12]}…, not {pair.data_manifest.get('sha256')})")
     images = dataset.images("test")[: args.limit]
     results = {}
     for kind, model in pair.models().items():
@@ -108,7 +147,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{args.checkpoint}: {DATASETS[pair.dataset].title}, {len(images)} test images, nats per image")
+    print(f"{args.checkpoint}: {dataset.title}, {len(images)} test images, nats per image")
     for kind, entry in results.items():
         if kind == "vae":
             print(f"  VAE  ELBO {entry['elbo']:.2f} = -reconstruction {entry['reconstruction_nll']:.2f} "
@@ -118,10 +157,34 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _download(args: argparse.Namespace) -> int:
+    bars: dict[str, tqdm] = {}
+
+    def report(progress: DownloadProgress) -> None:
+        if progress.stage != "downloading":
+            return
+        bar = bars.get(progress.file)
+        if bar is None:
+            bar = bars[progress.file] = tqdm(total=progress.total_bytes, desc=progress.file, unit="B",
+                                             unit_scale=True)
+        bar.update(progress.done_bytes - bar.n)
+
+    try:
+        folder = download_dataset(args.dataset, args.root, on_progress=report)
+    finally:
+        for bar in bars.values():
+            bar.close()
+    print(f"{DATASETS[args.dataset].title} is in {folder}", file=sys.stderr)
+    return 0
+
+
+COMMANDS = {"train": _train, "evaluate": _evaluate, "download": _download}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return _train(args) if args.command == "train" else _evaluate(args)
+        return COMMANDS[args.command](args)
     except (DatasetUnavailable, CheckpointError, TrainingDiverged, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -2,15 +2,16 @@
 
 ``digits`` ships inside scikit-learn (8x8, no download) and is the offline
 default. ``fashion-mnist`` and ``mnist`` are read from the standard IDX files
-in a local folder (raw or gzipped), and downloaded through torchvision only
-when no folder has them.
+in a local folder (raw or gzipped), and downloaded (``vae_core.download``) only
+when no folder has them. A person's own images (``vae_core.image_sources``)
+become datasets named ``custom:<name>`` that carry a manifest of their source.
 """
 
 from __future__ import annotations
 
 import gzip
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 
@@ -19,6 +20,8 @@ import torch
 
 DATA_DIR_ENV = "LATENT_EXPLORER_DATA"
 DOWNLOAD_DIR = Path.home() / ".cache" / "latent-explorer"
+# Datasets made from a person's own images are named "custom:<name>"; they are in no registry.
+CUSTOM_PREFIX = "custom:"
 
 
 class DatasetUnavailable(RuntimeError):
@@ -33,6 +36,12 @@ class ImageDataset:
     test_images: torch.Tensor
     test_labels: torch.Tensor
     class_names: tuple[str, ...]
+    # Where a custom dataset came from and how it was converted (plain JSON-like data); None for registered ones.
+    manifest: dict | None = field(default=None, compare=False)
+
+    @property
+    def title(self) -> str:
+        return dataset_title(self.name)
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -125,7 +134,8 @@ def candidate_folders(name: str, data_dir: str | os.PathLike | None = None) -> l
     return folders
 
 
-def _load_idx_dataset(name: str, folder: Path) -> ImageDataset:
+def load_idx_folder(name: str, folder: Path) -> ImageDataset:
+    """Read and check the four IDX files of a registered dataset in one folder."""
     paths = {key: _find_idx_file(folder, stem) for key, stem in IDX_FILES.items()}
     arrays = {key: read_idx(path) for key, path in paths.items()}
     for split in ("train", "test"):
@@ -157,20 +167,19 @@ def find_local_folder(name: str, data_dir: str | os.PathLike | None = None) -> P
     return None
 
 
-def _download(name: str) -> Path:
-    import torchvision.datasets
-
-    info = DATASETS[name]
-    dataset_class = getattr(torchvision.datasets, info.torchvision_class)
-    try:
-        for train in (True, False):
-            dataset_class(root=str(DOWNLOAD_DIR), train=train, download=True)
-    except Exception as err:  # torchvision raises several kinds on a failed download
-        raise DatasetUnavailable(missing_dataset_message(name, cause=str(err))) from err
-    return DOWNLOAD_DIR / info.torchvision_class / "raw"
+def dataset_title(name: str) -> str:
+    """A dataset's name for people: the registry's title, or 'Your images: <name>' for a custom one."""
+    if name in DATASETS:
+        return DATASETS[name].title
+    if name.startswith(CUSTOM_PREFIX):
+        return f"Your images: {name[len(CUSTOM_PREFIX):]}"
+    return name
 
 
 def missing_dataset_message(name: str, cause: str | None = None) -> str:
+    if name not in DATASETS:
+        return (f"{dataset_title(name)} is not on this server: a dataset of your own images exists only where "
+                "its images were loaded. Load the same images again (same size and channels) to use it.")
     info = DATASETS[name]
     ways = [f"put the four IDX files ({', '.join(IDX_FILES.values())}, raw or .gz) in a folder "
             f"and pass it as data_dir / --data-dir or set {DATA_DIR_ENV}"]
@@ -211,10 +220,14 @@ def load_dataset(name: str, data_dir: str | None = None, download: bool = True) 
     if folder is None:
         if not download:
             raise DatasetUnavailable(missing_dataset_message(name))
-        folder = _download(name)
-    return _load_idx_dataset(name, folder)
+        from .download import download_dataset
+
+        folder = download_dataset(name)
+    return load_idx_folder(name, folder)
 
 
 def is_available(name: str, data_dir: str | None = None) -> bool:
-    """Whether the dataset can be loaded without a network."""
+    """Whether the registered dataset can be loaded without a network (never for a custom one)."""
+    if name not in DATASETS:
+        return False
     return name == "digits" or find_local_folder(name, data_dir) is not None

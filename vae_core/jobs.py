@@ -32,7 +32,7 @@ import time
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from .data import DATASETS, load_dataset
+from .data import DATASETS, ImageDataset, load_dataset
 from .losses import RECONSTRUCTION_LOSSES
 from .models import KIND_TITLES, ModelConfig, ModelKind, ModelPair
 from .training import EpochReport, TrainConfig, TrainingDiverged, new_model, train_model
@@ -73,9 +73,14 @@ class JobSpec:
     ae_code_activation: str = "linear"
     train: TrainConfig = field(default_factory=TrainConfig)
     data_dir: str | None = None
+    # A dataset in no registry (a person's own images), trained on as given; `dataset` is its name.
+    custom_dataset: ImageDataset | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        if self.dataset not in DATASETS:
+        if self.custom_dataset is not None:
+            if self.custom_dataset.name != self.dataset:
+                raise ValueError(f"the custom dataset is {self.custom_dataset.name!r}, not {self.dataset!r}")
+        elif self.dataset not in DATASETS:
             raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
         kinds = tuple(self.kinds)
         if not kinds or set(kinds) - set(KIND_ORDER) or len(set(kinds)) != len(kinds):
@@ -85,7 +90,8 @@ class JobSpec:
             self.model_config(kind)  # raises ValueError on sizes a model cannot have
 
     def model_config(self, kind: ModelKind) -> ModelConfig:
-        return ModelConfig(kind=kind, input_shape=DATASETS[self.dataset].image_shape,
+        shape = DATASETS[self.dataset].image_shape if self.custom_dataset is None else self.custom_dataset.image_shape
+        return ModelConfig(kind=kind, input_shape=shape,
                            hidden_dim=int(self.hidden_dim), latent_dim=int(self.latent_dim),
                            code_activation=self.ae_code_activation if kind == "ae" else "relu")
 
@@ -209,7 +215,8 @@ class TrainingJob:
         with self._lock:
             if not self._models:
                 return None
-            pair = ModelPair(dataset=self.spec.dataset)
+            custom = self.spec.custom_dataset
+            pair = ModelPair(dataset=self.spec.dataset, data_manifest=None if custom is None else custom.manifest)
             for kind, model in self._models.items():
                 setattr(pair, kind, copy.deepcopy(model))
                 pair.histories[kind] = list(self._histories[kind])
@@ -266,7 +273,7 @@ class TrainingJob:
         with self._lock:
             self._status = JobStatus.RUNNING
             self._started = time.perf_counter()
-        dataset = load_dataset(self.spec.dataset, self.spec.data_dir, download=False)
+        dataset = self.spec.custom_dataset or load_dataset(self.spec.dataset, self.spec.data_dir, download=False)
         for kind in self.spec.kinds:
             if self._should_stop():
                 self._end(JobStatus.CANCELLED)

@@ -177,6 +177,7 @@ class ModelPair:
     vae: VAE | None = None
     histories: dict[str, list[dict]] = field(default_factory=dict)
     train_settings: dict[str, dict] = field(default_factory=dict)
+    data_manifest: dict | None = None  # the source of a custom ("custom:<name>") dataset, saved with the pair
 
     def models(self) -> dict[str, Autoencoder | VAE]:
         return {name: m for name, m in (("ae", self.ae), ("vae", self.vae)) if m is not None}

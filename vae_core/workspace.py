@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 from cachetools import LRUCache, cachedmethod
 
-from .data import DATASETS, ImageDataset
+from .data import ImageDataset
 from .images import tile
 from .latent import (
     Encoding,
@@ -72,7 +72,7 @@ class Workspace:
     # --- what the pair holds ---------------------------------------------------------
     @property
     def dataset_title(self) -> str:
-        return DATASETS[self.dataset.name].title
+        return self.dataset.title
 
     @property
     def kinds(self) -> list[str]:

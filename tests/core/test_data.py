@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from devtools.idx_mirror import idx_bytes
 from vae_core import data
 from vae_core.data import (
     DATA_DIR_ENV,
@@ -16,8 +17,10 @@ from vae_core.data import (
     IDX_FILES,
     DatasetUnavailable,
     candidate_folders,
+    dataset_title,
     is_available,
     load_dataset,
+    missing_dataset_message,
     read_idx,
 )
 
@@ -44,13 +47,6 @@ def no_system_datasets(monkeypatch, isolated):
 
     monkeypatch.setattr(data, "candidate_folders", without_system)
     return isolated
-
-
-def idx_bytes(array: np.ndarray) -> bytes:
-    """IDX: two zero bytes, type 0x08 (unsigned byte), the number of dimensions, big-endian sizes, data."""
-    array = np.ascontiguousarray(array, dtype=np.uint8)
-    header = bytes([0, 0, 0x08, array.ndim]) + b"".join(int(n).to_bytes(4, "big") for n in array.shape)
-    return header + array.tobytes()
 
 
 def make_arrays(seed: int = 0, side: int = 28):
@@ -205,22 +201,19 @@ def test_given_folder_wins_over_the_environment(isolated, monkeypatch):
 
 # --- missing and malformed ------------------------------------------------------------------
 
-def test_missing_fashion_mnist_says_how_to_get_it(no_system_datasets):
+@pytest.mark.parametrize("name, present, absent", [
+    ("fashion-mnist", ["apt-get install dataset-fashion-mnist", "train-images-idx3-ubyte", DATA_DIR_ENV], []),
+    ("mnist", ["MNIST (28x28) is not available", "train-images-idx3-ubyte", DATA_DIR_ENV], ["apt-get"]),
+])
+def test_a_missing_dataset_says_how_to_get_it(no_system_datasets, name, present, absent):
     empty = no_system_datasets / "nothing-here"
     empty.mkdir()
     with pytest.raises(DatasetUnavailable) as raised:
-        load_dataset("fashion-mnist", data_dir=str(empty), download=False)
+        load_dataset(name, data_dir=str(empty), download=False)
     message = str(raised.value)
-    assert "apt-get install dataset-fashion-mnist" in message
-    assert "train-images-idx3-ubyte" in message and DATA_DIR_ENV in message
-    assert not is_available("fashion-mnist", str(empty))
-
-
-def test_missing_mnist_has_no_debian_package_hint(no_system_datasets):
-    with pytest.raises(DatasetUnavailable) as raised:
-        load_dataset("mnist", data_dir=str(no_system_datasets / "absent"), download=False)
-    assert "apt-get" not in str(raised.value)
-    assert "MNIST" in str(raised.value)
+    assert all(words in message for words in present), message
+    assert not any(words in message for words in absent), message
+    assert not is_available(name, str(empty))
 
 
 def test_incomplete_folder_counts_as_missing(no_system_datasets):
@@ -255,43 +248,33 @@ def test_malformed_idx_files(isolated, key, mangle, message, gz):
         load_dataset("fashion-mnist", data_dir=str(folder), download=False)
 
 
-def test_truncated_gzip_stream(isolated):
-    arrays = make_arrays()
-    folder = write_idx_folder(isolated / "gz", arrays, gz=True)
-    target = folder / f"{IDX_FILES['train_images']}.gz"
-    target.write_bytes(target.read_bytes()[:200])
-    with pytest.raises(DatasetUnavailable, match="cannot read"):
-        load_dataset("mnist", data_dir=str(folder), download=False)
-
-
-def test_not_gzip_despite_the_name(isolated):
+@pytest.mark.parametrize("stem, mangle", [
+    ("train_images", lambda gz: gz[:200]),  # a gzip stream cut short
+    ("test_labels", lambda gz: b"plain bytes, not gzip"),
+])
+def test_damaged_gzip_files(isolated, stem, mangle):
     folder = write_idx_folder(isolated / "gz", make_arrays(), gz=True)
-    (folder / f"{IDX_FILES['test_labels']}.gz").write_bytes(b"plain bytes, not gzip")
+    target = folder / f"{IDX_FILES[stem]}.gz"
+    target.write_bytes(mangle(target.read_bytes()))
     with pytest.raises(DatasetUnavailable, match="cannot read"):
         load_dataset("mnist", data_dir=str(folder), download=False)
 
 
-def test_images_and_labels_of_different_lengths(isolated):
-    arrays = make_arrays()
-    arrays["train_labels"] = arrays["train_labels"][:5]
-    folder = write_idx_folder(isolated / "mismatch", arrays)
-    with pytest.raises(DatasetUnavailable, match="do not match"):
-        load_dataset("mnist", data_dir=str(folder), download=False)
-
-
-def test_labels_beyond_the_classes(isolated):
-    arrays = make_arrays()
-    arrays["test_labels"] = np.array([0, 1, 10, 2], dtype=np.uint8)
-    folder = write_idx_folder(isolated / "labels", arrays)
-    with pytest.raises(DatasetUnavailable, match="beyond"):
-        load_dataset("fashion-mnist", data_dir=str(folder), download=False)
-
-
-def test_images_swapped_with_labels(isolated):
-    arrays = make_arrays()
+def _swap_images_and_labels(arrays: dict) -> None:
     arrays["train_images"], arrays["train_labels"] = arrays["train_labels"], arrays["train_images"]
-    folder = write_idx_folder(isolated / "swapped", arrays)
-    with pytest.raises(DatasetUnavailable, match="do not match"):
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda arrays: arrays.update(train_labels=arrays["train_labels"][:5]), "do not match"),
+    (lambda arrays: arrays.update(test_labels=np.array([0, 1, 10, 2], dtype=np.uint8)), "beyond"),
+    (_swap_images_and_labels, "do not match"),
+    (lambda arrays: arrays.update(test_images=arrays["test_images"][:, :27, :27]), "are 27x27"),
+])
+def test_inconsistent_idx_folders(isolated, change, message):
+    arrays = make_arrays()
+    change(arrays)
+    folder = write_idx_folder(isolated / "inconsistent", arrays)
+    with pytest.raises(DatasetUnavailable, match=message):
         load_dataset("fashion-mnist", data_dir=str(folder), download=False)
 
 
@@ -303,3 +286,12 @@ def test_read_idx_directly(tmp_path):
     assert np.array_equal(read_idx(tmp_path / "cube.gz"), cube)
     with pytest.raises(DatasetUnavailable, match="cannot read"):
         read_idx(tmp_path / "absent")
+
+
+def test_custom_dataset_names_are_in_no_registry():
+    assert dataset_title("custom:shoes") == "Your images: shoes"
+    assert dataset_title("fashion-mnist") == DATASETS["fashion-mnist"].title
+    assert not is_available("custom:shoes")
+    assert "Load the same images again" in missing_dataset_message("custom:shoes")
+    with pytest.raises(DatasetUnavailable, match="unknown dataset"):
+        load_dataset("custom:shoes")
