@@ -8,15 +8,17 @@ neighbours' images and the costly numbers, in that order, cheapest first.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import components, events, pages, session, widgets
+from explorer import components, events, pages, probe, session, widgets
 from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
-from explorer.pack import browser_decodes, encode_pack, workspace_pack
+from explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
-from vae_core.latent import points_in_region, prior_samples, reparameterized_draws
+from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
 
@@ -42,10 +44,11 @@ def _event(key: str, name: str):
 
 
 def on_point(key: str) -> None:
-    index = events.index(_event(key, "point"), len(session.active_workspace()))
+    index = events.index(_event(key, "point"), session.active_workspace().total)
     if index is not None:
         session.select(index)
         st.session_state[DECODED_AT] = None
+        probe.hide()
 
 
 def on_location() -> None:
@@ -53,6 +56,14 @@ def on_location() -> None:
     if z is not None:
         session.select(None)
         st.session_state[DECODED_AT] = (float(z[0]), float(z[1]))
+        probe.hide()
+
+
+def on_probe() -> None:
+    """The star of the person's own picture was clicked."""
+    _event(MAP_KEY, "probe")
+    st.session_state[DECODED_AT] = None
+    probe.show()
 
 
 def on_region() -> None:
@@ -71,28 +82,36 @@ def ack(key: str) -> int:
 
 # --- controls --------------------------------------------------------------------------------------------
 
-def map_controls(ws: Workspace) -> tuple[str, str, bool, bool]:
-    cols = st.columns([1.2, 1.2, 1, 1, 0.6], vertical_alignment="bottom")
-    kind = cols[0].segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
-                                     key="map_kind", help="Whose encoder places the images on the map.") \
+def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
+    top = st.columns([1.1, 2.4, 0.6], vertical_alignment="bottom")
+    kind = top[0].segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
+                                    key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
     if ws.latent_dim(kind) > 2:
-        view = cols[1].segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
-                                         help="PCA is linear, so posteriors and paths can be drawn in it; "
-                                              "t-SNE keeps neighbourhoods but not distances.") or "PCA"
+        view = top[1].segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
+                                        help="PCA is linear, so posteriors and paths can be drawn in it; "
+                                             "t-SNE keeps neighbourhoods but not distances.") or "PCA"
         view = view.lower().replace("-", "")
     else:
         view = "z"
-        cols[1].caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
-    show_posterior = cols[2].toggle("Posterior", value=True, key="show_posterior",
-                                    help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
-                                         "with a few reparameterised draws z = μ + σ·ε.")
-    with cols[4]:
+        top[1].caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
+    with top[2]:
         widgets.share_link()
+    toggles = st.columns(3)
+    show_posterior = toggles[0].toggle("Posterior", value=True, key="show_posterior",
+                                       help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
+                                            "with a few reparameterised draws z = μ + σ·ε.")
     can_tile = view == "z"
-    show_background = cols[3].toggle("Decoder background", value=False, key="show_manifold", disabled=not can_tile,
-                                     help="Tile the decoder's output over the visible region (latent size 2 only).")
-    return kind, view, show_posterior, show_background and can_tile
+    show_background = toggles[1].toggle("Decoder background", value=False, key="show_manifold",
+                                        disabled=not can_tile,
+                                        help="Tile the decoder's output over the visible region (latent size 2 only).")
+    # t-SNE of tens of thousands of codes would take many minutes: the training split joins linear maps only.
+    every_image = toggles[2].toggle(f"Training images too (+{ws.total - len(ws):,})", value=False,
+                                    key=session.EVERY_IMAGE, disabled=view == "tsne",
+                                    help=f"All {ws.total:,} images on the map: the held-out split as before, the "
+                                         "training split lighter and smaller. The encoders saw the training "
+                                         "images, so their codes are a little tighter.")
+    return kind, view, show_posterior, show_background and can_tile, every_image and view != "tsne"
 
 
 def posterior_noise(ws: Workspace) -> np.ndarray | None:
@@ -102,22 +121,33 @@ def posterior_noise(ws: Workspace) -> np.ndarray | None:
 
 # --- the map -----------------------------------------------------------------------------------------------
 
-def map_points(ws: Workspace, kind: str, view: str) -> tuple[np.ndarray, dict | None]:
+def map_points(ws: Workspace, kind: str, view: str, every_image: bool, slot) -> tuple[np.ndarray, dict | None]:
     """The map's coordinates and, for t-SNE, the pack that carries them to the browser."""
     if view != "tsne":
-        return ws.map_points[kind], None
+        return (ws.projections[kind](ws.codes(kind, every_image=True).mu) if every_image else ws.map_points[kind],
+                None)
     with st.spinner(f"Computing the t-SNE of {len(ws):,} codes (once per model; it can take a minute)…"):
         coordinates = ws.tsne(kind).astype(np.float32)
     pack = encode_pack({"type": "points"}, {"tsne": coordinates})
-    components.send_pack(pack)
+    with slot:
+        components.send_pack(pack)
     return coordinates, {"pack": pack.id, "array": "tsne"}
 
 
-def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None,
+def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
+    """The id of the pack the map and the card read codes from; the every-image pack is sent when needed."""
+    if not every_image:
+        return workspace_pack(ws).id
+    pack = every_image_pack(ws)
+    with slot:
+        components.send_pack(pack)
+    return pack.id
+
+
+def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
              show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> dict:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     region = st.session_state.get(REGION)
-    pack_id = workspace_pack(ws).id
     data = {
         "pack": pack_id, "kind": kind, "view": view, "points": points_ref,
         "axis_titles": ["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
@@ -127,6 +157,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         "region": region.to_data() if region is not None else None,
         "posterior": show_posterior and kind == "vae", "background": show_background,
         "eps": None if eps is None else eps.tolist(), "ack": ack(MAP_KEY), "lens": None, "server_background": None,
+        "probe": None if probe.current(ws) is None else probe.current(ws).to_data(),
     }
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
@@ -160,68 +191,91 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
 
-def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None) -> dict:
-    """The original, the neighbours and whatever the browser cannot decode, as tiles of one image."""
-    pictures = [ws.image(index)]
+def image_tiles(ws: Workspace, original: np.ndarray, codes: dict[str, np.ndarray], sigma: np.ndarray | None,
+                neighbours: tuple[np.ndarray, np.ndarray], eps: np.ndarray | None) -> dict:
+    """The original, the neighbours and whatever the browser cannot decode, as tiles of one payload."""
+    pictures = [original]
     tiles: dict = {"original": 0, "neighbours": []}
-    for j, distance in zip(*ws.neighbours(index, k=NEIGHBOURS)):
+    for j, distance in zip(*neighbours):
         tiles["neighbours"].append([int(j), float(distance), len(pictures)])
         pictures.append(ws.image(j))
     for kind in ws.kinds:
         if not browser_decodes(ws, kind):
             tiles[kind] = len(pictures)
-            pictures.append(ws.reconstruction(kind, index))
-    if ws.vae is not None and not browser_decodes(ws, "vae"):
-        draws = ws.decode(reparameterized_draws(ws.code(index, "vae"), ws.encodings["vae"].sigma[index], eps),
-                          "vae")
+            pictures.append(ws.decode(codes[kind], kind)[0])
+    if sigma is not None and not browser_decodes(ws, "vae"):
+        draws = ws.decode(reparameterized_draws(codes["vae"], sigma, eps), "vae")
         tiles["draws"] = list(range(len(pictures), len(pictures) + len(draws)))
         pictures += list(draws)
-    return {"index": index, "location": None, "pixels": components.grey_pixels(np.stack(pictures)), "tiles": tiles}
+    return {"index": None, "location": None, "probe": None, "pixels": components.grey_pixels(np.stack(pictures)),
+            "tiles": tiles}
+
+
+def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None, every_image: bool) -> dict:
+    codes = {kind: ws.code(index, kind) for kind in ws.kinds}
+    sigma = ws.sigma(index) if ws.vae is not None else None
+    return {**image_tiles(ws, ws.image(index), codes, sigma, ws.neighbours(index, k=NEIGHBOURS,
+                                                                           every_image=every_image), eps),
+            "index": index}
+
+
+def probe_tiles(ws: Workspace, picture: probe.Probe, eps: np.ndarray | None, every_image: bool) -> dict:
+    codes = {kind: picture.code(kind) for kind in ws.kinds}
+    sigma = picture.codes["vae"].sigma[0] if ws.vae is not None else None
+    neighbours = ws.neighbours_of_code(picture.code(ws.main_kind), k=NEIGHBOURS, every_image=every_image)
+    return {**image_tiles(ws, picture.image.mean(0), codes, sigma, neighbours, eps), "probe": picture.id}
 
 
 def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | None:
     if browser_decodes(ws, kind):
         return None
-    return {"index": None, "location": list(z), "pixels": components.grey_pixels(ws.decode(np.array(z), kind)),
-            "tiles": {"location": 0}}
+    return {"index": None, "location": list(z), "probe": None,
+            "pixels": components.grey_pixels(ws.decode(np.array(z), kind)), "tiles": {"location": 0}}
 
 
-def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None) -> None:
+def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None,
+                 pack_id: str, every_image: bool) -> None:
+    shown = probe.showing(ws)
     if index is not None:
-        server = point_tiles(ws, index, eps)
+        server = point_tiles(ws, index, eps, every_image)
+    elif location is not None:
+        server = location_tiles(ws, location, kind)
     else:
-        server = location_tiles(ws, location, kind) if location is not None else None
+        server = probe_tiles(ws, shown, eps, every_image) if shown is not None else None
     components.inspect_card({
-        "pack": workspace_pack(ws).id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
+        "pack": pack_id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
         "location": list(location) if location is not None else None, "location_kind": kind,
         "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
         "hint": HINT, "ack": ack(CARD_KEY),
+        "probe": None if probe.current(ws) is None else probe.current(ws).to_data(),
     }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
 # --- numbers under the card, cheapest first ------------------------------------------------------------------
 
-def point_details(ws: Workspace, index: int) -> None:
+def image_details(ws: Workspace, code: np.ndarray, analysis: Callable[[], PointAnalysis],
+            log_px: Callable[[], float]) -> None:
+    """The numbers of one image, cheapest first: its editor button, its ELBO's terms, then log p(x)."""
     if st.button("Open in editor", icon=":material/tune:", key="open_in_editor", type="primary",
                  help="Start the latent sliders from this image's code."):
-        session.set_latent_vector(ws.code(index))
+        session.set_latent_vector(code)
         pages.switch_to(pages.EDIT)
     if ws.vae is None:
         st.info("This pair has no VAE, so there is no posterior to show.")
         return
-    analysis = ws.analyse(index)
+    terms = analysis()
     c1, c2, c3 = st.columns(3)
-    c1.metric("KL (nats)", f"{analysis.kl:.2f}", help="KL(q(z|x) ‖ p(z)), closed form")
-    c2.metric("Recon. (nats)", f"{analysis.reconstruction_nll:.1f}",
+    c1.metric("KL (nats)", f"{terms.kl:.2f}", help="KL(q(z|x) ‖ p(z)), closed form")
+    c2.metric("Recon. (nats)", f"{terms.reconstruction_nll:.1f}",
               help="−E_q[log p(x|z)], averaged over posterior samples")
-    c3.metric("ELBO (nats)", f"{analysis.elbo:.1f}", help="reconstruction term minus KL; a lower bound on log p(x)")
-    posterior = pd.DataFrame({"μ": analysis.mu, "σ": analysis.sigma, "KL (nats)": analysis.kl_per_dim},
-                             index=[f"z{i + 1}" for i in range(len(analysis.mu))])
+    c3.metric("ELBO (nats)", f"{terms.elbo:.1f}", help="reconstruction term minus KL; a lower bound on log p(x)")
+    posterior = pd.DataFrame({"μ": terms.mu, "σ": terms.sigma, "KL (nats)": terms.kl_per_dim},
+                             index=[f"z{i + 1}" for i in range(len(terms.mu))])
     st.dataframe(posterior.style.format("{:.3f}"), width="stretch", height=min(38 + 35 * len(posterior), 250))
-    math_panel(ws, index, analysis)
+    math_panel(terms, log_px)
 
 
-def math_panel(ws: Workspace, index: int, analysis) -> None:
+def math_panel(analysis: PointAnalysis, log_px: Callable[[], float]) -> None:
     with st.expander("The mathematics of this point", expanded=False):
         st.markdown("The evidence lower bound splits into a reconstruction term and a KL term:")
         st.latex(r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \mathbb{E}_{q(z|x)}[\log p(x|z)] - "
@@ -237,12 +291,12 @@ def math_panel(ws: Workspace, index: int, analysis) -> None:
                  + rf" = {analysis.kl:.3f}")
         st.plotly_chart(bar_chart(analysis.kl_per_dim, "KL per latent dimension", "nats"), key="kl_bars")
         # The costliest figure comes last, so everything above is already on the page.
-        log_px = ws.log_px(index)
+        estimate = log_px()
         st.markdown(f"An importance-weighted estimate with K = {analysis.samples} samples tightens the bound "
                     "towards log p(x); the gap is the KL from q(z|x) to the true posterior p(z|x):")
         st.latex(rf"\log p(x) \approx \log \tfrac1K\sum_k \frac{{p(x|z_k)\,p(z_k)}}{{q(z_k|x)}} = "
-                 rf"{log_px:.2f} \;\ge\; \mathrm{{ELBO}} = {analysis.elbo:.2f}"
-                 rf"\quad(\text{{gap}} \approx {log_px - analysis.elbo:.2f})")
+                 rf"{estimate:.2f} \;\ge\; \mathrm{{ELBO}} = {analysis.elbo:.2f}"
+                 rf"\quad(\text{{gap}} \approx {estimate - analysis.elbo:.2f})")
         st.caption("The reconstruction term and the estimate use Monte Carlo samples of z, "
                    "so their last digits move a little with the seed.")
 
@@ -255,28 +309,37 @@ def location_details(location) -> None:
 
 @st.fragment
 def explorer(ws: Workspace) -> None:
-    kind, view, show_posterior, show_background = map_controls(ws)
+    kind, view, show_posterior, show_background, every_image = map_controls(ws)
     index = session.selected_index()
     location = st.session_state.get(DECODED_AT) if view == "z" else None
     eps = posterior_noise(ws)
+    # Packs the view needs go into this hidden slot, so the elements after it keep their place (and the map
+    # its state) whether or not a pack is sent.
+    slot = components.hidden_slot("packs")
+    pack_id = codes_pack(ws, every_image, slot)
     left, right = st.columns([3, 2], gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
-        inspect_card(ws, index, location, kind, eps)
+        inspect_card(ws, index, location, kind, eps, pack_id, every_image)
         details = st.container()
     with left:
-        points, points_ref = map_points(ws, kind, view)
-        components.latent_map(map_data(ws, kind, view, points, points_ref, show_posterior, show_background, eps),
-                              key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY),
-                              on_location_change=on_location, on_region_change=on_region, on_hover_change=on_hover)
+        points, points_ref = map_points(ws, kind, view, every_image, slot)
+        components.latent_map(
+            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
+            key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
+            on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe)
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
+        probe.section(ws)
         region_panel(ws, points)
     with details:
+        shown = probe.showing(ws)
         if index is not None:
-            point_details(ws, index)
+            image_details(ws, ws.code(index), lambda: ws.analyse(index), lambda: ws.log_px(index))
         elif location is not None:
             location_details(location)
+        elif shown is not None:
+            image_details(ws, shown.code(ws.main_kind), lambda: shown.analysis(ws), lambda: shown.log_px(ws))
     session.sync_url()
 
 

@@ -6,6 +6,7 @@
 - ``latent_map``: the map of the codes, drawn, hovered, zoomed and selected in the browser.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
+- ``drawing_pad``: a pad to draw an image on, sent after every stroke.
 
 A component's element carries its script every time it is drawn again, so the scripts of the map, the
 card and the editor are a few lines that hand over to the runtime; the runtime's element and the packs
@@ -40,9 +41,10 @@ def _source(name: str) -> str:
 
 
 _RUNTIME = "\n".join(_source(name) for name in ("runtime.js", "latent_map.js", "inspect_card.js",
-                                                  "latent_editor.js")) + """
+                                                  "latent_editor.js", "drawing_pad.js")) + """
 if (!LX.lib) {
-  LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor};
+  LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor,
+            pad: lxMountDrawingPad};
   window.dispatchEvent(new Event('lx-runtime'));
 }
 export default function () {}
@@ -80,6 +82,14 @@ _editor = st.components.v2.component("latent_explorer_editor", css=_source("late
                                      js=_bootstrap("editor"))
 
 
+def hidden_slot(name: str):
+    """A container that takes no room on the page (for packs drawn inside a fragment)."""
+    return st.container(key=HIDDEN_KEY_PREFIX + name)
+
+
+_pad = st.components.v2.component("latent_explorer_pad", css=_source("drawing_pad.css"), js=_bootstrap("pad"))
+
+
 def load_runtime() -> None:
     """The components' code, for this page and the next (draw it before any component)."""
     _runtime(key=HIDDEN_KEY_PREFIX + "runtime")
@@ -91,7 +101,8 @@ def send_pack(pack: Pack) -> None:
 
 
 def latent_map(data: dict, key: str, **callbacks):
-    """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z}."""
+    """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
+    ``probe`` {} (the star of a person's own picture was clicked)."""
     return _map(data=data, key=key, **callbacks)
 
 
@@ -103,6 +114,11 @@ def inspect_card(data: dict, key: str, **callbacks):
 def latent_editor(data: dict, key: str, **callbacks):
     """Events: ``z`` {z} when a slider or the pad is let go, ``decode`` {z} when the server must decode."""
     return _editor(data=data, key=key, **callbacks)
+
+
+def drawing_pad(data: dict, key: str, **callbacks):
+    """Events: ``drawing`` {pixels} (raw grey bytes at ``data["size"]``, base64) after every stroke."""
+    return _pad(data=data, key=key, **callbacks)
 
 
 def png_data_uri(png: bytes) -> str:

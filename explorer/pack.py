@@ -10,7 +10,8 @@ network once per browser session.
 
 ``workspace_pack`` is what the explorer's browser components read: class labels, every held-out
 image's codes (μ, and σ for a VAE), each model's 2-d projection and, where the browser can run it,
-its decoder (vae_core.portable).
+its decoder (vae_core.portable). ``every_image_pack`` holds the same for the training split too, and
+borrows the decoders from the workspace pack (``decoders_from``).
 """
 
 from __future__ import annotations
@@ -92,40 +93,73 @@ def decoder_entry(name: str, decoder: PortableDecoder, arrays: dict[str, np.ndar
     return {"latent_dim": decoder.latent_dim, "output_shape": list(decoder.output_shape), "layers": layers}
 
 
-def _build_workspace_pack(ws: Workspace) -> Pack:
-    arrays: dict[str, np.ndarray] = {
-        "labels": ws.labels.astype(np.uint8 if len(ws.class_names) <= 256 else np.uint16)}
+def _models_meta(ws: Workspace, arrays: dict[str, np.ndarray], decoders: bool) -> dict:
     models = {}
     for kind in ws.kinds:
-        encoding, projection = ws.encodings[kind], ws.projections[kind]
-        arrays[f"{kind}.mu"] = encoding.mu.astype(np.float32)
-        if encoding.logvar is not None:
-            arrays[f"{kind}.sigma"] = encoding.sigma.astype(np.float32)
-        decoder = portable_decoder(ws.model(kind)) if BROWSER_DECODER else None
+        projection = ws.projections[kind]
+        decoder = portable_decoder(ws.model(kind)) if decoders and BROWSER_DECODER else None
         models[kind] = {
             "latent_dim": ws.latent_dim(kind),
-            "has_sigma": encoding.logvar is not None,
+            "has_sigma": ws.encodings[kind].logvar is not None,
             "projection": {"mean": projection.mean.astype(float).tolist(),
                            "components": projection.components.astype(float).tolist(),
                            "axis_titles": list(projection.axis_titles)},
             "decoder": None if decoder is None else decoder_entry(f"{kind}.decoder", decoder, arrays),
         }
-    meta = {"type": "workspace", "count": len(ws), "class_names": list(ws.class_names),
-            "image_shape": list(ws.dataset.image_shape), "main_kind": ws.main_kind, "models": models}
+    return models
+
+
+def _code_arrays(ws: Workspace, every_image: bool) -> dict[str, np.ndarray]:
+    labels = ws.all_labels() if every_image else ws.labels
+    arrays = {"labels": labels.astype(np.uint8 if len(ws.class_names) <= 256 else np.uint16)}
+    for kind in ws.kinds:
+        encoding = ws.codes(kind, every_image=every_image)
+        arrays[f"{kind}.mu"] = encoding.mu.astype(np.float32)
+        if encoding.logvar is not None:
+            arrays[f"{kind}.sigma"] = encoding.sigma.astype(np.float32)
+    return arrays
+
+
+def _build_workspace_pack(ws: Workspace) -> Pack:
+    arrays = _code_arrays(ws, every_image=False)
+    meta = {"type": "workspace", "count": len(ws), "held_out": len(ws), "class_names": list(ws.class_names),
+            "image_shape": list(ws.dataset.image_shape), "main_kind": ws.main_kind,
+            "models": _models_meta(ws, arrays, decoders=True)}
     return encode_pack(meta, arrays)
 
 
-_packs: weakref.WeakKeyDictionary[Workspace, Pack] = weakref.WeakKeyDictionary()
+def _build_every_image_pack(ws: Workspace) -> Pack:
+    """Every image's codes, the held-out split first; the decoders stay in the workspace pack."""
+    arrays = _code_arrays(ws, every_image=True)
+    meta = {"type": "workspace", "count": ws.total, "held_out": len(ws), "class_names": list(ws.class_names),
+            "image_shape": list(ws.dataset.image_shape), "main_kind": ws.main_kind,
+            "models": _models_meta(ws, arrays, decoders=False), "decoders_from": workspace_pack(ws).id}
+    return encode_pack(meta, arrays)
+
+
+_packs: weakref.WeakKeyDictionary[Workspace, dict[str, Pack]] = weakref.WeakKeyDictionary()
 _packs_lock = threading.Lock()
+_BUILDERS = {"held_out": _build_workspace_pack, "every_image": _build_every_image_pack}
+
+
+def _pack(ws: Workspace, which: str) -> Pack:
+    with _packs_lock:
+        packs = _packs.setdefault(ws, {})
+    if which not in packs:
+        built = _BUILDERS[which](ws)  # outside the lock: the every-image pack needs the workspace pack
+        with _packs_lock:
+            packs.setdefault(which, built)
+    return packs[which]
 
 
 def workspace_pack(ws: Workspace) -> Pack:
-    """The workspace's pack, built once per workspace (a few MB at most) and dropped with it."""
-    with _packs_lock:
-        pack = _packs.get(ws)
-        if pack is None:
-            pack = _packs[ws] = _build_workspace_pack(ws)
-        return pack
+    """The held-out codes and the decoders, built once per workspace (a few MB at most) and dropped with it."""
+    return _pack(ws, "held_out")
+
+
+def every_image_pack(ws: Workspace) -> Pack:
+    """The codes of every image, training split included (70,000 for Fashion-MNIST: about 2 MB)."""
+    return _pack(ws, "every_image")
 
 
 def browser_decodes(ws: Workspace, kind: str) -> bool:

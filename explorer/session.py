@@ -8,6 +8,7 @@ that visitor's own ``st.session_state`` only, so no one else ever sees them.
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -15,18 +16,21 @@ import numpy as np
 import streamlit as st
 
 from vae_core import DATASETS, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
-from vae_core.data import missing_dataset_message
 from vae_core.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt"}
-DEFAULT_KEY = "digits"
+# The pair a new session lands on: the Fashion-MNIST pair when its images are here, else the embedded digits.
+# A host may pin it (say to the lighter digits) with this variable.
+LANDING_ENV = "LATENT_EXPLORER_LANDING"
+LANDING_ORDER = ("fashion-mnist", "digits")
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
 
 # session_state keys
 WORKSPACE = "workspace_key"
 OWN_WORKSPACES = "own_workspaces"
 SELECTED = "selected_index"
+EVERY_IMAGE = "map_every_image"  # the Explore map shows the training images too
 LATENT = "latent_vector"
 LATENT_VERSION = "latent_vector_version"  # bumped whenever z is set other than by the editor itself
 SEED = "sample_seed"
@@ -45,10 +49,6 @@ def shipped_workspace(dataset_name: str) -> Workspace:
 def shipped_keys() -> list[str]:
     """Shipped pairs whose checkpoint and dataset are on this machine (digits always are)."""
     return [name for name, file in SHIPPED_FILES.items() if (ASSETS / file).is_file() and is_available(name)]
-
-
-def missing_shipped_hints() -> list[str]:
-    return [missing_dataset_message(name) for name in SHIPPED_FILES if not is_available(name)]
 
 
 def own_workspaces() -> dict[str, Workspace]:
@@ -71,10 +71,18 @@ def get_workspace(key: str) -> Workspace:
     return shipped_workspace(key)
 
 
+def landing_key() -> str:
+    available = shipped_keys()
+    pinned = os.environ.get(LANDING_ENV)
+    if pinned in available:
+        return pinned
+    return next(key for key in LANDING_ORDER if key in available)
+
+
 def active_key() -> str:
-    key = st.session_state.get(WORKSPACE, DEFAULT_KEY)
-    if key not in workspace_labels():
-        key = DEFAULT_KEY
+    key = st.session_state.get(WORKSPACE)
+    if key is None or key not in workspace_labels():
+        key = landing_key()
         st.session_state[WORKSPACE] = key
     return key
 
@@ -108,8 +116,9 @@ def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = Non
 # --- the view: selection, latent vector, seed ---------------------------------------
 
 def selected_index() -> int | None:
+    """The inspected image: a held-out index, or beyond them a training image's (see Workspace.total)."""
     index = st.session_state.get(SELECTED)
-    return index if index is not None and 0 <= index < len(active_workspace()) else None
+    return index if index is not None and 0 <= index < active_workspace().total else None
 
 
 def select(index: int | None) -> None:
@@ -161,10 +170,13 @@ def restore_view_from_url() -> None:
     latent_dim = active_workspace().latent_dim()
     point = params.get("point")
     if point is not None:
-        if point.isdigit() and int(point) < len(active_workspace()):
+        ws = active_workspace()
+        if point.isdigit() and int(point) < ws.total:
             select(int(point))
+            if not ws.is_held_out(int(point)):
+                st.session_state[EVERY_IMAGE] = True  # a training image: show the map it is on
         else:
-            notices.append(f"point '{point}' does not exist in this held-out set; no point selected")
+            notices.append(f"point '{point}' does not exist in this dataset; no point selected")
     z = params.get("z")
     if z is not None:
         values = _parse_floats(z)

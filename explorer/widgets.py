@@ -5,12 +5,15 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from vae_core import available_devices
+from vae_core import DATASETS, DatasetUnavailable, available_devices, is_available
+from vae_core.data import DOWNLOAD_DIR
+from vae_core.download import download_dataset, mirrors_reachable
 from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
 
 from . import session
 
+DOWNLOADABLE = ("fashion-mnist", "mnist")
 HELP = """
 **Latent Explorer** trains or loads an autoencoder (AE) and a variational autoencoder (VAE)
 and lets you look inside the VAE's latent space.
@@ -56,8 +59,7 @@ def sidebar() -> None:
     ws = session.active_workspace()
     parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
-    for hint in session.missing_shipped_hints():
-        st.sidebar.caption(f"ℹ️ {hint}")
+    missing_datasets()
     job = st.session_state.get(session.TRAINING_JOB)
     if job is not None:
         job.keep_alive()  # the visitor is still here, on whichever page
@@ -68,6 +70,56 @@ def sidebar() -> None:
                        + ("" if devices[0] != "cpu" else " (no GPU found)"))
     with st.sidebar.expander("Help"):
         st.markdown(HELP)
+
+
+@st.cache_data(ttl=300, show_spinner=False)
+def network_reaches(name: str) -> bool:
+    """Whether a mirror of the dataset answers (asked at most every five minutes, a few seconds at worst)."""
+    return mirrors_reachable(name)
+
+
+def missing_datasets() -> None:
+    """Fashion-MNIST and MNIST one click away when the network allows; offline, one line on how to get them."""
+    missing = [name for name in DOWNLOADABLE if not is_available(name)]
+    if not missing:
+        return
+    if not network_reaches(missing[0]):
+        titles = " and ".join(short_title(name) for name in missing)
+        packaged = [DATASETS[name].debian_package for name in missing if DATASETS[name].debian_package]
+        st.sidebar.caption(f"ℹ️ Offline, so {titles} {'is' if len(missing) == 1 else 'are'} not here: "
+                           + "".join(f"`apt-get install {package}`, or " for package in packaged)
+                           + f"put the IDX files in `{DOWNLOAD_DIR}`.")
+        return
+    with st.sidebar.container(border=True):
+        st.caption("Real 28x28 datasets, one click away:")
+        for name in missing:
+            if st.button(f"Download {short_title(name)}", key=f"download_{name}",
+                         icon=":material/download:", width="stretch"):
+                download_dataset_here(name)
+
+
+def short_title(name: str) -> str:
+    """"Fashion-MNIST" of "Fashion-MNIST (28x28)"."""
+    return DATASETS[name].title.split(" (")[0]
+
+
+def download_dataset_here(name: str) -> None:
+    """Download with a progress bar; a shipped pair for the dataset becomes this session's models."""
+    bar = st.progress(0.0, text=f"Starting the download of {DATASETS[name].title}…")
+
+    def report(progress) -> None:
+        bar.progress(progress.fraction or 0.0, text=progress.describe())
+
+    try:
+        download_dataset(name, on_progress=report)
+    except DatasetUnavailable as err:
+        bar.empty()
+        st.error(str(err))
+        return
+    bar.empty()
+    if name in session.shipped_keys():
+        session.activate(name)
+    st.rerun()
 
 
 def share_link() -> None:

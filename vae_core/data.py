@@ -19,6 +19,9 @@ import numpy as np
 import torch
 
 DATA_DIR_ENV = "LATENT_EXPLORER_DATA"
+# Where the system's packaged datasets live (Debian's dataset-fashion-mnist installs there).
+SYSTEM_DATA_ENV = "LATENT_EXPLORER_SYSTEM_DATA"
+SYSTEM_DATA_DIR = Path("/usr/share/datasets")
 DOWNLOAD_DIR = Path.home() / ".cache" / "latent-explorer"
 # Datasets made from a person's own images are named "custom:<name>"; they are in no registry.
 CUSTOM_PREFIX = "custom:"
@@ -124,7 +127,7 @@ def candidate_folders(name: str, data_dir: str | os.PathLike | None = None) -> l
         roots.append(Path(data_dir))
     if os.environ.get(DATA_DIR_ENV):
         roots.append(Path(os.environ[DATA_DIR_ENV]))
-    roots += [DOWNLOAD_DIR, Path("/usr/share/datasets")]
+    roots += [DOWNLOAD_DIR, Path(os.environ.get(SYSTEM_DATA_ENV) or SYSTEM_DATA_DIR)]
     folders: list[Path] = []
     for root in roots:
         # The folder itself, a per-dataset subfolder, and torchvision's own layout.

@@ -89,7 +89,7 @@ class ReconstructionComparison:
 def compare_reconstructions(ws: Workspace, indices: np.ndarray) -> ReconstructionComparison:
     """Each model decodes its encoder mean of every image, the same deterministic code the summaries use."""
     indices = np.asarray(indices, dtype=int)
-    x = ws.images[indices]
+    x = ws.image_tensors(indices)
     reconstructions, errors = {}, {}
     for kind in ws.kinds:
         model = ws.model(kind)

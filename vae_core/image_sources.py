@@ -462,6 +462,35 @@ def _decode(content: bytes, name: str, options: ConversionOptions, changes: _Cha
         return None
 
 
+def read_image(content: bytes, name: str, image_shape: tuple[int, int, int],
+               limits: ImageLimits = ImageLimits()) -> np.ndarray:
+    """One PNG or JPEG as a model's input: (C, H, W) floats in [0, 1], with the same checks and conversion
+    as a dataset's images (square crop, resize, grey or colour). Raises ImageSourceError with the reason."""
+    channels, height, width = image_shape
+    if height != width or not MIN_IMAGE_SIZE <= height <= MAX_IMAGE_SIZE:
+        raise ImageSourceError(f"models of {width}x{height} images cannot take a picture")
+    if len(content) > limits.max_source_bytes:
+        raise ImageSourceError(f"{name} is {_megabytes(len(content))}, more than the "
+                               f"{_megabytes(limits.max_source_bytes)} a file may have")
+    unreadable = _header_size(content, name, limits)
+    changes = _Changes()
+    pixels = None if isinstance(unreadable, str) else _decode(
+        content, name, ConversionOptions(image_size=height, channels=channels), changes)
+    if pixels is None:
+        reason = unreadable if isinstance(unreadable, str) else changes.unreadable[0]
+        raise ImageSourceError(f"{reason} cannot be read as an image")
+    return pixels.astype(np.float32) / 255.0
+
+
+def like_the_dataset(image: np.ndarray, background: str = "auto") -> np.ndarray:
+    """Light shapes on a dark background, as the datasets here draw them: a picture whose border is mostly
+    light (a dark sketch on white paper) is inverted. ``background``: "auto", "light" (invert) or "dark"."""
+    if background == "auto":
+        border = np.concatenate([image[..., 0, :], image[..., -1, :], image[..., :, 0], image[..., :, -1]], axis=-1)
+        background = "light" if border.mean() > 0.5 else "dark"
+    return 1.0 - image if background == "light" else image
+
+
 def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, limits: ImageLimits) -> ImageDataset:
     if not files.images:
         found = f"; it holds {len(files.not_images):,} other files" if files.not_images else ""

@@ -28,11 +28,14 @@ class Encoding:
 
 @torch.no_grad()
 def encode_images(model, images: torch.Tensor, batch_size: int = 4096) -> Encoding:
-    """Encoder means (and log-variances) of float images, in batches."""
+    """Encoder means (and log-variances) of images, in batches: float in [0, 1], or uint8 bytes (made float one
+    batch at a time, so 60,000 images never need a float copy)."""
     model.eval()
     mus, logvars = [], []
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size].to(model.device)
+        if x.dtype == torch.uint8:
+            x = x.float().div_(255.0)
         if isinstance(model, VAE):
             mu, logvar = model.encode(x)
             logvars.append(logvar.cpu())

@@ -14,6 +14,7 @@ import threading
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from cachetools import LRUCache, cachedmethod
 
 from .data import ImageDataset
@@ -56,18 +57,19 @@ class Workspace:
         self.pair = pair
         self.dataset = dataset
         self.label = label
-        self.images = dataset.images("test")
+        # Images stay the dataset's own bytes, shared by every workspace of the dataset; float copies are made
+        # only of what a computation needs.
         self.labels = dataset.labels("test").numpy()
         self.class_names = dataset.class_names
         self.encodings: dict[str, Encoding] = {
-            kind: encode_images(model, self.images) for kind, model in pair.models().items()}
+            kind: encode_images(model, dataset.test_images) for kind, model in pair.models().items()}
         self.projections: dict[str, LinearProjection] = {
             kind: fit_projection(encoding.mu) for kind, encoding in self.encodings.items()}
         self.map_points: dict[str, np.ndarray] = {
             kind: self.projections[kind](encoding.mu) for kind, encoding in self.encodings.items()}
         self._cache_condition = threading.Condition()
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
-                        "summary": LRUCache(4)}
+                        "summary": LRUCache(4), "all": LRUCache(1)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -101,15 +103,58 @@ class Workspace:
         return self.dataset.image_shape[-1]
 
     def __len__(self) -> int:
+        """The held-out images: indices 0 to len - 1, the map's points (the training images follow them)."""
         return len(self.labels)
+
+    @property
+    def total(self) -> int:
+        """Held-out and training images: indices 0 to total - 1."""
+        return len(self) + len(self.dataset.train_labels)
+
+    def is_held_out(self, index: int) -> bool:
+        return index < len(self)
+
+    # --- every image: the held-out split first, the training split after it ----------------------
+    def image_tensors(self, indices) -> torch.Tensor:
+        """Float images in [0, 1], (N, C, H, W), of held-out or training indices."""
+        indices = torch.as_tensor(np.atleast_1d(indices), dtype=torch.long)
+        held_out = indices < len(self)
+        out = torch.empty((len(indices), *self.dataset.image_shape), dtype=torch.float32)
+        out[held_out] = self.dataset.test_images[indices[held_out]].float()
+        out[~held_out] = self.dataset.train_images[indices[~held_out] - len(self)].float()
+        return out.div_(255.0)
+
+    def all_labels(self) -> np.ndarray:
+        return np.concatenate([self.labels, self.dataset.train_labels.numpy()])
+
+    @cachedmethod(lambda self: self._caches["all"], condition=lambda self: self._cache_condition)
+    def all_encodings(self) -> dict[str, Encoding]:
+        """Codes of every image, held-out first (the training split encoded on first use, in batches)."""
+        out = {}
+        for kind, model in self.pair.models().items():
+            train = encode_images(model, self.dataset.train_images)
+            held_out = self.encodings[kind]
+            out[kind] = Encoding(mu=np.concatenate([held_out.mu, train.mu]),
+                                 logvar=None if train.logvar is None else np.concatenate([held_out.logvar,
+                                                                                          train.logvar]))
+        return out
+
+    def codes(self, kind: str | None = None, every_image: bool = False) -> Encoding:
+        """The held-out codes, or every image's."""
+        kind = kind or self.main_kind
+        return self.all_encodings()[kind] if every_image else self.encodings[kind]
 
     # --- per point -------------------------------------------------------------------
     def image(self, index: int) -> np.ndarray:
-        return self.images[index].mean(0).numpy()
+        return self.image_tensors(index)[0].mean(0).numpy()
 
     def code(self, index: int, kind: str | None = None) -> np.ndarray:
-        """The encoder mean mu(x) of one held-out image."""
-        return self.encodings[kind or self.main_kind].mu[index]
+        """The encoder mean mu(x) of one image."""
+        return self.codes(kind, every_image=not self.is_held_out(index)).mu[index]
+
+    def sigma(self, index: int) -> np.ndarray:
+        """The VAE's posterior standard deviations of one image."""
+        return self.codes("vae", every_image=not self.is_held_out(index)).sigma[index]
 
     def reconstruction(self, kind: str, index: int) -> np.ndarray:
         return decode_latents(self.model(kind), self.code(index, kind))[0]
@@ -120,23 +165,40 @@ class Workspace:
     @cachedmethod(lambda self: self._caches["analysis"], condition=lambda self: self._cache_condition)
     def analyse(self, index: int, samples: int = 256) -> PointAnalysis:
         """Posterior, KL and ELBO terms of one held-out image under the VAE (cached per point)."""
-        return analyse_point(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
+        return analyse_point(self.pair.vae, self.image_tensors(index)[0], self.loss("vae"), samples=samples,
+                             seed=index)
 
     @cachedmethod(lambda self: self._caches["log_px"], condition=lambda self: self._cache_condition)
     def log_px(self, index: int, samples: int = 256) -> float:
         """Importance-weighted log p(x) of one held-out image (cached per point; the costliest per-point figure)."""
-        return point_log_px(self.pair.vae, self.images[index], self.loss("vae"), samples=samples, seed=index)
+        return point_log_px(self.pair.vae, self.image_tensors(index)[0], self.loss("vae"), samples=samples,
+                            seed=index)
 
-    def neighbours(self, index: int, k: int = 8, kind: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-        """The k held-out images whose codes lie closest to this one's (Euclidean, in latent space)."""
-        codes = self.encodings[kind or self.main_kind].mu
-        return nearest_neighbours(codes, codes[index], k, exclude=index)
+    def neighbours(self, index: int, k: int = 8, kind: str | None = None,
+                   every_image: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The k images whose codes lie closest to this one's (Euclidean, in latent space): among the held-out
+        images, or among every image."""
+        codes = self.codes(kind, every_image=every_image).mu
+        return nearest_neighbours(codes, self.code(index, kind), k, exclude=index if index < len(codes) else None)
+
+    def neighbours_of_code(self, code: np.ndarray, k: int = 8, kind: str | None = None,
+                           every_image: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        """The k images whose codes lie closest to a code from elsewhere (a picture someone brought)."""
+        return nearest_neighbours(self.codes(kind, every_image=every_image).mu, code, k)
+
+    def encode(self, image: np.ndarray) -> dict[str, Encoding]:
+        """Each model's code of one image from elsewhere, (C, H, W) in [0, 1]."""
+        x = torch.as_tensor(image, dtype=torch.float32)[None]
+        return {kind: encode_images(model, x) for kind, model in self.pair.models().items()}
 
     def selection_summary(self, indices: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """(count per class, mean image) of a set of held-out images."""
+        """(count per class, mean image) of a set of images."""
         indices = np.asarray(indices, dtype=int)
-        counts = np.bincount(self.labels[indices], minlength=len(self.class_names))
-        return counts, self.images[indices].mean(dim=(0, 1)).numpy()
+        counts = np.bincount(self.all_labels()[indices], minlength=len(self.class_names))
+        total = torch.zeros(self.dataset.image_shape[1:])
+        for start in range(0, len(indices), 4096):  # a float copy of a batch at a time, not of the selection
+            total += self.image_tensors(indices[start:start + 4096]).mean(1).sum(0)
+        return counts, (total / max(len(indices), 1)).numpy()
 
     def manifold(self, x_range: tuple[float, float], y_range: tuple[float, float], n: int = 20,
                  kind: str | None = None) -> np.ndarray:
@@ -155,10 +217,11 @@ class Workspace:
     def summary(self, kind: str) -> ModelSummary:
         """Held-out figures of one model of the pair (a pass over the whole split; cached)."""
         model = self.model(kind)
-        figures = evaluate(model, self.images, self.loss(kind))
+        images = self.dataset.images("test")
+        figures = evaluate(model, images, self.loss(kind))
         # The codes were encoded once at construction; decoding them is all a reconstruction needs.
         reconstructions = decode_latents(model, self.encodings[kind].mu)
-        pixel_mse = float(np.mean((reconstructions - self.images.mean(1).numpy()) ** 2))
+        pixel_mse = float(np.mean((reconstructions - images.mean(1).numpy()) ** 2))
         is_vae = kind == "vae"
         return ModelSummary(kind=kind, reconstruction_nll=figures["reconstruction"], pixel_mse=pixel_mse,
                             kl=figures["kl"] if is_vae else None, elbo=-figures["loss"] if is_vae else None,

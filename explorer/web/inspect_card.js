@@ -18,6 +18,7 @@ class InspectCard {
       if (this.pack && event.detail.pack === this.pack.id && event.detail.source !== this) {
         this.selected = event.detail.index;
         this.location = null;
+        this.probeActive = false;
         this.render();
       }
     };
@@ -26,16 +27,27 @@ class InspectCard {
         this.selected = null;
         this.location = event.detail.z;
         this.locationKind = event.detail.kind;
+        this.probeActive = false;
+        this.render();
+      }
+    };
+    this.onProbe = (event) => {
+      if (this.pack && event.detail.pack === this.pack.id) {
+        this.selected = null;
+        this.location = null;
+        this.probeActive = true;
         this.render();
       }
     };
     LX.bus.addEventListener('lx-select', this.onSelect);
     LX.bus.addEventListener('lx-location', this.onLocation);
+    LX.bus.addEventListener('lx-probe', this.onProbe);
   }
 
   destroy() {
     LX.bus.removeEventListener('lx-select', this.onSelect);
     LX.bus.removeEventListener('lx-location', this.onLocation);
+    LX.bus.removeEventListener('lx-probe', this.onProbe);
   }
 
   async setData(data) {
@@ -47,6 +59,7 @@ class InspectCard {
       this.selected = data.selected;
       this.location = data.location;
       this.locationKind = data.location_kind;
+      this.probeActive = !!(data.probe && data.probe.active);
     }
     this.render();
   }
@@ -58,7 +71,13 @@ class InspectCard {
     if (this.selected !== null && server.index === this.selected) return server;
     if (this.location && server.location && server.location[0] === this.location[0]
         && server.location[1] === this.location[1]) return server;
+    if (this.showsProbe() && server.probe === this.data.probe.id) return server;
     return null;
+  }
+
+  showsProbe() {
+    return (this.selected === null || this.selected === undefined) && !this.location && this.probeActive
+      && !!this.data.probe;
   }
 
   render() {
@@ -70,6 +89,8 @@ class InspectCard {
       this.renderPoint(this.selected);
     } else if (this.location) {
       this.renderLocation(this.location, this.locationKind || this.pack.meta.main_kind);
+    } else if (this.showsProbe()) {
+      this.renderProbe(this.data.probe);
     } else {
       this.frame.appendChild(lxElement('div', 'ic-hint', this.data.hint));
       this.host.dataset.index = '';
@@ -82,22 +103,39 @@ class InspectCard {
     const name = meta.class_names[this.pack.arrays.labels[index]];
     this.host.dataset.index = String(index);
     this.frame.appendChild(lxElement('h3', 'ic-heading', `Image #${index} · ${name}`));
+    if (meta.held_out !== undefined && index >= meta.held_out) {
+      this.frame.appendChild(lxElement('div', 'ic-note', 'From the training split: the encoders saw it while they learned.'));
+    }
+    const codes = Object.fromEntries(this.data.kinds.map((kind) => [kind, lxRow(this.pack, kind + '.mu', index)]));
+    const sigma = meta.models.vae ? lxRow(this.pack, 'vae.sigma', index) : null;
+    this.renderImages(server, codes, sigma, server ? server.tiles.neighbours : this.nearest(codes, index));
+  }
+
+  renderProbe(probe) {
+    const server = this.serverTiles();
+    this.host.dataset.index = '';
+    this.frame.appendChild(lxElement('h3', 'ic-heading', 'Your image'));
+    this.frame.appendChild(lxElement('div', 'ic-note', `${probe.name}, encoded by both models: the star on the map.`));
+    this.renderImages(server, probe.mu, probe.sigma, server ? server.tiles.neighbours : this.nearest(probe.mu, null));
+  }
+
+  // The original, each model's reconstruction, the draws z = μ + σ·ε and the nearest neighbours of one code
+  // per model: decoded here where the browser can, else the server's tiles.
+  renderImages(server, codes, sigma, neighbourList) {
     const row = lxElement('div', 'ic-row ic-large');
     row.appendChild(this.serverTile(server, server && server.tiles.original, 'original'));
     for (const kind of this.data.kinds) {
       const caption = `${this.data.titles[kind]} reconstruction`;
       const decoder = lxDecoder(this.pack, kind);
-      row.appendChild(decoder
-        ? this.decodedTile(decoder, lxRow(this.pack, kind + '.mu', index), caption)
-        : this.serverTile(server, server && server.tiles[kind], caption));
+      row.appendChild(decoder ? this.decodedTile(decoder, codes[kind], caption)
+                              : this.serverTile(server, server && server.tiles[kind], caption));
     }
     this.frame.appendChild(row);
 
-    if (this.data.eps && meta.models.vae) {
+    if (this.data.eps && sigma) {
       this.frame.appendChild(lxElement('div', 'ic-section',
         'The reparameterisation trick, made visible: z = μ + σ·ε with ε ~ N(0, I), decoded'));
-      const mu = lxRow(this.pack, 'vae.mu', index), sigma = lxRow(this.pack, 'vae.sigma', index);
-      const decoder = lxDecoder(this.pack, 'vae');
+      const mu = codes.vae, decoder = lxDecoder(this.pack, 'vae');
       const draws = lxElement('div', 'ic-row ic-small');
       this.data.eps.forEach((eps, k) => {
         const caption = 'ε=(' + eps.slice(0, 2).map((v) => lxSigned(v, IC_DRAW_DIGITS)).join(',')
@@ -111,8 +149,7 @@ class InspectCard {
 
     this.frame.appendChild(lxElement('div', 'ic-section', 'Nearest neighbours in latent space (distance between μ\'s)'));
     const neighbours = lxElement('div', 'ic-row ic-small');
-    const list = server ? server.tiles.neighbours : this.nearest(index);
-    for (const [j, distance, tile] of list) {
+    for (const [j, distance, tile] of neighbourList) {
       const figure = this.serverTile(server, tile, `#${j} · ${distance.toFixed(2)}`);
       figure.classList.add('ic-link');
       figure.title = `Inspect image #${j}`;
@@ -134,16 +171,16 @@ class InspectCard {
     this.frame.appendChild(row);
   }
 
-  // The k codes nearest to this one (Euclidean, in the main model's latent space), as the server
-  // will list them: [index, distance, no tile yet].
-  nearest(index) {
-    const kind = this.pack.meta.main_kind, mu = this.pack.arrays[kind + '.mu'];
+  // The k codes nearest to a code of each model (Euclidean, in the main model's latent space), as the server
+  // will list them: [index, distance, no tile yet]; `exclude` is the image's own index, if it has one.
+  nearest(codes, exclude) {
+    const kind = this.pack.meta.main_kind, mu = this.pack.arrays[kind + '.mu'], query = codes[kind];
     const d = this.pack.meta.models[kind].latent_dim, n = this.pack.meta.count, k = this.data.neighbours;
     const best = [];
     for (let j = 0; j < n; j++) {
-      if (j === index) continue;
+      if (j === exclude) continue;
       let sum = 0;
-      for (let c = 0; c < d; c++) { const diff = mu[j * d + c] - mu[index * d + c]; sum += diff * diff; }
+      for (let c = 0; c < d; c++) { const diff = mu[j * d + c] - query[c]; sum += diff * diff; }
       if (best.length < k || sum < best[best.length - 1][1]) {
         best.push([j, sum]);
         best.sort((a, b) => a[1] - b[1]);
@@ -156,6 +193,7 @@ class InspectCard {
   select(index) {
     this.selected = index;
     this.location = null;
+    this.probeActive = false;
     this.render();
     LX.bus.dispatchEvent(new CustomEvent('lx-select', {detail: {pack: this.pack.id, index, source: this}}));
     this.seq = Math.max(this.seq + 1, Date.now());
@@ -204,7 +242,7 @@ class InspectCard {
   finish() {
     if (this.pending === 0) {
       this.host.dataset.complete = this.selected !== null && this.selected !== undefined
-        ? String(this.selected) : (this.location ? 'location' : '');
+        ? String(this.selected) : (this.location ? 'location' : (this.showsProbe() ? 'probe' : ''));
       lxMark('card-complete', {index: this.selected});
     } else {
       this.host.dataset.complete = '';

@@ -5,6 +5,7 @@
 
 const LM_MARGIN = {left: 54, right: 10, top: 10, bottom: 42};
 const LM_POINT_RADIUS = 3;      // CSS pixels, like Plotly's marker size 6
+const LM_TRAINING_RADIUS = 2;   // the training split's points, when shown
 const LM_HIT_RADIUS = 7;        // how close (CSS pixels) a click or hover must be to take a point
 const LM_CELL = 16;             // hit-test grid cell, CSS pixels
 const LM_CLICK_SLOP = 4;        // a press that moves more than this is a drag, not a click
@@ -17,8 +18,10 @@ class LatentMap {
     this.host = host;
     this.mode = 'pan';
     this.hidden = new Set();       // classes switched off in the legend
+    this.hiddenSplits = new Set(); // 'held-out' or 'training', switched off in the legend
     this.selected = null;          // index of the inspected image
     this.location = null;          // [x, y] decoded by a click on empty space
+    this.probeActive = false;      // the card shows the person's own image (data.probe)
     this.region = null;            // {shape, vertices} of a box or lasso
     this.members = null;           // Uint8Array: 1 for points inside the region
     this.seq = 0;                  // sequence number of the last event sent to the server
@@ -83,6 +86,7 @@ class LatentMap {
       if (this.pack && event.detail.pack === this.pack.id && event.detail.source !== this) {
         this.selected = event.detail.index;
         this.location = null;
+        this.probeActive = false;
         this.drawOverlay();
       }
     };
@@ -124,6 +128,7 @@ class LatentMap {
     if (data.ack >= this.seq) {
       this.selected = data.selected;
       this.location = data.location;
+      this.probeActive = !!(data.probe && data.probe.active);
       this.setRegion(data.region, false);
     }
     if (this.viewKey !== data.view_key || !this.view) {
@@ -203,6 +208,31 @@ class LatentMap {
       });
       this.legend.appendChild(chip);
     });
+    const heldOut = this.heldOut(), n = this.labels.length;
+    if (heldOut < n) {
+      for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
+        const chip = lxElement('button', 'lm-chip lm-split');
+        const swatch = lxElement('span', split === 'held-out' ? 'lm-swatch lm-swatch-held-out' : 'lm-swatch lm-swatch-training');
+        chip.append(swatch, lxElement('span', '', `${split} ${count.toLocaleString()}`));
+        chip.title = `The ${split} split; click to hide or show`;
+        chip.classList.toggle('lm-off', this.hiddenSplits.has(split));
+        chip.addEventListener('click', () => {
+          if (this.hiddenSplits.has(split)) this.hiddenSplits.delete(split); else this.hiddenSplits.add(split);
+          chip.classList.toggle('lm-off', this.hiddenSplits.has(split));
+          this.draw();
+        });
+        this.legend.appendChild(chip);
+      }
+    }
+  }
+
+  // Indices below this are held-out images; the training split, when the pack has it, follows.
+  heldOut() {
+    return this.pack.meta.held_out === undefined ? this.x.length : this.pack.meta.held_out;
+  }
+
+  shown(i) {
+    return !this.hidden.has(this.labels[i]) && !this.hiddenSplits.has(i < this.heldOut() ? 'held-out' : 'training');
   }
 
   colour(c) {
@@ -297,42 +327,38 @@ class LatentMap {
     this.drawGrid(context);
     this.drawBackgroundImage(context);
     // Points: stamped straight into the pixels, which is many times faster than one path per point
-    // when the browser has no GPU, and keeps 70,000 points interactive.
+    // when the browser has no GPU, and keeps 70,000 points interactive. The training split (when shown) goes
+    // first, smaller and lighter, under the held-out points.
     const image = context.getImageData(0, 0, this.scene.width, this.scene.height);
     const pixels = image.data, stride = this.scene.width;
-    const radius = LM_POINT_RADIUS * dpr, reach = Math.ceil(radius);
-    const stamp = [];
-    for (let dy = -reach; dy <= reach; dy++) {
-      for (let dx = -reach; dx <= reach; dx++) {
-        const coverage = Math.min(1, Math.max(0, radius + 0.5 - Math.hypot(dx, dy)));
-        if (coverage > 0) stamp.push(dx, dy, coverage);
-      }
-    }
     const left = LM_MARGIN.left * dpr, top = LM_MARGIN.top * dpr;
     const right = left + pw * dpr, bottom = top + ph * dpr;
     const rgb = this.data.colours.map((hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
-    const n = this.x.length, screenX = new Float32Array(n), screenY = new Float32Array(n);
+    const n = this.x.length, heldOut = this.heldOut(), screenX = new Float32Array(n), screenY = new Float32Array(n);
     const {cx, cy, sx, sy} = this.view;
     const ox = LM_MARGIN.left + pw / 2, oy = LM_MARGIN.top + ph / 2;
-    const passes = this.members ? [0, 1] : [1];
-    for (const pass of passes) {
-      const alpha = pass ? 0.78 : 0.12;
-      for (let i = 0; i < n; i++) {
-        const c = this.labels[i];
-        if (this.hidden.has(c) || (this.members && this.members[i] !== pass)) continue;
-        const px = (ox + (this.x[i] - cx) * sx) * dpr, py = (oy - (this.y[i] - cy) * sy) * dpr;
-        screenX[i] = px / dpr;
-        screenY[i] = py / dpr;
-        if (px < left || px > right || py < top || py > bottom) continue;
-        const [r, g, b] = rgb[c % rgb.length];
-        const ix = Math.round(px), iy = Math.round(py);
-        for (let s = 0; s < stamp.length; s += 3) {
-          const qx = ix + stamp[s], qy = iy + stamp[s + 1];
-          if (qx < left || qx >= right || qy < top || qy >= bottom) continue;
-          const a = alpha * stamp[s + 2], o = 4 * (qy * stride + qx);
-          pixels[o] += (r - pixels[o]) * a;
-          pixels[o + 1] += (g - pixels[o + 1]) * a;
-          pixels[o + 2] += (b - pixels[o + 2]) * a;
+    const splits = [[heldOut, n, 'training', LM_TRAINING_RADIUS, 0.3], [0, heldOut, 'held-out', LM_POINT_RADIUS, 0.78]];
+    for (const pass of this.members ? [0, 1] : [1]) {
+      for (const [from, to, split, radius, opacity] of splits) {
+        if (this.hiddenSplits.has(split)) continue;
+        const stamp = lxStamp(radius * dpr), alpha = pass ? opacity : opacity * 0.15;
+        for (let i = from; i < to; i++) {
+          const c = this.labels[i];
+          if (this.hidden.has(c) || (this.members && this.members[i] !== pass)) continue;
+          const px = (ox + (this.x[i] - cx) * sx) * dpr, py = (oy - (this.y[i] - cy) * sy) * dpr;
+          screenX[i] = px / dpr;
+          screenY[i] = py / dpr;
+          if (px < left || px > right || py < top || py > bottom) continue;
+          const [r, g, b] = rgb[c % rgb.length];
+          const ix = Math.round(px), iy = Math.round(py);
+          for (let s = 0; s < stamp.length; s += 3) {
+            const qx = ix + stamp[s], qy = iy + stamp[s + 1];
+            if (qx < left || qx >= right || qy < top || qy >= bottom) continue;
+            const a = alpha * stamp[s + 2], o = 4 * (qy * stride + qx);
+            pixels[o] += (r - pixels[o]) * a;
+            pixels[o + 1] += (g - pixels[o + 1]) * a;
+            pixels[o + 2] += (b - pixels[o + 2]) * a;
+          }
         }
       }
     }
@@ -455,7 +481,7 @@ class LatentMap {
     const count = new Int32Array(columns * rows + 1);
     const n = this.x.length, cellOf = new Int32Array(n).fill(-1);
     for (let i = 0; i < n; i++) {
-      if (this.hidden.has(this.labels[i])) continue;
+      if (!this.shown(i)) continue;
       const px = this.screenX[i], py = this.screenY[i];
       if (!this.insidePlot(px, py)) continue;
       const cell = Math.floor(py / LM_CELL) * columns + Math.floor(px / LM_CELL);
@@ -500,8 +526,15 @@ class LatentMap {
     context.clip();
     if (this.region) this.drawRegion(context, this.region.shape, this.region.vertices, false);
     if (this.dragShape) this.drawRegion(context, this.dragShape.shape, this.dragShape.vertices, true);
+    const probe = this.probeCode();
+    if (probe) {
+      if (this.probeActive && this.data.posterior && probe.sigma && this.model.has_sigma) {
+        this.drawPosterior(context, this.posteriorGeometryOf(probe.mu, probe.sigma));
+      }
+      this.drawProbe(context, probe);
+    }
     if (this.selected !== null && this.selected !== undefined && this.selected < this.x.length) {
-      if (this.data.posterior) this.drawPosterior(context, this.selected);
+      if (this.data.posterior) this.drawPosterior(context, this.posteriorGeometry(this.selected));
       const [px, py] = this.toPx(this.x[this.selected], this.y[this.selected]);
       context.lineWidth = 3;
       context.strokeStyle = '#111111';
@@ -563,7 +596,11 @@ class LatentMap {
   // z = μ + σ·ε; null where no posterior can be drawn (an AE's codes, a t-SNE view).
   posteriorGeometry(index) {
     if (!this.linearView() || !this.model.has_sigma) return null;
-    const mu = lxRow(this.pack, this.kind + '.mu', index), sigma = lxRow(this.pack, this.kind + '.sigma', index);
+    return this.posteriorGeometryOf(lxRow(this.pack, this.kind + '.mu', index),
+                                    lxRow(this.pack, this.kind + '.sigma', index));
+  }
+
+  posteriorGeometryOf(mu, sigma) {
     const projection = this.model.projection;
     return {
       centre: lxProject(mu, projection),
@@ -572,8 +609,7 @@ class LatentMap {
     };
   }
 
-  drawPosterior(context, index) {
-    const geometry = this.posteriorGeometry(index);
+  drawPosterior(context, geometry) {
     if (!geometry) return;
     context.strokeStyle = LM_POSTERIOR;
     context.lineWidth = 2;
@@ -603,6 +639,29 @@ class LatentMap {
   // The plot's rectangle inside the component, in CSS pixels (for tests and tools).
   plotArea() {
     return {left: LM_MARGIN.left, top: LM_MARGIN.top, width: this.size.pw, height: this.size.ph};
+  }
+
+  // The person's own image, where this map can place it (a linear view): {mu, sigma, position} or null.
+  probeCode() {
+    const probe = this.data.probe;
+    if (!probe || !this.linearView() || !probe.mu[this.kind]) return null;
+    const mu = probe.mu[this.kind];
+    return {mu, sigma: this.kind === 'vae' ? probe.sigma : null, position: this.project(mu)};
+  }
+
+  drawProbe(context, probe) {
+    const [px, py] = this.toPx(...probe.position);
+    context.beginPath();
+    for (let k = 0; k < 10; k++) {
+      const r = k % 2 ? 5 : 12, a = -Math.PI / 2 + (k * Math.PI) / 5;
+      context.lineTo(px + r * Math.cos(a), py + r * Math.sin(a));
+    }
+    context.closePath();
+    context.fillStyle = this.probeActive ? '#FFB000' : 'rgba(255, 176, 0, 0.75)';
+    context.strokeStyle = '#111111';
+    context.lineWidth = this.probeActive ? 2 : 1.2;
+    context.fill();
+    context.stroke();
   }
 
   drawRegion(context, shape, vertices, live) {
@@ -708,6 +767,14 @@ class LatentMap {
 
   click(px, py) {
     if (!this.insidePlot(px, py)) return;
+    const probe = this.probeCode();
+    if (probe) {
+      const [qx, qy] = this.toPx(...probe.position);
+      if (Math.hypot(qx - px, qy - py) <= 12) {
+        this.selectProbe();
+        return;
+      }
+    }
     const index = this.pointAt(px, py);
     if (index !== null) {
       this.selectPoint(index);
@@ -715,15 +782,26 @@ class LatentMap {
       const [x, y] = this.toData(px, py);
       this.location = [x, y];
       this.selected = null;
+      this.probeActive = false;
       this.send('location', {x, y});
       LX.bus.dispatchEvent(new CustomEvent('lx-location', {detail: {pack: this.pack.id, kind: this.kind, z: [x, y]}}));
       this.drawOverlay();
     }
   }
 
+  selectProbe() {
+    this.selected = null;
+    this.location = null;
+    this.probeActive = true;
+    this.drawOverlay();
+    LX.bus.dispatchEvent(new CustomEvent('lx-probe', {detail: {pack: this.pack.id}}));
+    this.send('probe', {});
+  }
+
   selectPoint(index) {
     this.selected = index;
     this.location = null;
+    this.probeActive = false;
     lxMark('map-click', {index});
     this.drawOverlay();
     LX.bus.dispatchEvent(new CustomEvent('lx-select', {detail: {pack: this.pack.id, index, source: this}}));
@@ -828,6 +906,18 @@ class LatentMap {
   hideTooltip() {
     this.tooltip.style.display = 'none';
   }
+}
+
+// The pixels a point of this radius covers, as [dx, dy, coverage] triples (anti-aliased at the edge).
+function lxStamp(radius) {
+  const reach = Math.ceil(radius), stamp = [];
+  for (let dy = -reach; dy <= reach; dy++) {
+    for (let dx = -reach; dx <= reach; dx++) {
+      const coverage = Math.min(1, Math.max(0, radius + 0.5 - Math.hypot(dx, dy)));
+      if (coverage > 0) stamp.push(dx, dy, coverage);
+    }
+  }
+  return stamp;
 }
 
 // Axis ticks at 1, 2 or 5 times a power of ten, about six over the range.

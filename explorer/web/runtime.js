@@ -172,8 +172,13 @@ function lxConv2d(x, [cin, h, w], layer) {
   return [out, [cout, oh, ow]];
 }
 
-// The decoder of one model of a workspace pack, or null when the server decodes for this model.
+// The decoder of one model of a workspace pack, or null when the server decodes for this model. A pack of
+// every image borrows the decoders of its workspace pack, which the page always sends first.
 function lxDecoder(pack, kind) {
+  if (pack.meta.decoders_from) {
+    const source = LX.packs.get(pack.meta.decoders_from);
+    return source ? lxDecoder(source, kind) : null;
+  }
   if (!pack.decoders.has(kind)) {
     const spec = pack.meta.models && pack.meta.models[kind] && pack.meta.models[kind].decoder;
     pack.decoders.set(kind, spec ? new LxDecoder(spec, pack.arrays) : null);

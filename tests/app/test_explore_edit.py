@@ -94,6 +94,19 @@ def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
     assert at.query_params["point"] == "7"
 
 
+def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
+    from explorer import session
+
+    monkeypatch.delenv(session.LANDING_ENV, raising=False)
+    expected = "fashion-mnist" if "fashion-mnist" in session.shipped_keys() else "digits"
+    at = run_app()
+    assert at.session_state["workspace_key"] == expected
+    monkeypatch.setattr(session, "shipped_keys", lambda: ["digits"])  # a machine without Fashion-MNIST
+    assert run_app().session_state["workspace_key"] == "digits"
+    monkeypatch.setenv(session.LANDING_ENV, "no-such-pair")  # a host's pin that cannot be honoured
+    assert run_app().session_state["workspace_key"] == "digits"
+
+
 def test_bad_link_falls_back_with_a_notice():
     at = run_app(point="99999", z="abc", seed="x", model="nope")
     warnings = " ".join(w.value for w in at.warning)

@@ -14,6 +14,7 @@ import pytest
 
 from devtools.browser import (
     CHROMIUM,
+    LANDING_ON_DIGITS,
     REPO_ROOT,
     RUN_COUNTER_JS,
     VIEWPORT,
@@ -56,7 +57,8 @@ def pytest_collection_modifyitems(config, items):
 @pytest.fixture(scope="session")
 def app_server():
     """`streamlit run app.py` from the repo root on a free port; its log is test-artifacts/streamlit-server.log."""
-    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "streamlit-server.log").start()
+    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "streamlit-server.log",
+                             env=LANDING_ON_DIGITS).start()
     try:
         server.wait_healthy()
         yield server

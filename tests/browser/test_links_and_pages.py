@@ -8,6 +8,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from devtools.browser import (
+    LANDING_ON_DIGITS,
     REPO_ROOT,
     StreamlitServer,
     active_models_label,
@@ -106,7 +107,8 @@ def test_editor_link_is_the_first_request_a_fresh_server_sees(browser):
     pages-folder app until some run calls st.navigation; a first request for /edit then ran
     pages/edit.py alone, without app.py: no shared sidebar, no link restore (hence app_pages/).
     """
-    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "streamlit-fresh-server.log").start()
+    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "streamlit-fresh-server.log",
+                             env=LANDING_ON_DIGITS).start()
     try:
         server.wait_healthy()
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
