@@ -222,6 +222,11 @@ def map_points(page) -> dict:
     return page.evaluate(_MAP_POINTS_JS)
 
 
+def map_count(page) -> int:
+    """How many images the map holds (0 while it is being drawn again)."""
+    return page.evaluate(f"() => {{ try {{ return {MAP_JS}.x.length; }} catch (e) {{ return 0; }} }}")
+
+
 def map_state(page) -> dict:
     """What the map holds now: selection, decoded location, region, the lens caption, draws so far."""
     return page.evaluate(f"""() => {{ const m = {MAP_JS};

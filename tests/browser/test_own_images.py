@@ -1,7 +1,4 @@
-"""Your own images in a real browser: upload a zip of class folders, preview it, train, and see the pair active.
-
-The Explore page is being rewritten elsewhere; exploring the new pair is left to the tests that come with it.
-"""
+"""Your own images in a real browser: upload a zip of class folders, preview it, train, and explore the new pair."""
 
 from __future__ import annotations
 
@@ -9,7 +6,16 @@ import re
 
 import pytest
 
-from devtools.browser import active_models_label, images_loaded, wait_for_app
+from devtools.browser import (
+    active_models_label,
+    click_at,
+    images_loaded,
+    map_count,
+    map_points,
+    wait_for_app,
+    wait_for_card,
+    wait_for_map,
+)
 from devtools.sample_images import shapes_zip
 
 pytestmark = pytest.mark.browser
@@ -60,4 +66,17 @@ def test_upload_preview_and_train_on_a_zip_of_class_folders(visitor, assert_no_e
     assert "Your images: shapes · 2 held-out images" in sidebar, sidebar
     assert page.get_by_role("button", name="Download the data manifest").is_visible()
     visitor.screenshot("trained")
+
+    # Explored like any dataset: its held-out images on the map, one clicked and inspected, then all twelve.
+    page.get_by_test_id("stSidebarNav").get_by_role("link", name=re.compile(r"Explore$")).click()
+    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
+    wait_for_map(page)
+    points = map_points(page)["points"]
+    assert len(points) == 2 and {p["name"] for p in points} <= {"bright", "dark"}
+    click_at(page, points[0]["px"], points[0]["py"])
+    wait_for_card(page, points[0]["custom"])
+    assert page.get_by_role("heading", name=f"Image #{points[0]['custom']} · {points[0]['name']}").is_visible()
+    page.get_by_text("Training images too").click()
+    wait_for_app(page, lambda: map_count(page) == 12)
+    visitor.screenshot("explored")
     assert_no_exceptions(page)
