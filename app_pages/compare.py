@@ -5,8 +5,8 @@ import pandas as pd
 import streamlit as st
 
 from explorer import figures, session, widgets
-from vae_core.generation import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
-from vae_core.latent import prior_samples
+from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
+from vae_core.latent import MAX_SEED, prior_samples
 from vae_core.models import KIND_TITLES
 
 KINDS = ("ae", "vae")
@@ -28,7 +28,7 @@ def reconstructions(ws) -> None:
     st.subheader("The same held-out images")
     count_col, seed_col = st.columns([3, 1])
     count = count_col.slider("Images", 3, 12, 8, key="compare_count", persist_state="session")
-    seed = seed_col.number_input("Pick with seed", 0, 2**31 - 1, step=1, key="compare_pick_seed",
+    seed = seed_col.number_input("Pick with seed", 0, MAX_SEED, step=1, key="compare_pick_seed",
                                  persist_state="session",
                                  help="Which images are shown; the point selected on Explore always comes first.")
     comparison = compare_reconstructions(ws, comparison_indices(len(ws), count, int(seed), session.selected_index()))

@@ -6,15 +6,14 @@ import streamlit as st
 
 from explorer import session, widgets
 from explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
-from vae_core.generation import interpolation_partner
+from vae_core.comparison import interpolation_partner
 from vae_core.images import display_scale, png_bytes, tile
-from vae_core.latent import lerp, prior_samples, slerp
+from vae_core.latent import MAX_SEED, lerp, prior_samples, slerp
 from vae_core.models import KIND_TITLES
 
 SEED_INPUT = "sample_seed_input"
 ENDPOINTS_FOR = "sample_endpoints_for"  # (pair, selected point) the endpoint inputs were last defaulted from
 HELD_OUT, PRIOR = "Held-out images", "Random prior draws"
-MAX_SEED = 2**31 - 1  # the largest seed a link can carry
 MOSAIC_CELL_PX = 72
 
 

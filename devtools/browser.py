@@ -217,6 +217,35 @@ def wait_for_map(page, timeout_s: float = RERUN_S) -> None:
         timeout=timeout_s * 1000)
 
 
+def open_explore(visitor, path: str = "/"):
+    """A visitor (tests/browser/conftest.py's AppSession) opens the Explore page; its map is drawn."""
+    page = visitor.open(path)
+    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
+    wait_for_map(page)
+    return page
+
+
+def open_train(visitor):
+    """A visitor opens the Train page, ready to train."""
+    page = visitor.open("/train")
+    wait_for_app(page, page.locator("h1").filter(has_text=re.compile(r"^Train\b")))
+    wait_for_app(page, page.get_by_role("heading", name="Your own images"))
+    wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
+    return page
+
+
+def alert(page, text: str):
+    """The st.success / st.error / st.info box that says `text`."""
+    return page.get_by_test_id("stAlert").filter(has_text=text)
+
+
+def set_number(page, label: str, value) -> None:
+    """Type into the number input labelled `label` and leave it (Streamlit takes the value on blur)."""
+    field = page.get_by_label(label, exact=True)
+    field.fill(str(value))
+    field.press("Tab")
+
+
 def map_points(page) -> dict:
     wait_for_map(page)
     return page.evaluate(_MAP_POINTS_JS)

@@ -16,6 +16,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core import DATASETS, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
+from vae_core.latent import MAX_SEED
 from vae_core.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
@@ -186,7 +187,7 @@ def restore_view_from_url() -> None:
             notices.append(f"latent vector '{z}' is not {latent_dim} numbers; starting from the default")
     seed = params.get("seed")
     if seed is not None:
-        if seed.isdigit() and int(seed) < 2**31:
+        if seed.isdigit() and int(seed) <= MAX_SEED:
             st.session_state[SEED] = int(seed)
         else:
             notices.append(f"seed '{seed}' is not a whole number; using 0")
@@ -217,12 +218,10 @@ def view_params() -> dict[str, str]:
     return params
 
 
-def sync_url(always: bool = False) -> None:
-    """Write the view into the query string. A page switch clears the browser's query string while the
-    server still holds the old one, so full app runs write it unconditionally (``always``)."""
-    params = view_params()
-    if always or st.query_params.to_dict() != params:
-        st.query_params.from_dict(params)
+def sync_url() -> None:
+    """Write the view into the query string, always: a run's copy of the query string is the one the browser
+    sent with its request, which a page switch has cleared, or a run still in flight was about to change."""
+    st.query_params.from_dict(view_params())
 
 
 def shareable_link() -> str:

@@ -12,7 +12,7 @@ from streamlit.testing.v1 import AppTest
 
 from explorer import session
 from vae_core import ModelConfig, ModelPair, load_dataset, new_model
-from vae_core.generation import compare_reconstructions, comparison_indices, prior_coverage
+from vae_core.comparison import compare_reconstructions, comparison_indices, prior_coverage
 from vae_core.workspace import Workspace
 
 PAGE = page_path("compare")

@@ -8,15 +8,17 @@ for, and checks, each page's own result. The rounds are bounded; the test stops 
 from __future__ import annotations
 
 import pytest
-from test_train import alert, open_train, set_number
 
 from devtools.browser import (
     active_models_label,
+    alert,
     click_at,
     editor_slider,
     editor_z,
     isolated_data_points,
     map_to_page,
+    open_train,
+    set_number,
     wait_for_app,
     wait_for_map,
 )

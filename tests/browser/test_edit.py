@@ -15,10 +15,10 @@ from devtools.browser import (
     editor_slider,
     editor_z,
     isolated_data_points,
+    open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
-    wait_for_map,
 )
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
@@ -39,9 +39,7 @@ def on_step(value: float) -> str:
 
 
 def open_point_in_editor(visitor):
-    page = visitor.open("/")
-    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
-    wait_for_map(page)
+    page = open_explore(visitor)
     point = isolated_data_points(page, 1)[0]
     click_at(page, point["px"], point["py"])
     wait_for_card(page, point["custom"])

@@ -18,6 +18,7 @@ from devtools.browser import (
     map_points,
     map_state,
     map_to_page,
+    open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
@@ -33,15 +34,10 @@ pytestmark = [pytest.mark.browser,
                                  reason="needs Fashion-MNIST (apt-get install dataset-fashion-mnist)")]
 
 
-def open_fashion(visitor, path: str = "/?model=fashion-mnist"):
-    page = visitor.open(path)
-    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
-    wait_for_map(page)
-    return page
 
 
 def test_all_70000_images_can_be_explored(visitor, new_visitor, assert_no_exceptions):
-    page = open_fashion(visitor)
+    page = open_explore(visitor, "/?model=fashion-mnist")
     page.get_by_text("Training images too").click()
     wait_for_app(page, lambda: map_count(page) == 70_000, timeout_s=180)
     wait_for_map(page)
@@ -109,7 +105,7 @@ def shirt_png() -> bytes:
 
 
 def test_an_uploaded_or_drawn_picture_is_encoded_and_placed_on_the_map(visitor, assert_no_exceptions):
-    page = open_fashion(visitor)
+    page = open_explore(visitor, "/?model=fashion-mnist")
     page.get_by_text("Encode your own image").click()
     page.get_by_test_id("stFileUploader").filter(has_text="A PNG or JPEG").locator('input[type="file"]') \
         .set_input_files(files=[{"name": "shirt.png", "mimeType": "image/png", "buffer": shirt_png()}])

@@ -19,10 +19,10 @@ from devtools.browser import (
     map_points,
     map_state,
     map_to_page,
+    open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
-    wait_for_map,
 )
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
@@ -35,11 +35,6 @@ LENS_PIXELS_JS = f"""() => {{ const c = {MAP_JS}.lens;
     return {{w: c.width, h: c.height, grey: Array.from({{length: c.width * c.height}}, (_, i) => d[4 * i])}}; }}"""
 
 
-def open_explore(visitor, path: str = "/"):
-    page = visitor.open(path)
-    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
-    wait_for_map(page)
-    return page
 
 
 def inspect_heading(page):

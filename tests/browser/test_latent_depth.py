@@ -13,6 +13,7 @@ from devtools.browser import (
     click_at,
     image_src,
     isolated_data_points,
+    open_explore,
     wait_for_app,
     wait_for_card,
     wait_for_map,
@@ -24,11 +25,6 @@ pytestmark = pytest.mark.browser
 POSTERIOR_JS = f"() => {MAP_JS}.posteriorGeometry({MAP_JS}.selected)"
 
 
-def open_explore(visitor, path: str = "/"):
-    page = visitor.open(path)
-    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
-    wait_for_map(page)
-    return page
 
 
 def test_posterior_and_its_draws_are_drawn_and_a_shared_link_reopens_the_view(

@@ -12,6 +12,8 @@ from devtools.browser import (
     images_loaded,
     map_count,
     map_points,
+    open_train,
+    set_number,
     wait_for_app,
     wait_for_card,
     wait_for_map,
@@ -23,17 +25,8 @@ pytestmark = pytest.mark.browser
 TRAIN_WAIT_S = 240  # two epochs of twelve images; generous for a shared 2-core machine
 
 
-def open_train(visitor):
-    page = visitor.open("/train")
-    wait_for_app(page, page.get_by_role("heading", name="Your own images"))
-    wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
-    return page
 
 
-def set_number(page, label: str, value) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Tab")
 
 
 def test_upload_preview_and_train_on_a_zip_of_class_folders(visitor, assert_no_exceptions):

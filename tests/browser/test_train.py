@@ -8,7 +8,14 @@ import re
 
 import pytest
 
-from devtools.browser import REPO_ROOT, active_models_label, wait_for_app
+from devtools.browser import (
+    REPO_ROOT,
+    active_models_label,
+    alert,
+    open_train,
+    set_number,
+    wait_for_app,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -16,17 +23,8 @@ pytestmark = pytest.mark.browser
 TRAIN_WAIT_S = 240  # a couple of epochs of digits; generous for a shared 2-core machine
 
 
-def open_train(visitor):
-    page = visitor.open("/train")
-    wait_for_app(page, page.locator("h1").filter(has_text=re.compile(r"^Train\b")))
-    wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
-    return page
 
 
-def set_number(page, label: str, value) -> None:
-    field = page.get_by_label(label, exact=True)
-    field.fill(str(value))
-    field.press("Tab")
 
 
 def uploader_input(page):
@@ -37,10 +35,6 @@ def uploader_input(page):
 def upload(page, name: str, data: bytes) -> None:
     uploader_input(page).set_input_files(files=[{"name": name, "mimeType": "application/octet-stream",
                                                  "buffer": data}])
-
-
-def alert(page, text: str):
-    return page.get_by_test_id("stAlert").filter(has_text=text)
 
 
 def test_train_download_and_upload_a_tiny_model(visitor, assert_no_exceptions, tmp_path):

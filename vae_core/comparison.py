@@ -1,4 +1,4 @@
-"""Generating from the prior and setting the AE beside the VAE: the numbers behind Sample and Compare.
+"""The AE beside the VAE, and both beside the prior: the numbers behind the Compare and Sample pages.
 
 A VAE is trained so that its codes follow N(0, I); an AE is not. The measures
 here check that claim on held-out data (how much of each model's codes fall

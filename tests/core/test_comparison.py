@@ -1,4 +1,4 @@
-"""vae_core.generation: prior mass and coverage, image picks, AE-vs-VAE reconstructions, cached summaries."""
+"""vae_core.comparison: prior mass and coverage, image picks, AE-vs-VAE reconstructions, cached summaries."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from vae_core import load_checkpoint, load_dataset
-from vae_core.generation import (
+from vae_core.comparison import (
     compare_reconstructions,
     comparison_indices,
     interpolation_partner,
