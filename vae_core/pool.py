@@ -157,13 +157,23 @@ class TrainingPool:
                 ticket = self._waiting.pop(0)
                 self._running.append(ticket)
             # Outside the lock: the first start also starts the fork server, which takes seconds.
-            receiver, sender = self._context.Pipe(duplex=False)
-            flags = [self._context.Event() for _ in ticket.jobs]
-            process = self._context.Process(
-                target=_work, args=([job.spec for job in ticket.jobs], flags, sender, self.niceness,
-                                    self.threads_per_worker),
-                name="latent-explorer-training", daemon=True)
-            process.start()
+            try:
+                receiver, sender = self._context.Pipe(duplex=False)
+                flags = [self._context.Event() for _ in ticket.jobs]
+                for flag, job in zip(flags, ticket.jobs):
+                    if job.status.done:  # cancelled while it waited: the worker skips it
+                        flag.set()
+                process = self._context.Process(
+                    target=_work, args=([job.spec for job in ticket.jobs], flags, sender, self.niceness,
+                                        self.threads_per_worker),
+                    name="latent-explorer-training", daemon=True)
+                process.start()
+            except Exception as err:  # noqa: BLE001 - e.g. no more processes allowed: say so, do not hang
+                for job in ticket.jobs:
+                    job._end("failed", f"Training could not start a worker process: {type(err).__name__}: {err}.")
+                with self._lock:
+                    self._running.remove(ticket)
+                continue
             sender.close()  # the worker holds the only sending end: its death reads as end of file here
             with self._lock:
                 ticket.connection, ticket.cancel_flags, ticket.process = receiver, flags, process

@@ -99,3 +99,37 @@ def test_worker_count_comes_from_the_environment(monkeypatch):
         monkeypatch.setenv(WORKERS_ENV, bad)
         with pytest.raises(ValueError, match=WORKERS_ENV):
             TrainingPool()
+
+
+def test_a_sweep_member_cancelled_while_waiting_is_skipped_when_the_sweep_starts():
+    pool = TrainingPool(max_workers=1, threads_per_worker=1)
+    ahead = TrainingJob(spec(), owner="A", pool=pool).start()
+    sweep = BetaSweep(spec(epochs=2), [0.5, 2.0, 8.0], owner="B", pool=pool).start()
+    try:
+        wait_until(lambda: ahead.status == JobStatus.RUNNING)
+        sweep.jobs[2.0].cancel()
+        assert sweep.jobs[2.0].wait(WAIT_S) == JobStatus.CANCELLED
+        ahead.cancel()
+        statuses = set()
+        while not sweep.done:
+            statuses.add(sweep.jobs[2.0].status)
+            time.sleep(0.01)
+        assert statuses == {JobStatus.CANCELLED}, "a cancelled member must never run"
+        assert [p.status for p in sweep.points()] == [JobStatus.FINISHED, JobStatus.CANCELLED, JobStatus.FINISHED]
+    finally:
+        stop(ahead, sweep)
+
+
+def test_a_worker_that_cannot_start_fails_its_job_in_words(monkeypatch):
+    pool = TrainingPool(max_workers=1, threads_per_worker=1)
+
+    def no_more_processes(*args, **kwargs):
+        raise OSError("Resource temporarily unavailable")
+
+    monkeypatch.setattr(pool._context, "Process", no_more_processes)
+    job = TrainingJob(spec(epochs=1), owner="A", pool=pool).start()
+    assert job.wait(WAIT_S) == JobStatus.FAILED
+    assert "could not start a worker process" in job.progress().error
+    assert "Resource temporarily unavailable" in job.progress().error
+    monkeypatch.undo()
+    assert TrainingJob(spec(epochs=1), owner="A", pool=pool).start().wait(WAIT_S) == JobStatus.FINISHED
