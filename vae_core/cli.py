@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -21,6 +22,8 @@ from .training import (
     available_devices,
     evaluate,
     physical_cpu_cores,
+    resolve_device,
+    resolve_precision,
 )
 
 
@@ -48,7 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--device", choices=["auto", *available_devices()], default="auto")
     train.add_argument("--precision", choices=list(PRECISIONS), default="auto",
                        help="arithmetic of the layers: auto = bf16 on a CPU that computes it natively, else fp32")
-    train.add_argument("--threads", type=int, help="torch threads (default: the physical cores)")
+    train.add_argument("--threads", type=int,
+                       help="torch threads (default: $OMP_NUM_THREADS where set, else the physical cores)")
     train.add_argument("--output", "-o", default="checkpoint.pt", help="checkpoint path to write")
     train.add_argument("--json", action="store_true", help="print one JSON line per epoch instead of a progress bar")
 
@@ -68,9 +72,11 @@ def _train(args: argparse.Namespace) -> int:
     spec = JobSpec(args.dataset, kinds=("ae", "vae") if args.model == "both" else (args.model,),
                    latent_dim=args.latent_dim, hidden_dim=args.hidden_dim, ae_code_activation=args.ae_code,
                    architecture=args.arch, train=config, data_dir=args.data_dir)
+    resolve_precision(config.precision, resolve_device(config.device))  # refuse bf16 where there is none, now
     if args.threads is not None and args.threads < 1:
         raise ValueError("--threads must be at least 1")
-    torch.set_num_threads(args.threads or physical_cpu_cores())
+    if args.threads or not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(args.threads or physical_cpu_cores())
     dataset = load_dataset(args.dataset, args.data_dir)
     bars = []
 
