@@ -83,8 +83,9 @@ def resolve_precision(precision: str, device: torch.device) -> str:
         raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
     native = device.type == "cpu" and cpu_computes_bf16()
     if precision == "bf16" and not native:
-        raise ValueError(f"bf16 training needs a CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX); "
-                         f"this {device.type.upper()} has none here. Use precision 'fp32' or 'auto'.")
+        where = "a CPU without it" if device.type == "cpu" else device.type.upper()
+        raise ValueError(f"precision 'bf16' needs a CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX); "
+                         f"this training runs on {where}. Use precision 'fp32' or 'auto'.")
     return "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
 
 
