@@ -133,3 +133,9 @@ def test_a_worker_that_cannot_start_fails_its_job_in_words(monkeypatch):
     assert "Resource temporarily unavailable" in job.progress().error
     monkeypatch.undo()
     assert TrainingJob(spec(epochs=1), owner="A", pool=pool).start().wait(WAIT_S) == JobStatus.FINISHED
+
+
+def test_a_pool_needs_a_worker():
+    for bad in (0, -2):
+        with pytest.raises(ValueError, match="at least one worker"):
+            TrainingPool(max_workers=bad)
