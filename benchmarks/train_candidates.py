@@ -8,7 +8,9 @@ layout) on Fashion-MNIST, batch 128, from the same initial weights. The
 candidates run in turns of ``--steps`` steps, round after round, so background
 load that comes and goes hits all of them alike; the table gives each one's
 median time per step over the rounds (wall and this process's CPU time) and
-that median times the 469 steps of an epoch.
+that median times the 469 steps of an epoch. The first 20 steps of each
+candidate are timed apart: they include torch.compile's whole compilation
+(from an empty cache) for the compiled candidates.
 
     python -m benchmarks.train_candidates [--rounds 5] [--steps 100] [--threads N] [--arch mlp|conv]
                                           [--only NAME ...]
@@ -24,6 +26,7 @@ import math
 import os
 import statistics
 import sys
+import tempfile
 import time
 import types
 from collections.abc import Callable
@@ -128,10 +131,12 @@ def make_step(loss_terms: str, bf16: bool, adam: str = "torch", compile_step: bo
             x = torch.index_select(images.floats, 0, indices)
         if onednn_bf16:  # oneDNN may compute float32 products with bfloat16 inside; process-wide, so set per step
             torch.backends.mkldnn.matmul.fp32_precision = "bf16"
-        try:
+            try:
+                step(x)
+            finally:
+                torch.backends.mkldnn.matmul.fp32_precision = "none"
+        else:
             step(x)
-        finally:
-            torch.backends.mkldnn.matmul.fp32_precision = "none"
         count += 1
         if count % training._FLUSH_SUBNORMALS_EVERY == 0:
             training._flush_subnormal_moments(optimizer)
@@ -182,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds and --steps must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
+    # A fresh compilation cache, so the compiled candidates' first steps include their whole compile time.
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="train-candidates-inductor-")
     global model_config
     model_config = MODEL_CONFIGS[args.arch]
     names = args.only or list(CANDIDATES)
