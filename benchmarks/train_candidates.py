@@ -187,8 +187,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.error("--rounds and --steps must be at least 1")
     if args.threads:
         torch.set_num_threads(args.threads)
-    # A fresh compilation cache, so the compiled candidates' first steps include their whole compile time.
-    os.environ["TORCHINDUCTOR_CACHE_DIR"] = tempfile.mkdtemp(prefix="train-candidates-inductor-")
+    # A fresh compilation cache (removed when the script ends), so the compiled candidates' first steps
+    # include their whole compile time.
+    inductor_cache = tempfile.TemporaryDirectory(prefix="train-candidates-inductor-")
+    os.environ["TORCHINDUCTOR_CACHE_DIR"] = inductor_cache.name
     global model_config
     model_config = MODEL_CONFIGS[args.arch]
     names = args.only or list(CANDIDATES)
