@@ -1,8 +1,9 @@
 """Train: new AE and VAE models with your settings, live curves, checkpoints in and out.
 
-Training runs in a background thread (vae_core.jobs.TrainingJob) kept in this
-browser session's state, so it belongs to this visitor only; a fragment polls
-it for the progress bar and curves without rerunning the whole page.
+Training runs in a worker process of the server's training pool (vae_core.pool);
+this browser session's state holds its TrainingJob (or BetaSweep), so the result
+belongs to this visitor only, and a fragment polls it for the progress bar and
+curves without rerunning the whole page. The pool trains one job per session.
 """
 
 from __future__ import annotations
@@ -12,31 +13,38 @@ import re
 from typing import NamedTuple
 
 import streamlit as st
+from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import figures, own_images, session
+from explorer.job_labels import job_result_label, pair_label, queue_text
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import dataset_title, missing_dataset_message
-from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, pair_label
+from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob
 from vae_core.models import KIND_TITLES
+from vae_core.pool import TrainingRefused
 
 # session_state keys
-TRAINING_JOB = session.TRAINING_JOB
+TRAINING_JOB = session.TRAINING_JOB  # this session's running TrainingJob or BetaSweep (the sidebar keeps it alive)
+SWEEP = "beta_sweep"  # the last sweep, once it has ended: its points stay loadable
 TRAIN_OUTCOME = "train_outcome"
 UPLOAD_OUTCOME = "checkpoint_upload_outcome"
 UPLOADED_FILE_ID = "checkpoint_upload_file_id"
 
 POLL_S = 0.75
 # A job stops itself when no page has polled it for this long (its tab was closed),
-# so it does not hold the server's single training slot for nobody.
+# so it does not hold a training worker for nobody.
 ABANDON_AFTER_S = 600
 MODEL_CHOICES = {"both": "AE + VAE", "vae": "VAE", "ae": "AE"}
+ARCHITECTURE_CHOICES = {"mlp": "MLP (fully connected, as in the seeds)",
+                        "conv": "Convolutional (two stride-2 conv layers)"}
 LOSS_TITLES = {"bce": "BCE (Bernoulli pixels)", "mse": "MSE (Gaussian pixels)"}
 AE_CODE_TITLES = {"linear": "none (linear code)", "relu": "ReLU (as in the seed)"}
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 0.1, 0.3, 1.0)
+SWEEP_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
 # Limits for a shared demo server: large enough for real experiments, small enough
-# that one visitor cannot hold the (single) training slot for hours.
+# that one visitor cannot hold a training worker for hours.
 MAX_EPOCHS = 500
 MAX_HIDDEN = 2048
 MAX_LATENT = 64
@@ -96,12 +104,32 @@ def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
 
 # --- training ----------------------------------------------------------------------------
 
-def settings_form(training: bool) -> None:
+def session_owner() -> str:
+    """This browser session's id: the training pool runs at most one training per owner."""
+    context = get_script_run_ctx()
+    return context.session_id if context is not None else "no-session"
+
+
+def job_spec(dataset: str, model: str, architecture: str, latent_dim: int, hidden_dim: int, ae_code: str,
+             loss: str, beta: float, epochs: int, batch_size: int, learning_rate: float, seed: int,
+             device: str) -> JobSpec:
+    """The form's values as what to train (a sweep then varies beta and trains VAEs only)."""
+    return JobSpec(dataset, kinds=("ae", "vae") if model == "both" else (model,), architecture=architecture,
+                   latent_dim=int(latent_dim), hidden_dim=int(hidden_dim), ae_code_activation=ae_code,
+                   train=TrainConfig(epochs=int(epochs), batch_size=int(batch_size),
+                                     learning_rate=float(learning_rate), beta=float(beta), loss=loss,
+                                     seed=int(seed), device=device),
+                   custom_dataset=own_images.dataset_named(dataset))
+
+
+def settings_form(busy: bool) -> None:
+    """The settings, with two ways to submit them: train one pair, or run a beta sweep with them."""
     datasets = [name for name in DATASETS if is_available(name)]
     own = own_images.session_dataset()
     if own is not None:
         datasets.append(own.name)
     devices = available_devices()
+    busy_help = "This session's training is under way; stop it or wait for it to end." if busy else None
     with st.form("train_settings"):
         data_col, size_col, optimiser_col = st.columns(3)
         dataset = data_col.selectbox("Dataset", datasets, format_func=dataset_title,
@@ -112,12 +140,16 @@ def settings_form(training: bool) -> None:
                                     help="Only the devices this server actually has.")
         seed = data_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                                      help="Same seed and settings, same model.")
+        architecture = size_col.radio("Architecture", list(ARCHITECTURE_CHOICES),
+                                      format_func=ARCHITECTURE_CHOICES.get, key="train_architecture",
+                                      help="Convolutions see neighbouring pixels together: sharper images "
+                                           "for the same latent size, and slower training.")
         latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT, value=2, step=1,
                                            key="train_latent",
                                            help="2 puts the codes straight on the map; more are projected.")
         hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN, value=256, step=8,
-                                           key="train_hidden", help="Units in the one hidden layer of each "
-                                                                    "encoder and decoder.")
+                                           key="train_hidden", help="Units in the hidden layer of each encoder "
+                                                                    "and decoder.")
         ae_code = size_col.selectbox("AE code activation", list(AE_CODE_TITLES), format_func=AE_CODE_TITLES.get,
                                      key="train_ae_code",
                                      help="A ReLU folds a small code onto the positive quadrant.")
@@ -133,32 +165,42 @@ def settings_form(training: bool) -> None:
                                                 key="train_batch")
         learning_rate = optimiser_col.select_slider("Learning rate (Adam)", LEARNING_RATES, value=1e-3,
                                                     format_func=lambda v: f"{v:g}", key="train_lr")
-        submitted = st.form_submit_button("Train", type="primary", disabled=training, key="train_start",
-                                          help="Training is under way" if training else None)
+        train_col, sweep_col = st.columns([1, 3], vertical_alignment="bottom")
+        train = train_col.form_submit_button("Train", type="primary", disabled=busy, key="train_start",
+                                             help=busy_help)
+        betas = sweep_col.multiselect(
+            "β sweep: one VAE per β with the settings above", SWEEP_BETAS, default=[0.25, 1.0, 4.0],
+            key="sweep_betas", format_func=lambda b: f"{b:g}",
+            help="Traces the rate-distortion trade-off (below). The Model choice and β above are not used.")
+        sweep = sweep_col.form_submit_button("Run the sweep", disabled=busy, key="sweep_start", help=busy_help)
     for name in DATASETS:
         if name not in datasets:
             st.caption(f"ℹ️ {missing_dataset_message(name)}")
-    if not submitted:
+    if not (train or sweep):
         return
     try:
-        spec = JobSpec(dataset, kinds=("ae", "vae") if model == "both" else (model,),
-                       latent_dim=int(latent_dim), hidden_dim=int(hidden_dim), ae_code_activation=ae_code,
-                       train=TrainConfig(epochs=int(epochs), batch_size=int(batch_size),
-                                         learning_rate=float(learning_rate), beta=float(beta), loss=loss,
-                                         seed=int(seed), device=device),
-                       custom_dataset=own_images.dataset_named(dataset))
+        spec = job_spec(dataset, model, architecture, latent_dim, hidden_dim, ae_code, loss, beta, epochs,
+                        batch_size, learning_rate, seed, device)
+        if train:
+            work = TrainingJob(spec, abandon_after_s=ABANDON_AFTER_S, owner=session_owner())
+        else:
+            work = BetaSweep(spec, betas, abandon_after_s=ABANDON_AFTER_S, owner=session_owner())
+        work.start()
     except ValueError as err:
-        # The widgets' bounds make this unreachable from the page; a forged request still gets words, not a trace.
+        # The widgets' bounds make most of this unreachable from the page; a forged request still gets words.
         st.error(f"These settings cannot be trained: {err}")
         return
+    except TrainingRefused as err:
+        st.error(str(err))
+        return
     st.session_state.pop(TRAIN_OUTCOME, None)
-    st.session_state[TRAINING_JOB] = TrainingJob(spec, abandon_after_s=ABANDON_AFTER_S).start()
+    st.session_state[TRAINING_JOB] = work
     st.rerun()
 
 
 def progress_text(job: TrainingJob, progress: JobProgress) -> str:
     if progress.status == JobStatus.QUEUED:
-        return "Waiting for another training on this server to finish…"
+        return queue_text(progress.queue_position)
     if progress.current_kind is None:
         return f"Loading {dataset_title(job.spec.dataset)}…"
     text = (f"{KIND_TITLES[progress.current_kind]} epoch {progress.current_epoch} of {progress.epochs} · "
@@ -170,24 +212,48 @@ def progress_text(job: TrainingJob, progress: JobProgress) -> str:
     return text + f" · about {duration(progress.eta_s)} left"
 
 
+KEEP_WATCHING = (f"Training continues while you visit other pages; come back here to collect the result. "
+                 f"A training no page has looked at for {ABANDON_AFTER_S // 60} minutes is stopped, keeping "
+                 "what it learned.")
+
+
 @st.fragment(run_every=POLL_S)
 def training_progress() -> None:
-    job: TrainingJob | None = st.session_state.get(TRAINING_JOB)
-    if job is None:  # another run of this fragment has already concluded it
+    work: TrainingJob | BetaSweep | None = st.session_state.get(TRAINING_JOB)
+    if work is None:  # another run of this fragment has already concluded it
         return
-    job.keep_alive()
-    progress = job.progress()
+    work.keep_alive()
+    if isinstance(work, BetaSweep):
+        sweep_progress(work)
+        return
+    progress = work.progress()
     if progress.status.done:
-        st.session_state[TRAIN_OUTCOME] = conclude(job)
+        st.session_state[TRAIN_OUTCOME] = conclude(work)
         del st.session_state[TRAINING_JOB]
         st.rerun()  # the whole app, once, so the sidebar and every page pick up the new active pair
-    st.progress(progress.fraction, text=progress_text(job, progress))
-    st.button("Stop", on_click=job.cancel, disabled=job.cancel_requested, key="train_stop",
+    st.progress(progress.fraction, text=progress_text(work, progress))
+    st.button("Stop", on_click=work.cancel, disabled=work.cancel_requested, key="train_stop",
               help="Stops within one batch and keeps the model trained so far.")
-    st.caption(f"Training continues while you visit other pages; come back here to collect the result. "
-               f"A training no page has looked at for {ABANDON_AFTER_S // 60} minutes is stopped, "
-               "keeping what it learned.")
+    st.caption(KEEP_WATCHING)
     loss_curves(progress.histories, key_prefix="live")
+
+
+def sweep_progress(sweep: BetaSweep) -> None:
+    if sweep.done:
+        st.session_state[SWEEP] = sweep
+        del st.session_state[TRAINING_JOB]
+        st.session_state[TRAIN_OUTCOME] = Outcome("success", "The β sweep has ended: its points are below, "
+                                                             "each one loadable.")
+        st.rerun()  # the whole app: the form's buttons come back
+    points = sweep.points()
+    position = sweep.queue_position
+    text = (queue_text(position) if position is not None else
+            f"β sweep: {sum(p.status.done for p in points)} of {len(points)} VAEs trained, "
+            f"{round(sweep.fraction * 100)}% of all epochs")
+    st.progress(sweep.fraction, text=text)
+    st.button("Stop the sweep", on_click=sweep.cancel, key="sweep_stop",
+              help="Stops the VAE in training within one batch, keeping it, and skips the rest.")
+    st.caption(KEEP_WATCHING)
 
 
 def conclude(job: TrainingJob) -> Outcome:
@@ -196,7 +262,7 @@ def conclude(job: TrainingJob) -> Outcome:
     pair = job.result_pair()
     kept = ""
     if pair is not None:
-        label = job.result_label()
+        label = job_result_label(job)
         try:
             session.add_own_pair(pair, label, dataset=job.spec.custom_dataset)
         except DatasetUnavailable as err:
@@ -297,66 +363,33 @@ def active_history() -> None:
 
 # --- the beta sweep -----------------------------------------------------------------------
 
-SWEEP = "beta_sweep"
-SWEEP_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
-
-
-def sweep_section(training: bool) -> None:
+def sweep_section() -> None:
+    """The current or last sweep's rate-distortion curve; any finished point can become the active pair."""
+    work = st.session_state.get(TRAINING_JOB)
+    sweep = work if isinstance(work, BetaSweep) else st.session_state.get(SWEEP)
+    if sweep is None:
+        return
     st.subheader("β trade-off: rate against distortion")
-    st.caption("Train one VAE per β with the settings above and plot what each pays in KL (the rate: nats spent "
+    st.caption("One VAE per β, trained with the same settings: what each pays in KL (the rate: nats spent "
                "describing z) against what it loses in reconstruction (the distortion). β = 1 is the ELBO; larger "
-               "β pushes the codes towards the prior and blurs the images. Any point can be loaded to explore.")
-    sweep: BetaSweep | None = st.session_state.get(SWEEP)
-    running = sweep is not None and not sweep.done
-    with st.form("sweep_settings", border=False):
-        left, right = st.columns([3, 1], vertical_alignment="bottom")
-        betas = left.multiselect("β values", SWEEP_BETAS, default=[0.25, 1.0, 4.0], key="sweep_betas",
-                                 format_func=lambda b: f"{b:g}")
-        epochs = right.number_input("Epochs each", 1, MAX_EPOCHS, 10, key="sweep_epochs")
-        start = st.form_submit_button("Run the sweep", disabled=training or running, key="sweep_start")
-    if start:
-        try:
-            spec = current_spec().with_train(epochs=int(epochs))
-            st.session_state[SWEEP] = BetaSweep(spec, betas, abandon_after_s=ABANDON_AFTER_S).start()
-        except ValueError as err:
-            st.error(f"The sweep cannot start: {err}")
-            return
-        st.rerun()
-    if sweep is not None:
-        sweep_results()
-
-
-def current_spec() -> JobSpec:
-    """The settings form's current values as a spec (its widgets hold them in session state)."""
-    state = st.session_state
-    return JobSpec(state["train_dataset"], kinds=("vae",), latent_dim=int(state["train_latent"]),
-                   hidden_dim=int(state["train_hidden"]),
-                   train=TrainConfig(epochs=int(state["train_epochs"]), batch_size=int(state["train_batch"]),
-                                     learning_rate=float(state["train_lr"]), beta=1.0, loss=state["train_loss"],
-                                     seed=int(state["train_seed"]), device=state["train_device"]),
-                   custom_dataset=own_images.dataset_named(state["train_dataset"]))
+               "β pushes the codes towards the prior and blurs the images.")
+    sweep_results(sweep)
 
 
 @st.fragment(run_every=POLL_S)
-def sweep_results() -> None:
-    sweep: BetaSweep = st.session_state[SWEEP]
-    points = sweep.points()
-    if not sweep.done:
-        sweep.keep_alive()
-        st.progress(sweep.fraction, text=f"Sweep: {sum(p.status.done for p in points)} of {len(points)} VAEs "
-                                         f"trained, {round(sweep.fraction * 100)}% of all epochs")
-        st.button("Stop the sweep", on_click=sweep.cancel, key="sweep_stop")
-    finished = [p for p in points if p.kl is not None]
+def sweep_results(sweep: BetaSweep) -> None:
+    finished = [p for p in sweep.points() if p.kl is not None]
     if finished:
         st.plotly_chart(figures.rate_distortion([p.beta for p in finished], [p.kl for p in finished],
-                                        [p.reconstruction for p in finished]), key="sweep_plot")
+                                                [p.reconstruction for p in finished]), key="sweep_plot")
     loadable = [p.beta for p in finished if p.status.done]
     if loadable:
         left, right = st.columns([2, 1], vertical_alignment="bottom")
         beta = left.selectbox("Explore the VAE trained with", loadable, format_func=lambda b: f"β = {b:g}",
                               key="sweep_pick")
         if right.button("Make it the active model", key="sweep_load"):
-            session.add_own_pair(sweep.pair(beta), sweep.label(beta), dataset=sweep.spec.custom_dataset)
+            job = sweep.jobs[beta]
+            session.add_own_pair(job.result_pair(), job_result_label(job), dataset=sweep.spec.custom_dataset)
             st.rerun()
 
 
@@ -365,13 +398,13 @@ def sweep_results() -> None:
 st.title("Train")
 st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
            "The result becomes this browser session's active model; nobody else sees it.")
-job_running = TRAINING_JOB in st.session_state
+busy = TRAINING_JOB in st.session_state
 own_images.section()
-settings_form(training=job_running)
-if job_running:
+settings_form(busy=busy)
+if busy:
     training_progress()
 else:
     show(st.session_state.pop(TRAIN_OUTCOME, None))
 checkpoints()
 active_history()
-sweep_section(training=job_running)
+sweep_section()

@@ -15,7 +15,8 @@ Only the training part of each epoch is timed, on both sides; dataset loading
 and the test evaluation are not. Test loss is per image, in nats (-ELBO with
 one z sample, over the 10k test images).
 
-    python -m benchmarks.train_speed [--epochs 3] [--device cpu|cuda] [--json-out PATH]
+    python -m benchmarks.train_speed [--epochs 3] [--device cpu|cuda] [--precision auto|fp32|bf16]
+                                     [--interleave] [--json-out PATH]
 
 torchvision's FashionMNIST class wants uncompressed files in
 ROOT/FashionMNIST/raw/; the script builds that layout once in a cache folder by
@@ -47,7 +48,7 @@ from torchvision import datasets, transforms
 from vae_core import training
 from vae_core.data import IDX_FILES, load_dataset
 from vae_core.models import ModelConfig
-from vae_core.training import TrainConfig, new_model, train_model
+from vae_core.training import PRECISIONS, TrainConfig, cpu_computes_bf16, new_model, resolve_precision, train_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -85,7 +86,7 @@ def torchvision_root(data_dir: Path, cache: Path) -> Path:
 def machine_info(device: str) -> dict:
     info = {"python": platform.python_version(), "torch": torch.__version__,
             "torchvision": torchvision.__version__, "torch_threads": torch.get_num_threads(),
-            "os_cpu_count": os.cpu_count()}
+            "os_cpu_count": os.cpu_count(), "cpu_bf16": cpu_computes_bf16()}
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
         fields = dict(line.split(":", 1) for line in lscpu.splitlines() if ":" in line)
@@ -124,7 +125,8 @@ def recipe_loss(recon_x, x, mu, logvar):
     return bce + kld
 
 
-def run_recipe(root: Path, epochs: int, seed: int, device: torch.device, log, clock=time.perf_counter) -> dict:
+def recipe_epochs(root: Path, epochs: int, seed: int, device: torch.device, log, clock=time.perf_counter):
+    """The recipe, one epoch per next(): yields each epoch's figures."""
     torch.manual_seed(seed)
     train_set = datasets.FashionMNIST(str(root), train=True, download=False, transform=transforms.ToTensor())
     test_set = datasets.FashionMNIST(str(root), train=False, download=False, transform=transforms.ToTensor())
@@ -134,7 +136,6 @@ def run_recipe(root: Path, epochs: int, seed: int, device: torch.device, log, cl
     model = new_model(MODEL_CONFIG, seed).to(device)
     torch.manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    epochs_out = []
     for epoch in range(1, epochs + 1):
         # train(epoch), as in the example
         synchronize(device)
@@ -162,22 +163,26 @@ def run_recipe(root: Path, epochs: int, seed: int, device: torch.device, log, cl
         test_loss /= len(test_loader.dataset)
         row = {"epoch": epoch, "train_s": train_s, "train_loss": train_loss / len(train_loader.dataset),
                "test_loss": test_loss, "load_avg": load_average()}
-        epochs_out.append(row)
         log(f"  recipe   epoch {epoch}: train {train_s:7.3f} s   test loss {test_loss:8.3f}   "
             f"(load {row['load_avg']})")
-    return {"epochs": epochs_out, "train_images": len(train_set), "test_images": len(test_set)}
+        yield row
 
 
 # --------------------------------------------------------------------------- (b) vae_core
 
-def run_vae_core(data_dir: Path, epochs: int, seed: int, device: str, log, clock=time.perf_counter) -> dict:
+def run_vae_core(data_dir: Path, epochs: int, seed: int, device: str, precision: str, log,
+                 clock=time.perf_counter, after_epoch=None) -> dict:
+    """train_model on the benchmark's VAE; ``after_epoch`` runs after each epoch's report (outside train_s)."""
     dataset = load_dataset("fashion-mnist", str(data_dir))
     model = new_model(MODEL_CONFIG, seed)
-    config = TrainConfig(epochs=epochs, batch_size=128, learning_rate=1e-3, seed=seed, device=device)
+    config = TrainConfig(epochs=epochs, batch_size=128, learning_rate=1e-3, seed=seed, device=device,
+                         precision=precision)
 
     def on_epoch(report):
         log(f"  vae_core epoch {report.epoch}: train {report.train_s:7.3f} s   "
             f"test loss {report.test_loss:8.3f}   (load {load_average()})")
+        if after_epoch is not None:
+            after_epoch()
 
     # train_s is timed inside train_model with training.time.perf_counter; for --clock cpu
     # that one name is pointed at the chosen clock for the duration of the call.
@@ -190,7 +195,8 @@ def run_vae_core(data_dir: Path, epochs: int, seed: int, device: str, log, clock
         training.time = real_time
     return {"epochs": [{"epoch": r.epoch, "train_s": r.train_s, "train_loss": r.train_loss,
                         "test_loss": r.test_loss} for r in result.history],
-            "train_images": len(dataset.train_images), "test_images": len(dataset.test_images)}
+            "train_images": len(dataset.train_images), "test_images": len(dataset.test_images),
+            "precision": resolve_precision(precision, torch.device(device))}
 
 
 # --------------------------------------------------------------------------- main
@@ -210,6 +216,11 @@ def main(argv: list[str] | None = None) -> int:
                              "process's CPU seconds, a steadier proxy on a machine shared with other work")
     parser.add_argument("--vae-core-first", action="store_true",
                         help="run (b) before (a); alternate between runs to see drifting background load")
+    parser.add_argument("--interleave", action="store_true",
+                        help="alternate the two sides epoch by epoch (a1 b1 a2 b2 ...), so load that comes and "
+                             "goes falls on both alike")
+    parser.add_argument("--precision", choices=list(PRECISIONS), default="auto",
+                        help="vae_core's TrainConfig.precision (default auto: bf16 where the CPU computes it)")
     parser.add_argument("--json-out", type=Path, help="write all figures to this JSON file")
     args = parser.parse_args(argv)
 
@@ -225,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
 
     info = machine_info(args.device)
     command = "python " + " ".join(shlex.quote(a) for a in [os.path.relpath(__file__, REPO), *(argv or sys.argv[1:])])
-    log(f"{info.get('cpu_model')} ({info.get('cpus')} CPUs), torch {info['torch']} "
+    log(f"{info.get('cpu_model')} ({info.get('cpus')} CPUs, native bf16: {info['cpu_bf16']}), torch {info['torch']} "
         f"({info['torch_threads']} threads), device {args.device}")
     log(f"load average before: {load_average()}; clock: {args.clock}")
 
@@ -239,17 +250,23 @@ def main(argv: list[str] | None = None) -> int:
 
     def side_a():
         log(f"(a) recipe: torchvision FashionMNIST + ToTensor + DataLoader(128, shuffle), {args.epochs} epochs")
-        return run_recipe(root, args.epochs, args.seed, device, log, clock)
+        return recipe_epochs(root, args.epochs, args.seed, device, log, clock)
 
-    def side_b():
-        log(f"(b) vae_core: train_model, {args.epochs} epochs")
-        return run_vae_core(args.data_dir, args.epochs, args.seed, args.device, log, clock)
+    def side_b(after_epoch=None):
+        log(f"(b) vae_core: train_model, {args.epochs} epochs, precision {args.precision}")
+        return run_vae_core(args.data_dir, args.epochs, args.seed, args.device, args.precision, log, clock,
+                            after_epoch)
 
-    if args.vae_core_first:
+    if args.interleave:
+        recipe_rows = side_a()
+        rows = [next(recipe_rows)]  # a1 first, then b1, a2, b2, ...
+        core = side_b(after_epoch=lambda: len(rows) < args.epochs and rows.append(next(recipe_rows)))
+        recipe = {"epochs": rows}
+    elif args.vae_core_first:
         core = side_b()
-        recipe = side_a()
+        recipe = {"epochs": list(side_a())}
     else:
-        recipe = side_a()
+        recipe = {"epochs": list(side_a())}
         core = side_b()
 
     recipe_times = [e["train_s"] for e in recipe["epochs"]]
@@ -279,7 +296,9 @@ def main(argv: list[str] | None = None) -> int:
         results = {
             "command": command, "machine": info, "device": args.device, "epochs": args.epochs,
             "seed": args.seed, "clock": args.clock,
-            "order": "vae_core first" if args.vae_core_first else "recipe first",
+            "order": ("interleaved" if args.interleave else
+                      "vae_core first" if args.vae_core_first else "recipe first"),
+            "precision": core["precision"],
             "settings": {"model": MODEL_CONFIG.to_dict(), "batch_size": 128,
                                              "optimizer": "Adam", "learning_rate": 1e-3,
                                              "loss": "BCE summed over pixels + KL"},

@@ -20,7 +20,10 @@ from vae_core.latent import MAX_SEED
 from vae_core.workspace import Workspace
 
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
-SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt"}
+SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt",
+                 "fashion-mnist-conv": "fashion-mnist-conv-latent2.pt"}
+# Shipped pairs whose key is not their dataset's name, and the words that tell them apart.
+SHIPPED_VARIANTS = {"fashion-mnist-conv": ("fashion-mnist", "convolutional")}
 # The pair a new session lands on: the Fashion-MNIST pair when its images are here, else the embedded digits.
 # A host may pin it (say to the lighter digits) with this variable.
 LANDING_ENV = "LATENT_EXPLORER_LANDING"
@@ -41,15 +44,26 @@ TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it
 
 
 @st.cache_resource(show_spinner="Loading the shipped models and encoding the held-out images…")
-def shipped_workspace(dataset_name: str) -> Workspace:
-    pair = load_checkpoint(ASSETS / SHIPPED_FILES[dataset_name])
+def shipped_workspace(key: str) -> Workspace:
+    pair = load_checkpoint(ASSETS / SHIPPED_FILES[key])
     dataset = load_dataset(pair.dataset, download=False)
-    return Workspace(pair, dataset, label=f"{DATASETS[dataset_name].title} — shipped AE + VAE")
+    return Workspace(pair, dataset, label=f"{shipped_title(key)} — shipped AE + VAE")
+
+
+def shipped_dataset(key: str) -> str:
+    return SHIPPED_VARIANTS[key][0] if key in SHIPPED_VARIANTS else key
+
+
+def shipped_title(key: str) -> str:
+    """E.g. 'Fashion-MNIST (28x28)', or 'Fashion-MNIST (28x28), convolutional' for a variant."""
+    title = DATASETS[shipped_dataset(key)].title
+    return f"{title}, {SHIPPED_VARIANTS[key][1]}" if key in SHIPPED_VARIANTS else title
 
 
 def shipped_keys() -> list[str]:
     """Shipped pairs whose checkpoint and dataset are on this machine (digits always are)."""
-    return [name for name, file in SHIPPED_FILES.items() if (ASSETS / file).is_file() and is_available(name)]
+    return [key for key, file in SHIPPED_FILES.items()
+            if (ASSETS / file).is_file() and is_available(shipped_dataset(key))]
 
 
 def own_workspaces() -> dict[str, Workspace]:
@@ -63,7 +77,7 @@ def workspace_labels() -> dict[str, str]:
 
 
 def shipped_workspace_label(key: str) -> str:
-    return f"{DATASETS[key].title} — shipped"
+    return f"{shipped_title(key)} — shipped"
 
 
 def get_workspace(key: str) -> Workspace:

@@ -182,7 +182,11 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
     pair = ModelPair(dataset=dataset, data_manifest=manifest)
     for name, entry in models.items():
         config, state = _check_model_entry(name, entry, image_shape)
-        model = build_model(config)  # safe now: the config passed validation and matched every weight
+        # Safe now: the config passed validation and matched every weight. Built empty and filled from the
+        # file, so no initialisation is computed only to be overwritten, and no random number is drawn.
+        with torch.device("meta"):
+            model = build_model(config)
+        model.to_empty(device="cpu")
         model.load_state_dict(state)
         model.eval()
         setattr(pair, name, model)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 import torch
@@ -13,12 +14,19 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
 from .download import DownloadProgress, download_dataset
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
+from .jobs import JobSpec, train_pair
 from .losses import importance_weighted_log_px
-from .models import ModelConfig, ModelPair
-from .training import TrainConfig, TrainingDiverged, available_devices, evaluate, new_model, train_model
-
-# The seeds' layouts, used when --hidden-dim / --latent-dim are not given.
-DEFAULT_SIZES = {"ae": (256, 32), "vae": (400, 20)}
+from .models import ARCHITECTURES, KIND_TITLES
+from .training import (
+    PRECISIONS,
+    TrainConfig,
+    TrainingDiverged,
+    available_devices,
+    evaluate,
+    physical_cpu_cores,
+    resolve_device,
+    resolve_precision,
+)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -37,6 +45,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="with --images: 1 for grey, 3 for colour")
     train.add_argument("--data-dir", help="folder with the dataset's IDX files (searched before the defaults)")
     train.add_argument("--model", choices=["ae", "vae", "both"], default="both")
+    train.add_argument("--arch", choices=list(ARCHITECTURES), default="mlp",
+                       help="mlp: the seeds' fully connected layers; conv: two stride-2 convolutions (32 and 64 "
+                            "channels) before the hidden layer, transposed convolutions in the decoder")
     train.add_argument("--latent-dim", type=int, help="latent size (default: 32 for the AE, 20 for the VAE)")
     train.add_argument("--hidden-dim", type=int, help="hidden layer size (default: 256 for the AE, 400 for the VAE)")
     train.add_argument("--ae-code", choices=["relu", "linear"], default="relu",
@@ -48,6 +59,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--lr", type=float, default=1e-3, help="Adam learning rate")
     train.add_argument("--seed", type=int, default=0)
     train.add_argument("--device", choices=["auto", *available_devices()], default="auto")
+    train.add_argument("--precision", choices=list(PRECISIONS), default="auto",
+                       help="arithmetic of the layers: auto = bf16 on a CPU that computes it natively, else fp32")
+    train.add_argument("--threads", type=int,
+                       help="torch threads (default: $OMP_NUM_THREADS where set, else the physical cores)")
     train.add_argument("--output", "-o", default="checkpoint.pt", help="checkpoint path to write")
     train.add_argument("--json", action="store_true", help="print one JSON line per epoch instead of a progress bar")
 
@@ -78,39 +93,41 @@ def _own_images(path: str, options: ConversionOptions) -> ImageDataset:
 
 
 def _train(args: argparse.Namespace) -> int:
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
+                         beta=args.beta, loss=args.loss, seed=args.seed, device=args.device,
+                         precision=args.precision)
+    resolve_precision(config.precision, resolve_device(config.device))  # refuse bf16 where there is none, now
+    if args.threads is not None and args.threads < 1:
+        raise ValueError("--threads must be at least 1")
     if args.images:
         dataset = _own_images(args.images, ConversionOptions(image_size=args.image_size, channels=args.channels))
     else:
         dataset = load_dataset(args.dataset or "digits", args.data_dir)
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, learning_rate=args.lr,
-                         beta=args.beta, loss=args.loss, seed=args.seed, device=args.device)
-    kinds = ["ae", "vae"] if args.model == "both" else [args.model]
-    pair = ModelPair(dataset=dataset.name, data_manifest=dataset.manifest)
-    for kind in kinds:
-        hidden, latent = DEFAULT_SIZES[kind]
-        model_config = ModelConfig(kind=kind, input_shape=dataset.image_shape,
-                                   hidden_dim=hidden if args.hidden_dim is None else args.hidden_dim,
-                                   latent_dim=latent if args.latent_dim is None else args.latent_dim,
-                                   code_activation=args.ae_code if kind == "ae" else "relu")
-        model = new_model(model_config, seed=args.seed)
-        bar = None if args.json else tqdm(total=config.epochs, desc=f"{kind.upper()} {dataset.name}", unit="epoch")
+    spec = JobSpec(dataset.name, kinds=("ae", "vae") if args.model == "both" else (args.model,),
+                   latent_dim=args.latent_dim, hidden_dim=args.hidden_dim, ae_code_activation=args.ae_code,
+                   architecture=args.arch, train=config, data_dir=args.data_dir,
+                   custom_dataset=dataset if args.images else None)
+    if args.threads or not os.environ.get("OMP_NUM_THREADS"):
+        torch.set_num_threads(args.threads or physical_cpu_cores())
+    bars = []
 
-        def report(epoch, bar=bar):
-            if bar is None:
-                print(json.dumps(epoch.to_dict()), flush=True)
-            else:
-                bar.set_postfix(train=f"{epoch.train_loss:.2f}", test=f"{epoch.test_loss:.2f}")
-                bar.update(1)
+    def start(kind: str) -> None:
+        if not args.json:
+            bars.append(tqdm(total=config.epochs, desc=f"{KIND_TITLES[kind]} {dataset.name}", unit="epoch"))
 
-        try:
-            result = train_model(model, dataset, config, on_epoch=report)
-        finally:
-            if bar is not None:
-                bar.close()
-        setattr(pair, kind, result.model.cpu())
-        pair.histories[kind] = [e.to_dict() for e in result.history]
-        pair.train_settings[kind] = {**config.to_dict(), "dataset": dataset.name}
-    path = save_checkpoint(pair, args.output)
+    def report(epoch, model) -> None:
+        if args.json:
+            print(json.dumps(epoch.to_dict()), flush=True)
+        else:
+            bars[-1].set_postfix(train=f"{epoch.train_loss:.2f}", test=f"{epoch.test_loss:.2f}")
+            bars[-1].update(1)
+
+    try:
+        result = train_pair(spec, dataset, on_epoch=report, on_model_start=start)
+    finally:
+        for bar in bars:
+            bar.close()
+    path = save_checkpoint(result.pair, args.output)
     print(f"wrote {path}", file=sys.stderr)
     return 0
 

@@ -1,19 +1,16 @@
-"""Training in a background thread, with progress that a user interface can poll.
+"""Training a pair of models, in the foreground or in a worker process whose progress a user interface polls.
 
-A web page cannot wait while a model trains: its script has to return so the
-browser stays responsive. ``TrainingJob`` runs ``train_model`` for an AE, a
-VAE or both (one after the other) in a daemon thread, publishes every finished
-epoch under a lock, and answers ``progress()`` with a consistent snapshot as
-often as it is asked. ``cancel()`` stops it between batches; what finished
-training so far is kept.
+``train_pair`` is the one place that trains: an AE, a VAE or both, one after
+the other, each from a freshly initialised model. The CLI calls it directly;
+``TrainingJob`` has it run in a worker process of the pool in ``pool.py`` and
+answers ``progress()`` with a consistent snapshot as often as it is asked,
+from the reports the worker sends after every epoch. ``cancel()`` stops the
+job between batches; what finished training so far is kept. Every job draws
+its random numbers from generators of its own, so it is reproducible from its
+seed whatever else runs.
 
-Only one job trains at a time in a process. ``train_model`` seeds torch's
-global random generator (weight initialisation and the VAE's noise use it), so
-two jobs interleaving would draw from each other's stream and neither would be
-reproducible from its seed; a job that finds another one training waits,
-``queued``, until it is done. So that a job whose watcher went away does not
-hold that slot, a job can be told to stop itself when ``keep_alive()`` stops
-coming (``abandon_after_s``).
+So that a job whose watcher went away does not hold a worker, a job can be
+told to stop itself when ``keep_alive()`` stops coming (``abandon_after_s``).
 
 Typical use::
 
@@ -25,29 +22,35 @@ Typical use::
 
 from __future__ import annotations
 
-import copy
-import math
+import io
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
 
-from .data import DATASETS, ImageDataset, load_dataset
-from .losses import RECONSTRUCTION_LOSSES
-from .models import KIND_TITLES, ModelConfig, ModelKind, ModelPair
-from .training import EpochReport, TrainConfig, TrainingDiverged, new_model, train_model
+import torch
 
-# Training order, the same as the CLI's, so a job and `python -m vae_core train`
-# with the same seed give the same pair. Labels name the VAE first instead: it is
-# the model the explorer centres on.
+from .data import DATASETS, ImageDataset
+from .models import (
+    ARCHITECTURES,
+    Autoencoder,
+    ModelConfig,
+    ModelKind,
+    ModelPair,
+    build_model,
+    original_autoencoder_config,
+    original_vae_config,
+)
+from .pool import TrainingPool, default_pool
+from .training import EpochReport, TrainConfig, new_model, train_model
+
+# Training order, the same for a job and the CLI, so both give the same pair from the same seed.
 KIND_ORDER: tuple[ModelKind, ...] = ("ae", "vae")
-
-_TRAINING_SLOT = threading.Lock()
-_SLOT_POLL_S = 0.1
 
 
 class JobStatus(str, Enum):
-    QUEUED = "queued"  # waiting for another job in this process to finish
+    QUEUED = "queued"  # waiting for a free worker, or for the jobs before it in its sweep
     RUNNING = "running"
     FINISHED = "finished"
     CANCELLED = "cancelled"
@@ -60,20 +63,23 @@ class JobStatus(str, Enum):
 
 @dataclass(frozen=True)
 class JobSpec:
-    """What to train: dataset, which models, their sizes and the optimisation settings.
+    """What to train: dataset, which models, their architecture and sizes, and the optimisation settings.
 
-    Both models share the hidden and latent sizes; ``ae_code_activation`` is
-    the AE's only extra setting (the VAE's code is a Gaussian, never clipped).
+    Both models share the architecture and the hidden and latent sizes; a size
+    left as None takes the seed documents' value for each kind (AE 256 hidden,
+    32 latent; VAE 400 and 20). ``ae_code_activation`` is the AE's only extra
+    setting (the VAE's code is a Gaussian, never clipped).
     """
 
     dataset: str
     kinds: tuple[ModelKind, ...] = KIND_ORDER
-    latent_dim: int = 2
-    hidden_dim: int = 256
+    latent_dim: int | None = 2
+    hidden_dim: int | None = 256
     ae_code_activation: str = "linear"
     train: TrainConfig = field(default_factory=TrainConfig)
     data_dir: str | None = None
-    # A dataset in no registry (a person's own images), trained on as given; `dataset` is its name.
+    architecture: str = "mlp"
+    # A person's own images (a "custom:" dataset), which are in no registry: they travel with the spec.
     custom_dataset: ImageDataset | None = field(default=None, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -86,22 +92,71 @@ class JobSpec:
         if not kinds or set(kinds) - set(KIND_ORDER) or len(set(kinds)) != len(kinds):
             raise ValueError(f"kinds must be 'ae', 'vae' or both, each once, not {kinds}")
         object.__setattr__(self, "kinds", tuple(k for k in KIND_ORDER if k in kinds))
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
         for kind in self.kinds:
             self.model_config(kind)  # raises ValueError on sizes a model cannot have
 
     def model_config(self, kind: ModelKind) -> ModelConfig:
+        original = original_vae_config() if kind == "vae" else original_autoencoder_config()
         shape = DATASETS[self.dataset].image_shape if self.custom_dataset is None else self.custom_dataset.image_shape
         return ModelConfig(kind=kind, input_shape=shape,
-                           hidden_dim=int(self.hidden_dim), latent_dim=int(self.latent_dim),
-                           code_activation=self.ae_code_activation if kind == "ae" else "relu")
+                           hidden_dim=original.hidden_dim if self.hidden_dim is None else self.hidden_dim,
+                           latent_dim=original.latent_dim if self.latent_dim is None else self.latent_dim,
+                           code_activation=self.ae_code_activation if kind == "ae" else "relu",
+                           architecture=self.architecture)
 
     def with_train(self, **changes) -> JobSpec:
         """The same spec with some training settings changed, e.g. ``spec.with_train(beta=4.0)`` for a sweep."""
         return replace(self, train=replace(self.train, **changes))
 
+    def train_settings(self) -> dict:
+        """What a checkpoint records about how each of its models was trained."""
+        return {**self.train.to_dict(), "dataset": self.dataset}
+
     @property
     def total_epochs(self) -> int:
         return len(self.kinds) * self.train.epochs
+
+
+@dataclass
+class PairResult:
+    """The models that finished at least one epoch, and whether training was stopped early."""
+
+    pair: ModelPair
+    cancelled: bool
+
+
+def train_pair(
+    spec: JobSpec,
+    dataset: ImageDataset,
+    on_epoch: Callable[[EpochReport, Autoencoder], None] | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    on_model_start: Callable[[str], None] | None = None,
+) -> PairResult:
+    """Train the spec's models one after the other (AE first); the one place where a pair is trained.
+
+    ``on_epoch`` gets each finished epoch's report with the model it describes,
+    ``on_model_start`` the kind of each model as its training begins.
+    ``should_stop`` is polled between batches. A diverging model raises
+    TrainingDiverged after its weights were restored to its last good epoch.
+    """
+    pair = ModelPair(dataset=spec.dataset, data_manifest=dataset.manifest)
+    for kind in spec.kinds:
+        if should_stop is not None and should_stop():
+            return PairResult(pair, cancelled=True)
+        model = new_model(spec.model_config(kind), seed=spec.train.seed)
+        if on_model_start is not None:
+            on_model_start(kind)
+        report = None if on_epoch is None else (lambda epoch, model=model: on_epoch(epoch, model))
+        result = train_model(model, dataset, spec.train, on_epoch=report, should_stop=should_stop)
+        if result.history:
+            setattr(pair, kind, model.cpu().eval())
+            pair.histories[kind] = [epoch.to_dict() for epoch in result.history]
+            pair.train_settings[kind] = spec.train_settings()
+        if result.cancelled:
+            return PairResult(pair, cancelled=True)
+    return PairResult(pair, cancelled=False)
 
 
 @dataclass(frozen=True)
@@ -112,6 +167,8 @@ class JobProgress:
     epochs. ``current_epoch`` is the epoch of ``current_kind`` being trained
     now (1-based; 0 before training starts). ``eta_s`` is the mean epoch time
     so far times the epochs left, None until an epoch has finished.
+    ``queue_position`` is the job's place among the trainings waiting for a
+    worker (1 = next), None when it is not waiting for one.
     """
 
     status: JobStatus
@@ -126,6 +183,7 @@ class JobProgress:
     eta_s: float | None
     error: str | None
     abandoned: bool = False  # cancelled because keep_alive() stopped coming
+    queue_position: int | None = None
 
     @property
     def fraction(self) -> float:
@@ -133,36 +191,47 @@ class JobProgress:
 
 
 class TrainingJob:
-    """Trains ``spec`` in a background thread once started.
+    """Trains ``spec`` in a worker process of ``pool`` (the process-wide default pool when None) once started.
 
     ``abandon_after_s``: when set, the job stops itself (keeping what it
     trained) if ``keep_alive()`` has not been called for that long, so a job
-    whose browser tab was closed does not hold the training slot for hours.
+    whose browser tab was closed does not hold a worker for hours. ``owner``
+    names who asked for it (a browser session): the pool runs at most one
+    training per owner at a time.
     """
 
-    def __init__(self, spec: JobSpec, abandon_after_s: float | None = None):
+    def __init__(self, spec: JobSpec, abandon_after_s: float | None = None, owner: str | None = None,
+                 pool: TrainingPool | None = None):
         self.spec = spec
         self.abandon_after_s = abandon_after_s
+        self.owner = owner
+        self._pool = pool
+        self._lock = threading.Lock()
+        self._ended = threading.Event()
+        self._cancel = threading.Event()
         self._last_seen = time.monotonic()
         self._abandoned = False
-        self._lock = threading.Lock()
-        self._cancel = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"train-{spec.dataset}", daemon=True)
         self._status = JobStatus.QUEUED
         self._histories: dict[str, list[dict]] = {}
-        self._models: dict[str, object] = {}
+        self._weights: dict[str, bytes] = {}  # each model's weights at its last finished epoch, serialised
+        self._finished_kinds: set[str] = set()  # models whose training has ended
         self._current_kind: str | None = None
         self._current_epoch = 0
         self._epoch_seconds: list[float] = []
         self._epoch_started = 0.0
         self._started: float | None = None
-        self._ended: float | None = None
+        self._ended_at: float | None = None
         self._error: str | None = None
 
     # --- control ---------------------------------------------------------------------
     def start(self) -> TrainingJob:
-        self._thread.start()
+        """Queue the job for a worker; raises TrainingRefused when its owner already has one queued or running."""
+        self.pool.submit([self], owner=self.owner)
         return self
+
+    @property
+    def pool(self) -> TrainingPool:
+        return self._pool or default_pool()
 
     def cancel(self) -> None:
         """Ask the job to stop; it does within one batch, keeping the epochs that finished."""
@@ -179,7 +248,7 @@ class TrainingJob:
 
     def wait(self, timeout: float | None = None) -> JobStatus:
         """Block until the job ends or the timeout passes; returns the status then."""
-        self._thread.join(timeout)
+        self._ended.wait(timeout)
         return self.status
 
     # --- reading -----------------------------------------------------------------------
@@ -188,7 +257,13 @@ class TrainingJob:
         with self._lock:
             return self._status
 
+    @property
+    def worker_pid(self) -> int | None:
+        """The process id of the worker training this job, while it runs."""
+        return self.pool.worker_pid(self) if self.status == JobStatus.RUNNING else None
+
     def progress(self) -> JobProgress:
+        position = self.pool.queue_position(self)
         with self._lock:
             epochs_done = sum(len(h) for h in self._histories.values())
             remaining = self.spec.total_epochs - epochs_done
@@ -198,67 +273,39 @@ class TrainingJob:
             if self._started is None:
                 elapsed = 0.0
             else:
-                elapsed = (self._ended or time.perf_counter()) - self._started
+                elapsed = (self._ended_at or time.perf_counter()) - self._started
             return JobProgress(
                 status=self._status, kinds=self.spec.kinds,
                 histories={kind: list(history) for kind, history in self._histories.items()},
                 current_kind=self._current_kind, current_epoch=self._current_epoch,
                 epochs=self.spec.train.epochs, epochs_done=epochs_done, total_epochs=self.spec.total_epochs,
-                elapsed_s=elapsed, eta_s=eta, error=self._error, abandoned=self._abandoned)
+                elapsed_s=elapsed, eta_s=eta, error=self._error, abandoned=self._abandoned,
+                queue_position=position if self._status == JobStatus.QUEUED else None)
 
     def result_pair(self) -> ModelPair | None:
         """The models whose training has ended with at least one finished epoch, on the CPU; None if none has.
 
         Callable at any time; a model still training is left out. Each call
-        returns its own copies, so a caller may move or change them freely.
+        builds its own models from the weights the worker sent, so a caller may
+        move or change them freely.
         """
         with self._lock:
-            if not self._models:
-                return None
-            custom = self.spec.custom_dataset
-            pair = ModelPair(dataset=self.spec.dataset, data_manifest=None if custom is None else custom.manifest)
-            for kind, model in self._models.items():
-                setattr(pair, kind, copy.deepcopy(model))
-                pair.histories[kind] = list(self._histories[kind])
-                pair.train_settings[kind] = {**self.spec.train.to_dict(), "dataset": self.spec.dataset}
-            return pair
-
-    def result_label(self) -> str | None:
-        """A short description of result_pair(), with how the job ended when it did not finish."""
-        pair = self.result_pair()
-        if pair is None:
+            kinds = [kind for kind in KIND_ORDER if kind in self._finished_kinds and kind in self._weights]
+            weights = {kind: self._weights[kind] for kind in kinds}
+            histories = {kind: list(self._histories[kind]) for kind in kinds}
+        if not kinds:
             return None
-        label = pair_label(pair)
-        status = self.status
-        if status == JobStatus.CANCELLED:
-            return f"{label} · stopped"
-        if status == JobStatus.FAILED:
-            return f"{label} · training failed, last good weights"
-        return label
+        custom = self.spec.custom_dataset
+        pair = ModelPair(dataset=self.spec.dataset, data_manifest=None if custom is None else custom.manifest)
+        for kind in kinds:
+            setattr(pair, kind, _model_from_bytes(self.spec.model_config(kind), weights[kind]))
+            pair.histories[kind] = histories[kind]
+            pair.train_settings[kind] = self.spec.train_settings()
+        return pair
 
-    # --- the training thread -----------------------------------------------------------
-    def _run(self) -> None:
-        if not self._wait_for_training_slot():
-            self._end(JobStatus.CANCELLED)
-            return
-        try:
-            self._train_all()
-        except TrainingDiverged as err:
-            self._end(JobStatus.FAILED, str(err))
-        except Exception as err:  # noqa: BLE001 - a dead thread would leave the page waiting forever
-            self._end(JobStatus.FAILED, f"Training failed: {type(err).__name__}: {err}.")
-        finally:
-            _TRAINING_SLOT.release()
-
-    def _wait_for_training_slot(self) -> bool:
-        """Take the process-wide training slot; False when cancelled while waiting."""
-        while not _TRAINING_SLOT.acquire(timeout=_SLOT_POLL_S):
-            if self._should_stop():
-                return False
-        return True
-
+    # --- called by the pool ------------------------------------------------------------
     def _should_stop(self) -> bool:
-        """Polled by the training loop between batches: cancelled, or abandoned by its watcher."""
+        """Cancelled, or abandoned by its watcher (which this check then records and turns into a cancel)."""
         if self._cancel.is_set():
             return True
         if self.abandon_after_s is not None:
@@ -269,88 +316,58 @@ class TrainingJob:
                     return True
         return False
 
-    def _train_all(self) -> None:
+    def _started_in_worker(self) -> None:
         with self._lock:
             self._status = JobStatus.RUNNING
             self._started = time.perf_counter()
-        dataset = self.spec.custom_dataset or load_dataset(self.spec.dataset, self.spec.data_dir, download=False)
-        for kind in self.spec.kinds:
-            if self._should_stop():
-                self._end(JobStatus.CANCELLED)
-                return
-            model = new_model(self.spec.model_config(kind), seed=self.spec.train.seed)
-            with self._lock:
-                self._current_kind = kind
-                self._current_epoch = 1
-                self._histories[kind] = []
-                self._epoch_started = time.perf_counter()
-            try:
-                result = train_model(model, dataset, self.spec.train, on_epoch=self._record_epoch,
-                                     should_stop=self._should_stop)
-            except TrainingDiverged:
-                self._keep(kind, model)  # train_model restored the last good epoch's weights
-                raise
-            self._keep(kind, model)
-            if result.cancelled:
-                self._end(JobStatus.CANCELLED)
-                return
-        self._end(JobStatus.FINISHED)
 
-    def _record_epoch(self, report: EpochReport) -> None:
+    def _model_started(self, kind: str) -> None:
+        with self._lock:
+            self._finished_kinds.update(self._weights)  # the models trained before this one have ended
+            self._current_kind = kind
+            self._current_epoch = 1
+            self._histories[kind] = []
+            self._epoch_started = time.perf_counter()
+
+    def _epoch_finished(self, report: dict, weights: bytes) -> None:
         now = time.perf_counter()
         with self._lock:
-            self._histories[report.model].append(report.to_dict())
+            self._histories[report["model"]].append(report)
+            self._weights[report["model"]] = weights
             # Wall time, not report.train_s: the test evaluation is part of what the user waits for.
             self._epoch_seconds.append(now - self._epoch_started)
             self._epoch_started = now
-            self._current_epoch = min(report.epoch + 1, report.epochs)
+            self._current_epoch = min(report["epoch"] + 1, report["epochs"])
 
-    def _keep(self, kind: str, model) -> None:
-        """Publish a model whose training has ended, if it finished an epoch; the thread never touches it again."""
+    def _end(self, status: JobStatus | str, error: str | None = None) -> None:
+        """The job is over; a model whose training was cut short keeps its last finished epoch."""
         with self._lock:
-            if not self._histories.get(kind):
-                self._histories.pop(kind, None)
+            if self._status.done:
                 return
-        model = model.cpu().eval()
-        with self._lock:
-            self._models[kind] = model
-
-    def _end(self, status: JobStatus, error: str | None = None) -> None:
-        with self._lock:
-            self._status = status
+            self._finished_kinds.update(self._weights)
+            for kind in [k for k, h in self._histories.items() if not h]:
+                del self._histories[kind]
+            self._status = JobStatus(status)
             self._error = error
             self._current_kind = None
             if self._started is not None:
-                self._ended = time.perf_counter()
+                self._ended_at = time.perf_counter()
+        self._ended.set()
 
 
-def pair_label(pair: ModelPair) -> str:
-    """E.g. 'digits · VAE+AE latent 2 · β=1 · 10 epochs', from what the pair itself records."""
-    kinds = [k for k in reversed(KIND_ORDER) if k in pair.models()]  # the VAE first: it is the one explored
-    models = pair.models()
-    latents = {models[k].config.latent_dim for k in kinds}
-    if len(latents) == 1:
-        parts = [f"{'+'.join(KIND_TITLES[k] for k in kinds)} latent {latents.pop()}"]
-    else:
-        parts = [", ".join(f"{KIND_TITLES[k]} latent {models[k].config.latent_dim}" for k in kinds)]
-    # Settings of an uploaded checkpoint are whatever its author wrote: only known values are described.
-    settings = {k: pair.train_settings.get(k, {}) for k in kinds}
-    beta = settings.get("vae", {}).get("beta")
-    if isinstance(beta, (int, float)) and math.isfinite(beta):
-        parts.append(f"β={beta:g}")
-    losses = {s.get("loss") for s in settings.values() if s.get("loss") in RECONSTRUCTION_LOSSES} - {"bce"}
-    parts += [loss.upper() for loss in sorted(losses)]
-    epochs = {k: len(pair.histories.get(k, [])) for k in kinds}
-    if any(epochs.values()):
-        if len(set(epochs.values())) == 1:
-            parts.append(_epochs_text(epochs[kinds[0]]))
-        else:
-            parts.append(", ".join(f"{KIND_TITLES[k]} {_epochs_text(n)}" for k, n in epochs.items()))
-    return " · ".join([pair.dataset, *parts])
+def weights_bytes(model) -> bytes:
+    """A model's weights as the bytes a worker sends: torch.save of a plain state dict on the CPU."""
+    buffer = io.BytesIO()
+    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, buffer)
+    return buffer.getvalue()
 
 
-def _epochs_text(count: int) -> str:
-    return f"{count} epoch" if count == 1 else f"{count} epochs"
+def _model_from_bytes(config: ModelConfig, data: bytes):
+    with torch.device("meta"):
+        model = build_model(config)
+    model.to_empty(device="cpu")
+    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
+    return model.eval()
 
 
 @dataclass(frozen=True)
@@ -367,21 +384,26 @@ class SweepPoint:
 class BetaSweep:
     """VAEs that differ only in beta, to trace the rate-distortion curve.
 
-    Each beta is its own TrainingJob; all start at once and take the training
-    slot in turn, so the sweep needs no scheduler of its own.
+    Each beta is its own TrainingJob; the pool runs them one after the other
+    in a single worker, so a sweep takes one place in the queue, like one
+    training, and counts as its owner's one training.
     """
 
-    def __init__(self, spec: JobSpec, betas, abandon_after_s: float | None = None):
+    def __init__(self, spec: JobSpec, betas, abandon_after_s: float | None = None, owner: str | None = None,
+                 pool: TrainingPool | None = None):
         betas = sorted({float(b) for b in betas})
         if len(betas) < 2:
             raise ValueError("a sweep needs at least two different beta values")
         vae_only = replace(spec, kinds=("vae",))
         self.spec = vae_only
-        self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s) for beta in betas}
+        self.owner = owner
+        self._pool = pool
+        self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s, owner, pool)
+                     for beta in betas}
 
     def start(self) -> BetaSweep:
-        for job in self.jobs.values():
-            job.start()
+        """Queue the sweep; raises TrainingRefused when its owner already has a training queued or running."""
+        (self._pool or default_pool()).submit(list(self.jobs.values()), owner=self.owner)
         return self
 
     def cancel(self) -> None:
@@ -401,6 +423,11 @@ class BetaSweep:
         progresses = [job.progress() for job in self.jobs.values()]
         return sum(p.epochs_done for p in progresses) / sum(p.total_epochs for p in progresses)
 
+    @property
+    def queue_position(self) -> int | None:
+        """The sweep's place among the trainings waiting for a worker; None once it has one."""
+        return next(iter(self.jobs.values())).progress().queue_position
+
     def points(self) -> list[SweepPoint]:
         points = []
         for beta, job in self.jobs.items():
@@ -413,6 +440,3 @@ class BetaSweep:
 
     def pair(self, beta: float) -> ModelPair | None:
         return self.jobs[beta].result_pair()
-
-    def label(self, beta: float) -> str | None:
-        return self.jobs[beta].result_label()

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from .losses import importance_weighted_log_px, kl_per_dimension, reconstruction_nll
-from .models import VAE
+from .models import VAE, reparameterize
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def analyse_point(vae: VAE, image: torch.Tensor, loss: str = "bce", samples: int
     mu, logvar = vae.encode(x)
     generator = torch.Generator(device=vae.device).manual_seed(seed)
     eps = torch.randn((samples, mu.shape[1]), generator=generator, device=vae.device)
-    z = mu + torch.exp(0.5 * logvar) * eps
+    z = reparameterize(mu, logvar, eps)
     nll = reconstruction_nll(vae.decode_logits(z), x.expand(samples, *x.shape[1:]), loss).mean().item()
     kl_dims = kl_per_dimension(mu, logvar)[0]
     kl = kl_dims.sum().item()

@@ -1,9 +1,12 @@
-"""The two models of the seeds: a plain autoencoder and a variational autoencoder.
+"""The two models of the seeds, a plain autoencoder and a variational autoencoder, in two architectures.
 
-Both are multilayer perceptrons over flattened images. Decoders produce logits
-internally (``decode_logits``) so that training can use the numerically stable
-``binary_cross_entropy_with_logits``; ``decode`` applies the sigmoid the seeds
-put at the end of the decoder.
+``architecture="mlp"`` is the seeds' multilayer perceptron over flattened
+images; ``architecture="conv"`` puts two stride-2 convolutions (32 and 64
+channels) before the same hidden layer and mirrors them with transposed
+convolutions in the decoder. Both kinds, losses and checkpoints are the same
+for either. Decoders produce logits internally (``decode_logits``) so that
+training can use a numerically stable Bernoulli likelihood; ``decode`` applies
+the sigmoid the seeds put at the end of the decoder.
 """
 
 from __future__ import annotations
@@ -16,12 +19,21 @@ import torch
 from torch import nn
 
 ModelKind = Literal["ae", "vae"]
+Architecture = Literal["mlp", "conv"]
 KIND_TITLES = {"ae": "AE", "vae": "VAE"}
+ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
+# Channels of the convolutional encoder's two stride-2 layers (the decoder mirrors them).
+CONV_CHANNELS = (32, 64)
+# Each stride-2 layer halves the image side (rounding down), so two need a side of at least 4.
+CONV_MIN_SIDE = 4
 
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """Architecture of one model. Plain data, so it survives a safe checkpoint load."""
+    """Architecture of one model. Plain data, so it survives a safe checkpoint load.
+
+    Checkpoints written before ``architecture`` existed lack the field and load as MLPs.
+    """
 
     kind: ModelKind = "vae"
     input_shape: tuple[int, int, int] = (1, 28, 28)
@@ -30,6 +42,7 @@ class ModelConfig:
     # The seed's autoencoder puts a ReLU on its 32-d code; a linear code keeps
     # low-dimensional maps from collapsing onto the positive quadrant.
     code_activation: Literal["relu", "linear"] = "relu"
+    architecture: Architecture = "mlp"
 
     def __post_init__(self) -> None:
         if self.kind not in ("ae", "vae"):
@@ -46,6 +59,11 @@ class ModelConfig:
             object.__setattr__(self, name, int(value))
         if self.code_activation not in ("relu", "linear"):
             raise ValueError(f"code_activation must be 'relu' or 'linear', not {self.code_activation!r}")
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
+        if self.architecture == "conv" and min(self.input_shape[1:]) < CONV_MIN_SIDE:
+            raise ValueError(f"a convolutional model needs images of at least {CONV_MIN_SIDE}x{CONV_MIN_SIDE} "
+                             f"pixels, not {self.input_shape[1]}x{self.input_shape[2]}")
 
     @property
     def input_dim(self) -> int:
@@ -69,29 +87,72 @@ def _is_whole(value) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
-def seed_autoencoder_config() -> ModelConfig:
-    """The seed's autoencoder: 784-256-32 with ReLU, sigmoid output."""
+def original_autoencoder_config() -> ModelConfig:
+    """The autoencoder of the seed documents: 784-256-32 with ReLU, sigmoid output."""
     return ModelConfig(kind="ae", hidden_dim=256, latent_dim=32, code_activation="relu")
 
 
-def seed_vae_config() -> ModelConfig:
-    """The seed's (and PyTorch's canonical example's) VAE: 784-400-20."""
+def original_vae_config() -> ModelConfig:
+    """The VAE of the seed documents (and of PyTorch's canonical example): 784-400-20."""
     return ModelConfig(kind="vae", hidden_dim=400, latent_dim=20)
 
 
+# --- encoders and decoders ---------------------------------------------------------------
+
+def _conv_sides(config: ModelConfig) -> tuple[tuple[int, int], tuple[int, int]]:
+    """(height, width) after the first and after the second stride-2 convolution."""
+    _, h, w = config.input_shape
+    return (h // 2, w // 2), (h // 4, w // 4)
+
+
+def _encoder(config: ModelConfig, out_features: int) -> nn.Sequential:
+    if config.architecture == "mlp":
+        features: list[nn.Module] = [nn.Flatten(), nn.Linear(config.input_dim, config.hidden_dim)]
+    else:
+        channels = config.input_shape[0]
+        first, second = CONV_CHANNELS
+        (h2, w2) = _conv_sides(config)[1]
+        # Kernel 4, stride 2, padding 1 halves each side exactly (rounding down).
+        features = [nn.Conv2d(channels, first, 4, stride=2, padding=1), nn.ReLU(),
+                    nn.Conv2d(first, second, 4, stride=2, padding=1), nn.ReLU(),
+                    nn.Flatten(), nn.Linear(second * h2 * w2, config.hidden_dim)]
+    return nn.Sequential(*features, nn.ReLU(), nn.Linear(config.hidden_dim, out_features))
+
+
 def _decoder(config: ModelConfig) -> nn.Sequential:
+    if config.architecture == "mlp":
+        return nn.Sequential(
+            nn.Linear(config.latent_dim, config.hidden_dim),
+            nn.ReLU(),
+            nn.Linear(config.hidden_dim, config.input_dim),
+        )
+    channels, h, w = config.input_shape
+    first, second = CONV_CHANNELS
+    (h1, w1), (h2, w2) = _conv_sides(config)
+    # output_padding restores the pixel that a halving dropped from an odd side.
     return nn.Sequential(
         nn.Linear(config.latent_dim, config.hidden_dim),
         nn.ReLU(),
-        nn.Linear(config.hidden_dim, config.input_dim),
+        nn.Linear(config.hidden_dim, second * h2 * w2),
+        nn.ReLU(),
+        nn.Unflatten(1, (second, h2, w2)),
+        nn.ConvTranspose2d(second, first, 4, stride=2, padding=1, output_padding=(h1 - 2 * h2, w1 - 2 * w2)),
+        nn.ReLU(),
+        nn.ConvTranspose2d(first, channels, 4, stride=2, padding=1, output_padding=(h - 2 * h1, w - 2 * w1)),
     )
 
 
 class _LatentModel(nn.Module):
     config: ModelConfig
+    encoder: nn.Sequential
     decoder: nn.Sequential
 
+    def _images(self, x: torch.Tensor) -> torch.Tensor:
+        """Flat rows or images, as (N, C, H, W)."""
+        return x.reshape(x.shape[0], *self.config.input_shape)
+
     def decode_logits(self, z: torch.Tensor) -> torch.Tensor:
+        """Latent codes to the decoder's logits: (N, C*H*W) for an MLP, (N, C, H, W) for a conv model."""
         return self.decoder(z)
 
     def decode(self, z: torch.Tensor) -> torch.Tensor:
@@ -108,33 +169,29 @@ class Autoencoder(_LatentModel):
 
     def __init__(self, config: ModelConfig | None = None):
         super().__init__()
-        self.config = config or seed_autoencoder_config()
-        layers: list[nn.Module] = [
-            nn.Flatten(),
-            nn.Linear(self.config.input_dim, self.config.hidden_dim),
-            nn.ReLU(),
-            nn.Linear(self.config.hidden_dim, self.config.latent_dim),
-        ]
+        self.config = config or original_autoencoder_config()
+        self.encoder = _encoder(self.config, self.config.latent_dim)
         if self.config.code_activation == "relu":
-            layers.append(nn.ReLU())
-        self.encoder = nn.Sequential(*layers)
+            self.encoder.append(nn.ReLU())
         self.decoder = _decoder(self.config)
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
-        return self.encoder(x)
+        return self.encoder(self._images(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.decode(self.encode(x))
 
 
-def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None) -> torch.Tensor:
+def reparameterize(mu: torch.Tensor, logvar: torch.Tensor, eps: torch.Tensor | None = None,
+                   generator: torch.Generator | None = None) -> torch.Tensor:
     """z = mu + sigma * eps with eps ~ N(0, I), sigma = exp(logvar / 2).
 
-    Sampling eps on mu's own device (instead of a CUDA-only tensor type) keeps
-    it working on CPU, CUDA and MPS alike; gradients flow to mu and logvar.
+    eps is drawn from ``generator`` (torch's global generator when None) on mu's
+    own device, instead of from a CUDA-only tensor type, so it works on CPU, CUDA
+    and MPS alike; gradients flow to mu and logvar. Pass ``eps`` to reuse draws.
     """
     if eps is None:
-        eps = torch.randn_like(mu)
+        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
     return mu + torch.exp(0.5 * logvar) * eps
 
 
@@ -143,28 +200,25 @@ class VAE(_LatentModel):
 
     def __init__(self, config: ModelConfig | None = None):
         super().__init__()
-        self.config = config or seed_vae_config()
-        self.encoder = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(self.config.input_dim, self.config.hidden_dim),
-            nn.ReLU(),
-            # One layer yields mu and log-variance side by side, as in the seed.
-            nn.Linear(self.config.hidden_dim, 2 * self.config.latent_dim),
-        )
+        self.config = config or original_vae_config()
+        # One layer yields mu and log-variance side by side, as in the seed.
+        self.encoder = _encoder(self.config, 2 * self.config.latent_dim)
         self.decoder = _decoder(self.config)
 
     def encode(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Returns (mu, logvar), each (N, latent_dim)."""
-        mu, logvar = self.encoder(x).chunk(2, dim=1)
+        mu, logvar = self.encoder(self._images(x)).chunk(2, dim=1)
         return mu, logvar
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def forward(self, x: torch.Tensor,
+                generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         mu, logvar = self.encode(x)
-        z = reparameterize(mu, logvar)
+        z = reparameterize(mu, logvar, generator=generator)
         return self.decode(z), mu, logvar
 
 
 def build_model(config: ModelConfig) -> Autoencoder | VAE:
+    """A model with torch's default initialisation, drawn from the global generator (see training.new_model)."""
     return VAE(config) if config.kind == "vae" else Autoencoder(config)
 
 

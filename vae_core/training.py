@@ -3,22 +3,37 @@
 The usual recipe converts every image with ToTensor and collates it in a
 DataLoader on each epoch; that per-sample Python work dominates a small MLP's
 epoch. Here the images become one float tensor on the device once, and each
-batch is an index into it.
+batch is an index into it. On CPUs that compute bfloat16 in hardware the matrix
+products run in bfloat16 (the weights, the optimizer and the loss stay float32).
+
+Every random draw (initial weights, batch order, the VAE's noise) comes from a
+generator of the training's own, seeded from its settings, never from torch's
+global one: a training is reproducible whatever else runs in the process.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import functools
 import math
+import os
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from .data import ImageDataset
 from .losses import RECONSTRUCTION_LOSSES, kl_divergence, reconstruction_nll
 from .models import VAE, Autoencoder, ModelConfig, build_model, reparameterize
+
+# "auto": bfloat16 matrix products on a CPU that computes them natively, float32 elsewhere.
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
+# CPU flags of native bfloat16 arithmetic (AVX-512 BF16 and AMX), as Linux lists them in /proc/cpuinfo.
+_BF16_CPU_FLAGS = {"avx512_bf16", "amx_bf16"}
 
 
 class TrainingDiverged(RuntimeError):
@@ -44,6 +59,52 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+@functools.cache
+def cpu_computes_bf16() -> bool:
+    """Whether this CPU has bfloat16 arithmetic in hardware (read from /proc/cpuinfo; False where unknown)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return bool(flags & _BF16_CPU_FLAGS)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """'fp32' or 'bf16': the arithmetic of the matrix products for this device.
+
+    Only a CPU's native bfloat16 is used, and by "auto" only there: emulated
+    bfloat16 is slower than float32, and GPUs were not measured with it.
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, not {precision!r}")
+    native = device.type == "cpu" and cpu_computes_bf16()
+    if precision == "bf16" and not native:
+        where = "a CPU without it" if device.type == "cpu" else device.type.upper()
+        raise ValueError(f"precision 'bf16' needs a CPU with native bfloat16 arithmetic (AVX-512 BF16 or AMX); "
+                         f"this training runs on {where}. Use precision 'fp32' or 'auto'.")
+    return "bf16" if precision == "bf16" or (precision == "auto" and native) else "fp32"
+
+
+def physical_cpu_cores() -> int:
+    """Physical cores this process may run on (hyper-threads counted once); the logical count where unknown."""
+    try:
+        cpus = os.sched_getaffinity(0)
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+    cores = set()
+    for cpu in cpus:
+        topology = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology")
+        try:
+            cores.add(((topology / "physical_package_id").read_text(), (topology / "core_id").read_text()))
+        except OSError:
+            return len(cpus)
+    return max(len(cores), 1)
+
+
 @dataclass(frozen=True)
 class TrainConfig:
     epochs: int = 10
@@ -53,6 +114,7 @@ class TrainConfig:
     loss: str = "bce"
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not 1 <= self.epochs <= 10_000:
@@ -65,6 +127,8 @@ class TrainConfig:
             raise ValueError(f"beta must be in [0, 1000], not {self.beta}")
         if self.loss not in RECONSTRUCTION_LOSSES:
             raise ValueError(f"loss must be one of {RECONSTRUCTION_LOSSES}, not {self.loss!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, not {self.precision!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -97,28 +161,43 @@ class TrainResult:
     cancelled: bool
 
 
-def _batch_losses(model, x: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-image (reconstruction, KL) with one reparameterized sample for a VAE."""
+def _batch_losses(model, x: torch.Tensor, loss: str, generator: torch.Generator | None = None,
+                  precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-image (reconstruction, KL) with one reparameterized sample for a VAE.
+
+    With precision 'bf16' the layers compute in bfloat16 under autocast; the
+    noise, the reconstruction term and the KL are float32 either way.
+    """
+    matmuls = (torch.autocast(x.device.type, dtype=torch.bfloat16) if precision == "bf16"
+               else contextlib.nullcontext())
+    with matmuls:
+        if isinstance(model, VAE):
+            mu, logvar = (t.float() for t in model.encode(x))
+            logits = model.decode_logits(reparameterize(mu, logvar, generator=generator))
+        else:
+            logits = model.decode_logits(model.encode(x))
+    reconstruction = reconstruction_nll(logits.float(), x, loss)
     if isinstance(model, VAE):
-        mu, logvar = model.encode(x)
-        logits = model.decode_logits(reparameterize(mu, logvar))
-        return reconstruction_nll(logits, x, loss), kl_divergence(mu, logvar)
-    logits = model.decode_logits(model.encode(x))
-    reconstruction = reconstruction_nll(logits, x, loss)
+        return reconstruction, kl_divergence(mu, logvar)
     return reconstruction, torch.zeros_like(reconstruction)
 
 
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, loss: str = "bce", beta: float = 1.0,
-             batch_size: int = 2048) -> dict[str, float]:
-    """Mean per-image reconstruction, KL and loss (with beta = 1: -ELBO in nats, one z sample)."""
+             batch_size: int = 2048, seed: int = 0) -> dict[str, float]:
+    """Mean per-image reconstruction, KL and loss (with beta = 1: -ELBO in nats, one z sample), in float32.
+
+    The VAE's z samples come from a generator seeded with ``seed``: the same
+    model always gets the same figures, and torch's global generator is untouched.
+    """
     was_training = model.training
     model.eval()
     device = model.device
+    generator = torch.Generator(device=device).manual_seed(seed)
     reconstruction_sum = kl_sum = 0.0
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size].to(device)
-        reconstruction, kl = _batch_losses(model, x, loss)
+        reconstruction, kl = _batch_losses(model, x, loss, generator)
         reconstruction_sum += reconstruction.sum().item()
         kl_sum += kl.sum().item()
     model.train(was_training)
@@ -136,19 +215,20 @@ def train_model(
 ) -> TrainResult:
     """Train in place with Adam; returns the history.
 
-    ``should_stop`` is polled between batches: when it answers True the model
-    keeps what it learned so far. A non-finite loss restores the weights of the
-    last finished epoch and raises TrainingDiverged.
+    Batch order and the VAE's noise are drawn from one generator seeded with
+    ``config.seed``. ``should_stop`` is polled between batches: when it answers
+    True the model keeps what it learned so far. A non-finite loss restores the
+    weights of the last finished epoch and raises TrainingDiverged.
     """
     if tuple(dataset.image_shape) != tuple(model.config.input_shape):
         raise ValueError(f"model expects images {model.config.input_shape}, dataset has {dataset.image_shape}")
     device = resolve_device(config.device)
-    torch.manual_seed(config.seed)
+    precision = resolve_precision(config.precision, device)
     model.to(device).train()
     train_x = dataset.images("train").to(device)
     test_x = dataset.images("test").to(device)
     optimizer = _adam(model.parameters(), config.learning_rate)
-    shuffle = torch.Generator(device=device).manual_seed(config.seed)
+    generator = torch.Generator(device=device).manual_seed(config.seed)
     history: list[EpochReport] = []
     kind = model.config.kind
     started = time.perf_counter()
@@ -159,7 +239,7 @@ def train_model(
     for epoch in range(1, config.epochs + 1):
         last_good = copy.deepcopy(model.state_dict())
         epoch_start = time.perf_counter()
-        order = torch.randperm(n, device=device, generator=shuffle)
+        order = torch.randperm(n, device=device, generator=generator)
         reconstruction_sum = torch.zeros((), device=device)
         kl_sum = torch.zeros((), device=device)
         seen = 0
@@ -169,7 +249,7 @@ def train_model(
                 cancelled = True
                 break
             x = torch.index_select(train_x, 0, order[start:start + config.batch_size])
-            reconstruction, kl = _batch_losses(model, x, config.loss)
+            reconstruction, kl = _batch_losses(model, x, config.loss, generator, precision)
             # Summed over the batch like the canonical example; Adam is scale-free.
             reconstruction_batch, kl_batch = reconstruction.sum(), kl.sum()
             batch_loss = reconstruction_batch + config.beta * kl_batch
@@ -250,7 +330,25 @@ def _has_non_finite_weights(model) -> bool:
     return any(not torch.isfinite(p).all() for p in model.parameters())
 
 
+_INITIALISED_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
+
+
 def new_model(config: ModelConfig, seed: int = 0) -> Autoencoder | VAE:
-    """A freshly initialised model whose weights depend only on the seed."""
-    torch.manual_seed(seed)
-    return build_model(config)
+    """A freshly initialised model whose weights depend only on the seed.
+
+    The weights are PyTorch's default initialisation, drawn in the same order
+    (so they equal ``torch.manual_seed(seed); build_model(config)``), but from a
+    generator of their own: torch's global generator is neither used nor changed.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    with torch.device("meta"):  # no default initialisation to throw away
+        model = build_model(config)
+    model.to_empty(device="cpu")
+    with torch.no_grad():
+        for layer in model.modules():
+            if isinstance(layer, _INITIALISED_LAYERS):
+                nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+                # weight[0] holds one output unit's inputs: its size is the layer's fan-in.
+                bound = 1 / math.sqrt(layer.weight[0].numel())
+                nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return model

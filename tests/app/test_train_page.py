@@ -14,7 +14,8 @@ from streamlit.testing.v1 import AppTest
 from vae_core import DATASETS, ModelConfig, ModelPair, TrainConfig, available_devices, is_available, new_model
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes
-from vae_core.jobs import JobSpec, TrainingJob
+from vae_core.jobs import BetaSweep, JobSpec, JobStatus, TrainingJob
+from vae_core.pool import TrainingPool, TrainingRefused
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "train.py")
 JOB_WAIT_S = 120
@@ -86,6 +87,7 @@ def test_page_offers_only_what_this_machine_can_train():
     beta = at.number_input(key="train_beta")
     assert beta.min == 0 and beta.value == 1.0
     assert at.radio(key="train_model").options == ["AE + VAE", "VAE", "AE"]
+    assert [o.split(" ")[0] for o in at.radio(key="train_architecture").options] == ["MLP", "Convolutional"]
     assert len(at.radio(key="train_loss").options) == 2
     assert all(float(v) > 0 for v in at.select_slider(key="train_lr").options)
     assert not at.button(key="train_start").disabled
@@ -276,18 +278,31 @@ def test_a_hostile_file_name_is_shown_as_plain_text():
 
 
 
-def test_beta_sweep_plots_rate_against_distortion_and_loads_a_point():
+def test_beta_sweep_uses_the_settings_on_screen_plots_rate_against_distortion_and_loads_a_point():
     at = AppTest.from_file(PAGE, default_timeout=120)
     at.run()
+    # Edits in the form reach the sweep together with its button: hidden and latent size, epochs, architecture.
     at.number_input(key="train_hidden").set_value(32)
+    at.number_input(key="train_latent").set_value(3)
+    at.number_input(key="train_epochs").set_value(2)
+    at.radio(key="train_architecture").set_value("conv")
     at.multiselect(key="sweep_betas").set_value([0.5, 4.0])
-    at.number_input(key="sweep_epochs").set_value(2)
     at.button(key="sweep_start").click().run()
-    sweep = at.session_state["beta_sweep"]
+    assert not at.exception, at.exception
+    sweep = at.session_state["training_job"]
+    assert sorted(sweep.jobs) == [0.5, 4.0]
+    for beta, job in sweep.jobs.items():
+        config = job.spec.model_config("vae")
+        assert (config.hidden_dim, config.latent_dim, config.architecture) == (32, 3, "conv")
+        assert (job.spec.kinds, job.spec.train.epochs, job.spec.train.beta) == (("vae",), 2, beta)
+    assert at.button(key="train_start").disabled and at.button(key="sweep_start").disabled
     for job in sweep.jobs.values():
-        job.wait(timeout=120)
-    at.run()
-    assert not at.exception
+        job.wait(timeout=JOB_WAIT_S)
+    at.run()  # the fragment concludes the sweep, and the whole page reruns
+    assert not at.exception, at.exception
+    assert "training_job" not in at.session_state and at.session_state["beta_sweep"] is sweep
+    assert "The β sweep has ended" in messages(at.success)
+    assert not at.button(key="sweep_start").disabled
     plot = json.loads(at.get("plotly_chart")[-1].proto.spec)
     assert plot["data"][0]["text"] == ["β=0.5", "β=4"]
     assert "own_workspaces" not in at.session_state or not at.session_state["own_workspaces"]
@@ -297,3 +312,62 @@ def test_beta_sweep_plots_rate_against_distortion_and_loads_a_point():
     assert at.session_state["workspace_key"] == "own-1"
     workspace = at.session_state["own_workspaces"]["own-1"]
     assert workspace.pair.train_settings["vae"]["beta"] == 4.0 and workspace.pair.ae is None
+    assert workspace.pair.vae.config.architecture == "conv" and workspace.pair.vae.config.latent_dim == 3
+
+
+def test_a_session_trains_one_thing_at_a_time():
+    at = fresh_page()
+    start_training(at, train_epochs=500)
+    assert at.button(key="train_start").disabled and at.button(key="sweep_start").disabled
+    job = at.session_state["training_job"]
+    # A second start from this session (a forged or raced request) is refused in words.
+    second = TrainingJob(job.spec, owner=job.owner)
+    with pytest.raises(TrainingRefused, match="already has a training"):
+        second.start()
+    job.cancel()
+    run_until_job_ends(at)
+    assert not at.button(key="train_start").disabled
+
+
+def test_a_queued_training_shows_its_place_in_the_queue():
+    pool = TrainingPool(max_workers=1, threads_per_worker=1)
+    long_spec = JobSpec("digits", kinds=("vae",), hidden_dim=16, train=TrainConfig(epochs=10_000))
+    ahead = [TrainingJob(long_spec, owner=f"other-{i}", pool=pool).start() for i in range(2)]
+    mine = TrainingJob(long_spec, pool=pool).start()
+    try:
+        deadline = time.monotonic() + JOB_WAIT_S
+        while ahead[0].progress().queue_position is not None:  # the first has left the queue for the worker
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        at = fresh_page()
+        at.session_state["training_job"] = mine
+        at.run()
+        assert not at.exception, at.exception
+        assert "2nd in the queue" in at.get("progress")[0].proto.text
+    finally:
+        for job in (*ahead, mine):
+            job.cancel()
+
+
+def test_the_sidebar_keeps_a_sweep_alive_on_other_pages():
+    app = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=120)
+    app.switch_page("app_pages/sample.py").run()
+    spec = JobSpec("digits", kinds=("vae",), hidden_dim=16, train=TrainConfig(epochs=10_000))
+    sweep = BetaSweep(spec, [0.5, 2.0], abandon_after_s=600).start()
+    kept_alive = []
+    real_keep_alive = sweep.keep_alive
+    sweep.keep_alive = lambda: kept_alive.append(None) or real_keep_alive()
+    app.session_state["training_job"] = sweep
+    try:
+        for _ in range(3):  # any page's run draws the sidebar, which keeps this session's training alive
+            app.run()
+            assert not app.exception, app.exception
+        assert len(kept_alive) == 3
+        assert "A training is under way" in messages(app.sidebar.info)
+    finally:
+        sweep.cancel()
+    # Left alone, a sweep stops itself.
+    left_alone = BetaSweep(spec, [0.5, 2.0], abandon_after_s=0.5).start()
+    for job in left_alone.jobs.values():
+        assert job.wait(JOB_WAIT_S) == JobStatus.CANCELLED
+    assert all(job.progress().abandoned for job in left_alone.jobs.values())

@@ -1,4 +1,4 @@
-"""The beta sweep: one VAE per beta, trained in turn; more beta trades reconstruction for a smaller KL."""
+"""The beta sweep: one VAE per beta, trained in turn in one worker; more beta trades reconstruction for a smaller KL."""
 
 import pytest
 
@@ -25,7 +25,6 @@ def test_sweep_traces_rate_against_distortion():
     pair = sweep.pair(4.0)
     assert pair.ae is None and pair.vae is not None
     assert pair.train_settings["vae"]["beta"] == 4.0
-    assert "β=4" in sweep.label(4.0)
 
 
 def test_sweep_can_be_cancelled_and_needs_two_betas():

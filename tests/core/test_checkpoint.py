@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from core_helpers import small_config, state_dicts_equal
+from core_helpers import REPO_ROOT, small_config, state_dicts_equal
 
 from vae_core import checkpoint as ckpt
 from vae_core.checkpoint import (
@@ -352,3 +352,89 @@ def test_largest_allowed_config_is_checked_on_the_meta_device(pair, tmp_path, mo
     with pytest.raises(CheckpointError, match="does not match its architecture"):
         load_checkpoint(_tampered(pair, tmp_path / "c.pt", change))
     assert built and all(devices == {"meta"} for hidden, devices in built if hidden == 8192)
+
+
+# --- convolutional models and older files -----------------------------------------------------
+
+@pytest.fixture(scope="module")
+def conv_pair(digits) -> ModelPair:
+    from core_helpers import single_thread
+
+    with single_thread():
+        models = {kind: new_model(small_config(kind, latent_dim=2, hidden_dim=16, architecture="conv",
+                                               code_activation="linear"), seed=4) for kind in ("ae", "vae")}
+        config = TrainConfig(epochs=1, batch_size=256, device="cpu")
+        histories = {kind: [r.to_dict() for r in train_model(m, digits, config).history] for kind, m in models.items()}
+    return ModelPair("digits", ae=models["ae"], vae=models["vae"], histories=histories,
+                     train_settings={k: {**config.to_dict(), "dataset": "digits"} for k in models})
+
+
+def test_conv_pair_round_trips_in_the_same_format(conv_pair, tmp_path):
+    loaded = load_checkpoint(save_checkpoint(conv_pair, tmp_path / "conv.pt"))
+    for name in ("ae", "vae"):
+        original, copy = getattr(conv_pair, name), getattr(loaded, name)
+        assert copy.config == original.config and copy.config.architecture == "conv"
+        assert state_dicts_equal(copy.state_dict(), original.state_dict())
+        x = torch.rand(3, 1, 8, 8)
+        torch.testing.assert_close(copy.decode(torch.zeros(3, 2)), original.decode(torch.zeros(3, 2)))
+        code = copy.encode(x)
+        assert (code[0] if name == "vae" else code).shape == (3, 2)
+    content = torch.load(tmp_path / "conv.pt", weights_only=True)
+    assert content["format_version"] == FORMAT_VERSION == 1
+    assert content["models"]["vae"]["config"]["architecture"] == "conv"
+
+
+def test_a_checkpoint_from_before_architectures_loads_as_mlp(pair, tmp_path):
+    def drop_architecture(content):
+        for entry in content["models"].values():
+            del entry["config"]["architecture"]
+
+    loaded = load_checkpoint(_tampered(pair, tmp_path / "old.pt", drop_architecture))
+    assert {m.config.architecture for m in loaded.models().values()} == {"mlp"}
+    assert state_dicts_equal(loaded.vae.state_dict(), pair.vae.state_dict())
+    for shipped in (REPO_ROOT / "assets").glob("*-latent2.pt"):  # written before the field existed
+        raw = torch.load(shipped, weights_only=True)
+        if all("architecture" not in m["config"] for m in raw["models"].values()):
+            assert {m.config.architecture for m in load_checkpoint(shipped).models().values()} == {"mlp"}
+
+
+@pytest.mark.parametrize("change, message", [
+    # conv weights under an MLP's name, and the reverse: every shape is checked against the declared architecture
+    (lambda c: c["models"]["vae"]["config"].update(architecture="mlp"), "does not match its architecture"),
+    (lambda c: c["models"]["vae"]["state_dict"].update({"encoder.0.weight": torch.zeros(32, 1, 3, 3)}),
+     r"encoder\.0\.weight has shape \(32, 1, 3, 3\), expected \(32, 1, 4, 4\)"),
+    (lambda c: c["models"]["vae"]["state_dict"].pop("decoder.5.weight"), r"decoder\.5\.weight is missing"),
+    (lambda c: c["models"]["vae"]["config"].update(architecture="resnet"), "invalid config"),
+    (lambda c: c["models"]["vae"]["config"].update(architecture=["conv"]), "invalid config"),
+    (lambda c: c["models"]["vae"]["config"].update(input_shape=[1, 3, 3]), "invalid config"),
+    (lambda c: c["models"]["vae"]["config"].update(input_shape=[4096, 4096, 4096]), "takes images of shape"),
+])
+def test_hostile_or_broken_conv_entries_are_refused(conv_pair, tmp_path, change, message):
+    with pytest.raises(CheckpointError, match=message):
+        load_checkpoint(_tampered(conv_pair, tmp_path / "c.pt", change))
+
+
+def test_largest_conv_config_is_checked_on_the_meta_device(conv_pair, tmp_path, monkeypatch):
+    built = []
+    real_build = ckpt.build_model
+
+    def recording_build(config):
+        model = real_build(config)
+        built.append((config.hidden_dim, {p.device.type for p in model.parameters()}))
+        return model
+
+    monkeypatch.setattr(ckpt, "build_model", recording_build)
+
+    def change(content):
+        content["models"]["vae"]["config"].update(hidden_dim=8192, latent_dim=512)
+
+    with pytest.raises(CheckpointError, match="does not match its architecture"):
+        load_checkpoint(_tampered(conv_pair, tmp_path / "c.pt", change))
+    assert built and all(devices == {"meta"} for hidden, devices in built if hidden == 8192)
+
+
+def test_loading_draws_no_random_numbers(conv_pair, pair):
+    state = torch.random.get_rng_state()
+    for source in (conv_pair, pair):
+        load_checkpoint(checkpoint_bytes(source))
+    assert torch.equal(torch.random.get_rng_state(), state)

@@ -131,3 +131,32 @@ def test_evaluate_rejects_zero_samples(trained_checkpoint, capsys):
     path, _ = trained_checkpoint
     assert main(["evaluate", str(path), "--samples", "0"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_train_a_convolutional_pair_in_fp32(tmp_path):
+    path = tmp_path / "conv.pt"
+    result = _run("train", "--dataset", "digits", "--arch", "conv", "--latent-dim", "2", "--hidden-dim", "16",
+                  "--ae-code", "linear", "--epochs", "1", "--precision", "fp32", "--threads", "1", "--json",
+                  "-o", str(path))
+    assert result.returncode == 0, result.stderr
+    pair = load_checkpoint(path)
+    assert {m.config.architecture for m in pair.models().values()} == {"conv"}
+    assert pair.train_settings["vae"]["precision"] == "fp32"
+    report = json.loads(_run("evaluate", str(path), "--json", "--samples", "2").stdout)
+    assert report["vae"]["elbo"] < 0 and report["ae"]["reconstruction_nll"] > 0
+
+
+@pytest.mark.parametrize("argv, words", [
+    (["--threads", "0"], "--threads"),
+    (["--arch", "conv", "--dataset", "digits", "--precision", "bf16"], None),
+])
+def test_bad_engine_options_exit_with_a_message(tmp_path, capsys, monkeypatch, argv, words):
+    from vae_core import training
+
+    monkeypatch.setattr(training, "cpu_computes_bf16", lambda: False)  # bf16 asked for where there is none
+    output = tmp_path / "never.pt"
+    code = main(["train", "--epochs", "1", "--hidden-dim", "8", *argv, "-o", str(output)])
+    err = capsys.readouterr().err
+    assert code == 2 and err.startswith("error: ")
+    assert (words or "native bfloat16") in err
+    assert not output.exists()

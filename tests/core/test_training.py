@@ -18,6 +18,7 @@ from vae_core.training import (
     evaluate,
     new_model,
     resolve_device,
+    resolve_precision,
     train_model,
 )
 
@@ -146,8 +147,8 @@ def test_nan_in_a_later_epoch_restores_the_previous_epoch(digits, monkeypatch):
     poison = {"on": False}
     real_batch_losses = training._batch_losses
 
-    def batch_losses(m, x, loss):
-        reconstruction, kl = real_batch_losses(m, x, loss)
+    def batch_losses(*args):
+        reconstruction, kl = real_batch_losses(*args)
         if poison["on"]:
             reconstruction = reconstruction * float("nan")
         return reconstruction, kl
@@ -195,7 +196,7 @@ def test_train_config_rejects_invalid_values(bad):
 def test_train_config_defaults_and_dict():
     config = TrainConfig()
     assert config.to_dict() == {"epochs": 10, "batch_size": 128, "learning_rate": 1e-3, "beta": 1.0,
-                                "loss": "bce", "seed": 0, "device": "auto"}
+                                "loss": "bce", "seed": 0, "device": "auto", "precision": "auto"}
     TrainConfig(beta=0.0, learning_rate=10.0, epochs=1, batch_size=1)  # the edges are allowed
 
 
@@ -210,3 +211,64 @@ def test_devices():
         assert "cuda" not in devices
         with pytest.raises(ValueError):
             resolve_device("cuda:0")
+
+
+# --- what the speed work must not change ----------------------------------------------------
+
+def test_flushing_subnormal_adam_moments_leaves_the_weights_unchanged(digits, monkeypatch):
+    optimizers = []
+    real_adam = training._adam
+    monkeypatch.setattr(training, "_adam", lambda params, lr: optimizers.append(real_adam(params, lr)) or
+                        optimizers[-1])
+    tiny = torch.finfo(torch.float32).tiny
+    weights, subnormals = {}, {}
+    for every in (1, 10**9):  # flush after every step, and never
+        monkeypatch.setattr(training, "_FLUSH_SUBNORMALS_EVERY", every)
+        model = new_model(small_config("vae", latent_dim=2, hidden_dim=32), seed=0)
+        # ~1,100 steps: long enough for moments of weights whose gradient turned 0 to decay into subnormals.
+        train_model(model, digits, _config(epochs=12, batch_size=16, learning_rate=1e-3))
+        weights[every] = snapshot(model)
+        subnormals[every] = sum(int(((m != 0) & (m.abs() < tiny)).sum()) for state in optimizers[-1].state.values()
+                                for m in (state["exp_avg"], state["exp_avg_sq"]))
+    assert subnormals[10**9] > 0, "the run without flushing must have had subnormal moments to flush"
+    assert subnormals[1] == 0
+    assert state_dicts_equal(weights[1], weights[10**9])
+
+
+def test_training_and_evaluation_draw_nothing_from_the_global_generator(digits):
+    state = torch.random.get_rng_state()
+    model = new_model(small_config("vae"), seed=0)
+    train_model(model, digits, _config(epochs=1))
+    evaluate(model, digits.images("test"))
+    assert torch.equal(torch.random.get_rng_state(), state)
+
+
+def test_evaluation_is_reproducible_from_its_seed(trained_vae, digits):
+    x = digits.images("test")
+    assert evaluate(trained_vae, x) == evaluate(trained_vae, x)
+    assert evaluate(trained_vae, x)["reconstruction"] != evaluate(trained_vae, x, seed=1)["reconstruction"]
+
+
+def test_precision_auto_is_bf16_only_on_a_cpu_that_computes_it(monkeypatch):
+    cpu = torch.device("cpu")
+    monkeypatch.setattr(training, "cpu_computes_bf16", lambda: True)
+    assert [resolve_precision(p, cpu) for p in ("auto", "bf16", "fp32")] == ["bf16", "bf16", "fp32"]
+    assert resolve_precision("auto", torch.device("cuda")) == "fp32"
+    monkeypatch.setattr(training, "cpu_computes_bf16", lambda: False)
+    assert resolve_precision("auto", cpu) == "fp32"
+    with pytest.raises(ValueError, match="native bfloat16"):
+        resolve_precision("bf16", cpu)
+    with pytest.raises(ValueError, match="precision"):
+        TrainConfig(precision="fp16")
+
+
+@pytest.mark.skipif(not training.cpu_computes_bf16(), reason="this CPU has no native bfloat16")
+@pytest.mark.parametrize("kind, architecture", [("vae", "mlp"), ("ae", "mlp"), ("vae", "conv")])
+def test_bf16_trains_as_well_as_fp32(digits, kind, architecture):
+    results = {}
+    for precision in ("fp32", "bf16"):
+        model = new_model(small_config(kind, hidden_dim=64, architecture=architecture), seed=0)
+        results[precision] = (train_model(model, digits, _config(epochs=8, precision=precision)).history[-1],
+                              snapshot(model))
+    assert not state_dicts_equal(results["fp32"][1], results["bf16"][1]), "bf16 must take another path"
+    assert results["bf16"][0].test_loss == pytest.approx(results["fp32"][0].test_loss, abs=1.0)  # nats per image
