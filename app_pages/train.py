@@ -17,11 +17,13 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from explorer import figures, own_images, session
 from explorer.job_labels import job_result_label, pair_label, queue_text
+from explorer.widgets import plain
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import dataset_title, missing_dataset_message
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob
+from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
 from vae_core.pool import TrainingRefused
 
@@ -63,12 +65,6 @@ class Outcome(NamedTuple):
 def show(outcome: Outcome | None) -> None:
     if outcome is not None:
         getattr(st, outcome.level)(outcome.text)
-
-
-def plain(text: str, limit: int = 80) -> str:
-    """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
 
 
 def duration(seconds: float) -> str:
@@ -138,7 +134,7 @@ def settings_form(busy: bool) -> None:
                                key="train_model")
         device = data_col.selectbox("Device", devices, format_func=str.upper, key="train_device",
                                     help="Only the devices this server actually has.")
-        seed = data_col.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+        seed = data_col.number_input("Seed", min_value=0, max_value=MAX_SEED, value=0, step=1, key="train_seed",
                                      help="Same seed and settings, same model.")
         architecture = size_col.radio("Architecture", list(ARCHITECTURE_CHOICES),
                                       format_func=ARCHITECTURE_CHOICES.get, key="train_architecture",
@@ -393,18 +389,20 @@ def sweep_results(sweep: BetaSweep) -> None:
             st.rerun()
 
 
-# --- the page ----------------------------------------------------------------------------
+def main() -> None:
+    st.title("Train")
+    st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
+               "The result becomes this browser session's active model; nobody else sees it.")
+    busy = TRAINING_JOB in st.session_state
+    own_images.section()
+    settings_form(busy=busy)
+    if busy:
+        training_progress()
+    else:
+        show(st.session_state.pop(TRAIN_OUTCOME, None))
+    checkpoints()
+    active_history()
+    sweep_section()
 
-st.title("Train")
-st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
-           "The result becomes this browser session's active model; nobody else sees it.")
-busy = TRAINING_JOB in st.session_state
-own_images.section()
-settings_form(busy=busy)
-if busy:
-    training_progress()
-else:
-    show(st.session_state.pop(TRAIN_OUTCOME, None))
-checkpoints()
-active_history()
-sweep_section()
+
+main()

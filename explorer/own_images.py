@@ -26,6 +26,7 @@ from vae_core.image_sources import (
 )
 
 from . import session
+from .widgets import plain
 
 # session_state keys
 DATASET = "own_images_dataset"  # the converted ImageDataset
@@ -36,15 +37,6 @@ FORM_DATASET = "train_dataset"  # the settings form's Dataset selectbox
 LIMITS = ImageLimits()
 CHANNEL_TITLES = {1: "grey", 3: "colour"}
 PREVIEW_PX = 56  # each sample's side on screen
-
-
-def plain(text: str, limit: int = 80) -> str:
-    """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped.
-
-    The same rule as the Train page's own ``plain``, which a page script cannot share with this module.
-    """
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
 
 
 def session_dataset() -> ImageDataset | None:

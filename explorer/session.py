@@ -28,17 +28,20 @@ SHIPPED_VARIANTS = {"fashion-mnist-conv": ("fashion-mnist", "convolutional")}
 # A host may pin it (say to the lighter digits) with this variable.
 LANDING_ENV = "LATENT_EXPLORER_LANDING"
 LANDING_ORDER = ("fashion-mnist", "digits")
+MAX_OWN_PAIRS = 3
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
 
 # session_state keys
 WORKSPACE = "workspace_key"
-OWN_WORKSPACES = "own_workspaces"
+OWN_WORKSPACES = "own_workspaces"  # key -> Workspace, least recently used first
+OWN_COUNT = "own_workspaces_made"
 SELECTED = "selected_index"
 EVERY_IMAGE = "map_every_image"  # the Explore map shows the training images too
 LATENT = "latent_vector"
 LATENT_VERSION = "latent_vector_version"  # bumped whenever z is set other than by the editor itself
 SEED = "sample_seed"
 NOTICES = "url_notices"
+PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 
@@ -112,19 +115,30 @@ def activate(key: str) -> None:
         st.session_state[WORKSPACE] = key
         st.session_state[SELECTED] = None
         set_latent_vector(None)
+    own = own_workspaces()
+    if key in own:
+        own[key] = own.pop(key)  # most recently used last
 
 
 def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = None) -> str:
     """Register a pair trained or uploaded in this session and make it active; returns its key.
 
-    ``dataset``: the pair's dataset when it is in no registry (a person's own images); else loaded by name.
+    A session keeps its MAX_OWN_PAIRS most recently used pairs (each holds its models and its held-out codes);
+    an older one is dropped, with a notice. ``dataset``: the pair's dataset when it is in no registry (a
+    person's own images); else loaded by name.
     """
     if dataset is None:
         dataset = load_dataset(pair.dataset, download=False)
     workspaces = own_workspaces()
-    key = f"own-{len(workspaces) + 1}"
+    number = st.session_state[OWN_COUNT] = st.session_state.get(OWN_COUNT, 0) + 1
+    key = f"own-{number}"
     workspaces[key] = Workspace(pair, dataset, label=f"{label} (this session)")
     activate(key)
+    while len(workspaces) > MAX_OWN_PAIRS:
+        dropped = workspaces.pop(next(iter(workspaces)))
+        st.session_state.setdefault(PAIR_NOTICES, []).append(
+            f"This session keeps its {MAX_OWN_PAIRS} most recently used pairs, so {dropped.label} was let go. "
+            "Download a checkpoint (Train page) to keep a pair.")
     return key
 
 
@@ -241,6 +255,10 @@ def sync_url() -> None:
 def shareable_link() -> str:
     base = urlsplit(st.context.url or "http://localhost:8501/")
     return urlunsplit((base.scheme, base.netloc, base.path, urlencode(view_params()), ""))
+
+
+def pop_pair_notices() -> list[str]:
+    return st.session_state.pop(PAIR_NOTICES, None) or []
 
 
 def pop_url_notices() -> list[str]:

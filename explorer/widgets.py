@@ -28,6 +28,12 @@ Links carry the view: copy the address bar, or use a page's **Share** button, to
 """
 
 
+def plain(text: str, limit: int = 80) -> str:
+    """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped."""
+    text = text if len(text) <= limit else text[: limit - 1] + "…"
+    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
+
+
 def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -> None:
     """A [0, 1] grey image, upscaled with nearest neighbour so pixels stay crisp."""
     st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption, output_format="PNG")
@@ -59,6 +65,8 @@ def sidebar() -> None:
     ws = session.active_workspace()
     parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
+    for notice in session.pop_pair_notices():
+        st.sidebar.info(plain(notice, limit=400), icon=":material/inventory_2:")
     missing_datasets()
     job = st.session_state.get(session.TRAINING_JOB)
     if job is not None:

@@ -371,3 +371,31 @@ def test_the_sidebar_keeps_a_sweep_alive_on_other_pages():
     for job in left_alone.jobs.values():
         assert job.wait(JOB_WAIT_S) == JobStatus.CANCELLED
     assert all(job.progress().abandoned for job in left_alone.jobs.values())
+
+
+def test_a_session_keeps_its_three_most_recently_used_pairs():
+    def script():
+        import streamlit as st
+
+        from explorer import session, widgets
+        from vae_core import load_checkpoint
+
+        pair_file = session.ASSETS / session.SHIPPED_FILES["digits"]
+        if "made" not in st.session_state:
+            st.session_state["made"] = [session.add_own_pair(load_checkpoint(pair_file), f"pair {n}")
+                                        for n in range(1, 4)]
+            session.activate("own-1")  # used again: now the most recent of the three
+            st.session_state["made"].append(session.add_own_pair(load_checkpoint(pair_file), "pair 4"))
+        widgets.sidebar()
+        st.write(list(session.own_workspaces()))
+
+    at = AppTest.from_function(script, default_timeout=120).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["made"] == ["own-1", "own-2", "own-3", "own-4"]
+    # pair 2 was the least recently used: it went, with a notice that says how to keep a pair.
+    assert list(at.session_state["own_workspaces"]) == ["own-3", "own-1", "own-4"]
+    assert at.session_state["workspace_key"] == "own-4"
+    notice = " ".join(i.value for i in at.sidebar.info).replace("\\", "")  # shown as Markdown, escaped
+    assert "pair 2 (this session) was let go" in notice and "Download a checkpoint" in notice
+    at.run()
+    assert not at.sidebar.info  # said once

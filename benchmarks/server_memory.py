@@ -1,0 +1,157 @@
+"""Server memory with many visitors, each with a pair of their own: the budget is 1.5 GiB for 10 sessions that
+each trained a pair (and 1 GiB with the shipped pairs loaded).
+
+Starts `streamlit run app.py`, opens the Fashion-MNIST map in one browser (the shipped pair loaded), then has
+ten more browser sessions each train an AE + VAE on Fashion-MNIST through the Train page (in the training
+pool's worker processes) and open the Explore page on the pair they trained. It reads the resident memory
+(VmRSS, /proc) of the server process alone and of the server with everything it started (the training pool's
+fork server and workers) at each stage, and writes the table into benchmarks/README.md.
+
+    python -m benchmarks.server_memory                   # ten sessions, one epoch each
+    python -m benchmarks.server_memory --sessions 3 --print-only
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import sys
+import time
+from pathlib import Path
+
+from devtools.browser import (
+    VIEWPORT,
+    StreamlitServer,
+    active_models_label,
+    alert,
+    launch_chromium,
+    open_train,
+    server_tracebacks,
+    set_number,
+    wait_for_app,
+    wait_for_map,
+)
+from devtools.processes import process_tree_rss, rss_bytes
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+README = REPO_ROOT / "benchmarks" / "README.md"
+RESULTS = REPO_ROOT / "benchmarks" / "results" / "server_memory.json"
+SECTION = "## Server memory"
+BUDGET_SHIPPED = 2**30
+BUDGET_SESSIONS = 1.5 * 2**30
+TRAIN_WAIT_S = 900
+
+
+class Visitor:
+    def __init__(self, browser, server):
+        self.context = browser.new_context(viewport=VIEWPORT)
+        self.context.set_default_timeout(120_000)
+        self.page = self.context.new_page()
+        self.server = server
+
+    def open(self, path: str):
+        self.page.goto(self.server.url + path, wait_until="domcontentloaded")
+        return self.page
+
+
+def measure(server, stage: str, rows: list) -> None:
+    tree, pids = process_tree_rss(server.process.pid)
+    row = {"stage": stage, "server_bytes": rss_bytes(server.process.pid), "tree_bytes": tree, "processes": len(pids)}
+    rows.append(row)
+    print(f"  {stage}: server {row['server_bytes'] / 2**20:.0f} MiB, with its children {tree / 2**20:.0f} MiB "
+          f"({len(pids)} processes)", flush=True)
+
+
+def start_training(visitor: Visitor, epochs: int) -> None:
+    page = open_train(visitor)
+    form = page.get_by_test_id("stForm")
+    form.get_by_role("combobox", name="Dataset").click()
+    page.get_by_role("option", name=re.compile(r"^Fashion-MNIST")).click()
+    set_number(page, "Epochs", epochs)
+    page.get_by_role("button", name="Train", exact=True).click()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sessions", type=int, default=10)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs of each session's training")
+    parser.add_argument("--print-only", action="store_true", help="write nothing")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average before: {load_before}", flush=True)
+    rows: list[dict] = []
+    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "bench-memory.log").start()
+    try:
+        server.wait_healthy()
+        measure(server, "started, before any visit", rows)
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            first = Visitor(browser, server)
+            page = first.open("/?model=fashion-mnist")
+            wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
+            wait_for_map(page)
+            measure(server, "the shipped Fashion-MNIST pair loaded, its map shown", rows)
+            visitors = [Visitor(browser, server) for _ in range(args.sessions)]
+            for visitor in visitors:
+                start_training(visitor, args.epochs)
+            for visitor in visitors:
+                wait_for_app(visitor.page, alert(visitor.page, "Training finished"), timeout_s=TRAIN_WAIT_S)
+            measure(server, f"{args.sessions} sessions have each trained a pair", rows)
+            for visitor in visitors:
+                assert active_models_label(visitor.page).endswith("(this session)")
+                page = visitor.open("/")
+                wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
+                wait_for_map(page)
+            time.sleep(2)
+            measure(server, "... and each has its own pair's map open", rows)
+            browser.close()
+        problems = server_tracebacks(server.log_text())
+    finally:
+        server.stop()
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    print(f"load average after: {load_after}")
+    report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "command": "python -m benchmarks.server_memory " + " ".join(sys.argv[1:]),
+              "load_before": load_before, "load_after": load_after, "rows": rows, "sessions": args.sessions,
+              "epochs": args.epochs, "server_tracebacks": problems}
+    shipped, final = rows[1], rows[-1]
+    verdicts = [("server memory ≤ 1 GiB with the shipped pair loaded", shipped["tree_bytes"], BUDGET_SHIPPED),
+                (f"server memory ≤ 1.5 GiB with {args.sessions} sessions that each trained a pair",
+                 final["tree_bytes"], BUDGET_SESSIONS)]
+    lines = [SECTION, "",
+             "Measured by `benchmarks/server_memory.py`: resident memory (VmRSS) of the Streamlit server alone, and "
+             "with every process it started (the training pool's fork server and, while they train, its workers).",
+             "", f"- Command: `{report['command'].strip()}` ({args.epochs} epoch(s) of AE + VAE on Fashion-MNIST "
+             "per session, through the Train page)",
+             f"- Date: {report['date']}; load average {load_before} before, {load_after} after", "",
+             "| stage | server | server and its children | processes |", "| --- | --- | --- | --- |"]
+    lines += [f"| {r['stage']} | {r['server_bytes'] / 2**20:.0f} MiB | {r['tree_bytes'] / 2**20:.0f} MiB | "
+              f"{r['processes']} |" for r in rows]
+    lines += ["", "| budget | measured (server and its children) | verdict |", "| --- | --- | --- |"]
+    lines += [f"| {name} | {value / 2**20:.0f} MiB | {'pass' if value <= limit else '**miss**'} |"
+              for name, value, limit in verdicts]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if not args.print_only:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        readme = README.read_text(encoding="utf-8")
+        start = readme.find(SECTION + "\n")
+        if start < 0:
+            readme = readme.rstrip("\n") + "\n\n" + text
+        else:
+            nxt = readme.find("\n## ", start + len(SECTION))
+            readme = readme[:start] + text + (readme[nxt + 1:] if nxt >= 0 else "")
+        README.write_text(readme, encoding="utf-8")
+        print(f"wrote {RESULTS} and the '{SECTION[3:]}' section of {README}")
+    return 1 if problems else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
