@@ -398,7 +398,7 @@ def bench_click(browser, server, model: str, trials: int, warmup: int, log) -> d
     """Clicks on well separated real points: -> the card's first image on screen, -> the whole panel."""
     context, page = open_explore(browser, server, model)
     total_points = page.evaluate(f"() => {MAP_JS}.x.length")
-    candidates = isolated_data_points(page, warmup + trials, min_gap_px=3.0)
+    candidates = isolated_data_points(page, warmup + trials, min_gap_px=3.0, spread_px=20.0)
     samples = []
     for trial, point in enumerate(candidates):
         idle(page)
@@ -460,8 +460,11 @@ def bench_hover(browser, server, model: str, trials: int, log) -> dict:
     return result
 
 
-def start_long_training(browser, server, epochs: int = 200):
-    """Another visitor trains a Fashion-MNIST AE + VAE (in the training pool's workers) while we measure."""
+def start_long_training(browser, server, watch: bool, epochs: int = 200):
+    """Another visitor trains a Fashion-MNIST AE + VAE (in the training pool's workers) while we measure, and
+    either watches its live curves on the Train page (`watch`: that visitor's browser redraws them on these
+    same two cores) or goes on to another page, as a visitor whose browser is elsewhere costs this machine
+    nothing."""
     context, page = new_page(browser)
     page.goto(server.url + "/train")
     wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
@@ -471,11 +474,17 @@ def start_long_training(browser, server, epochs: int = 200):
     set_number(page, "Epochs", epochs)
     page.get_by_role("button", name="Train", exact=True).click()
     wait_for_app(page, page.get_by_text(re.compile(r"^(AE|VAE) epoch \d+ of")))
+    if not watch:
+        page.goto(server.url + "/?model=digits")
+        wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
     return context, page
 
 
-def stop_training(context, page) -> bool:
+def stop_training(context, page, server) -> bool:
     """Stop the training; True when it was still running (so every measurement ran beside it)."""
+    if "/train" not in page.url:
+        page.goto(server.url + "/train")
+        wait_for_app(page, page.get_by_role("heading", name="Your own images"))
     stop = page.get_by_role("button", name="Stop", exact=True)
     running = stop.count() > 0
     if running:
@@ -587,10 +596,10 @@ def verdicts(results: dict) -> list[dict]:
     out = []
     floor = results.get("floor")
     for key, r in results.items():
-        if key.startswith("training_"):
-            idle_key = "click_fashion-mnist" if key == "training_click" else "slider_fashion-mnist"
-            idle = results.get(idle_key)
-            pairs = [("panel", r["panel"], idle["panel"])] if key == "training_click" and idle else (
+        if "training_" in key:
+            clicks = key.endswith("_click")
+            idle = results.get("click_fashion-mnist" if clicks else "slider_fashion-mnist")
+            pairs = [("panel", r["panel"], idle["panel"])] if clicks and idle else (
                 [("step", r, idle)] if idle else [])
             for _, busy, calm in pairs:
                 limit = DURING_TRAINING_VS_IDLE * calm["p95"]
@@ -653,7 +662,7 @@ def table_rows(results: dict) -> list[tuple[str, str, str, str]]:
                          f"{r['decodes']} decodes for {r['mouse_moves']} mouse moves; gap between decodes "
                          f"median {fmt(r['gap_median_ms'])}, p95 {fmt(r['gap_p95_ms'])}; "
                          f"{r['runs_started']} script runs during the drag"))
-        elif key.startswith("click") or key == "training_click":
+        elif key.startswith("click") or key.endswith("training_click"):
             for part in ("first", "panel"):
                 m = r[part]
                 rows.append((f"{m['name']} (n={m['n']})", fmt(m["median"]), fmt(m["p95"]), split_text(m, "ms")))
@@ -781,17 +790,20 @@ def main() -> int:
                                      "when": f"{' and '.join(models)} pairs loaded, their maps shown"}
                 print(f"  memory: {fmt(rss, 'MiB')} over {len(pids)} process(es)", flush=True)
             if "training" in only and fashion:
-                print("while a training runs ...", flush=True)
-                trainer = start_long_training(browser, server)
-                click = bench_click(browser, server, "fashion-mnist", args.trials, args.warmup, log)
-                slider = bench_slider(browser, server, "fashion-mnist", args.trials, args.warmup, log, "")
-                ran_throughout = stop_training(*trainer)
-                for part in ("first", "panel"):
-                    click[part]["name"] += ", while a training runs"
-                slider["name"] += ", while a training runs"
-                results["training_click"], results["training_slider"] = click, slider
-                if not ran_throughout:
-                    notes.append("The training ended before the measurements while it runs were done.")
+                for watch, what, key in ((False, "while a training runs", "training"),
+                                         (True, "while a training runs and its visitor watches it here",
+                                          "watched_training")):
+                    print(f"{what} ...", flush=True)
+                    trainer = start_long_training(browser, server, watch)
+                    click = bench_click(browser, server, "fashion-mnist", args.trials, args.warmup, log)
+                    slider = bench_slider(browser, server, "fashion-mnist", args.trials, args.warmup, log, "")
+                    ran_throughout = stop_training(*trainer, server)
+                    for part in ("first", "panel"):
+                        click[part]["name"] += f", {what}"
+                    slider["name"] += f", {what}"
+                    results[f"{key}_click"], results[f"{key}_slider"] = click, slider
+                    if not ran_throughout:
+                        notes.append(f"The training ended before the measurements {what} were done.")
             if "switch" in only:
                 print("page switch ...", flush=True)
                 results["page_switch"] = bench_page_switch(browser, server, models[-1], args.switch_rounds, log)

@@ -299,8 +299,8 @@ def _nearest_distances(points: list[dict], others: list[dict], exclude_self: boo
 
 
 def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_gap_px: float = 10.0,
-                         inset_px: float = 30.0) -> list[dict]:
-    """Drawn points with no other point within min_gap_px, spread over the map.
+                         inset_px: float = 30.0, spread_px: float = 60.0) -> list[dict]:
+    """Drawn points with no other point within min_gap_px, at least spread_px from each other.
 
     Clicking exactly on such a point cannot pick a neighbour instead. The inset keeps clear of the axes.
     """
@@ -311,7 +311,7 @@ def isolated_data_points(page, count: int, exclude: set[int] = frozenset(), min_
     ranked = sorted(((gap, p) for gap, p in zip(gaps, candidates) if gap >= min_gap_px), key=lambda c: -c[0])
     chosen: list[dict] = []
     for _, p in ranked:  # the most isolated first, but keep chosen points apart from each other
-        if all(((p["px"] - c["px"]) ** 2 + (p["py"] - c["py"]) ** 2) ** 0.5 > 60 for c in chosen):
+        if all(((p["px"] - c["px"]) ** 2 + (p["py"] - c["py"]) ** 2) ** 0.5 > spread_px for c in chosen):
             chosen.append(p)
         if len(chosen) == count:
             return chosen

@@ -11,8 +11,8 @@ process instead:
 - the rest wait in one first-come, first-served queue, and an owner (a
   browser session) may have only one training queued or running, so no one
   can crowd others out;
-- workers run at a lower OS priority (``os.nice(10)``), so the server stays
-  responsive while they train;
+- workers run at the lowest CPU priority (Linux's ``SCHED_IDLE``, and ``os.nice(10)``), so
+  the server and the browser stay responsive while they train;
 - workers start from a fork server with torch already imported (or by spawn
   where there is none), never by forking the server, whose torch threads a
   fork would leave in an undefined state;
@@ -229,16 +229,27 @@ def _workers_from_environment() -> int | None:
     return int(value)
 
 
+def _lower_priority(niceness: int) -> None:
+    """Train on CPU time the server does not want: Linux's SCHED_IDLE runs the worker only when a core would
+    otherwise be idle, so a click is never queued behind a training step; elsewhere a higher nice value."""
+    try:
+        os.nice(niceness)
+    except OSError:  # not permitted here: train at the server's priority rather than not at all
+        pass
+    if hasattr(os, "SCHED_IDLE"):
+        try:
+            os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        except OSError:
+            pass
+
+
 def _work(specs: list, cancel_flags: list, connection, niceness: int, threads: int) -> None:
     """A worker process: train each spec in turn, reporting over ``connection``; runs at lower priority."""
     from .data import load_dataset
     from .jobs import train_pair, weights_bytes
 
-    try:
-        os.nice(niceness)
-    except OSError:  # not permitted here: train at the server's priority rather than not at all
-        pass
-    torch.set_num_threads(threads)
+    _lower_priority(niceness)
+    torch.set_num_threads(threads)  # the threads torch starts now inherit the priority
     try:
         for index, (spec, stop) in enumerate(zip(specs, cancel_flags)):
             if stop.is_set():

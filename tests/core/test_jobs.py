@@ -218,6 +218,8 @@ def test_a_worker_runs_at_a_lower_priority_than_the_server(pool):
         wait_until(lambda: job.progress().epochs_done >= 1)
         worker = os.getpriority(os.PRIO_PROCESS, job.worker_pid)
         assert worker == min(os.getpriority(os.PRIO_PROCESS, 0) + 10, 19)
+        if hasattr(os, "SCHED_IDLE"):
+            assert os.sched_getscheduler(job.worker_pid) == os.SCHED_IDLE
     finally:
         job.cancel()
         job.wait(WAIT_S)
