@@ -16,6 +16,7 @@ process instead:
 - workers start from a fork server with torch already imported (or by spawn
   where there is none), never by forking the server, whose torch threads a
   fork would leave in an undefined state;
+- a worker never re-runs the server's ``__main__`` (see ``_start_workers_without_main``);
 - a worker that dies (killed, out of memory) fails its jobs with a message
   saying so, keeping each model's last finished epoch; the pool carries on.
 
@@ -26,8 +27,10 @@ the pages poll.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import multiprocessing.connection
+import multiprocessing.spawn
 import os
 import signal
 import threading
@@ -39,6 +42,7 @@ from .training import TrainingDiverged, physical_cpu_cores
 
 WORKERS_ENV = "LATENT_EXPLORER_TRAINING_WORKERS"
 WORKER_NICENESS = 10
+WORKER_NAME = "latent-explorer-training"
 _POLL_S = 0.1  # how often the dispatcher checks for cancellations and abandoned jobs
 
 
@@ -80,6 +84,7 @@ class TrainingPool:
             self._context.set_forkserver_preload(["vae_core.jobs", "sklearn.datasets", "sklearn.model_selection"])
         else:
             self._context = multiprocessing.get_context("spawn")
+        _start_workers_without_main()
         self._lock = threading.Lock()
         self._waiting: list[_Ticket] = []
         self._running: list[_Ticket] = []
@@ -167,7 +172,7 @@ class TrainingPool:
                 process = self._context.Process(
                     target=_work, args=([job.spec for job in ticket.jobs], flags, sender, self.niceness,
                                         self.threads_per_worker),
-                    name="latent-explorer-training", daemon=True)
+                    name=WORKER_NAME, daemon=True)
                 process.start()
             except Exception as err:  # noqa: BLE001 - e.g. no more processes allowed: say so, do not hang
                 for job in ticket.jobs:
@@ -218,6 +223,31 @@ def _death_message(exitcode: int | None) -> str:
                     "ran out of memory. Try a smaller model or batch, or train when the server is less busy.")
         return f"Training failed: its worker process was stopped by {name}."
     return f"Training failed: its worker process ended unexpectedly (exit code {exitcode})."
+
+
+def _start_workers_without_main() -> None:
+    """Keep multiprocessing from re-running the parent's ``__main__`` in our workers.
+
+    A spawned or fork-served child first runs the parent's main script again (as ``__mp_main__``) in case
+    the target lives there. Ours never does: ``_work`` lives here. Under Streamlit, ``__main__`` is the page
+    script, which would run whole in every worker; under a test runner's wrapper it may not even run outside
+    its launcher, and then every worker dies before training. So the preparation data of processes named
+    ``WORKER_NAME`` leaves the main module out; other processes are untouched.
+    """
+    prepare = multiprocessing.spawn.get_preparation_data
+    if getattr(prepare, "leaves_main_out_for", None) == WORKER_NAME:
+        return
+
+    @functools.wraps(prepare)
+    def preparation_data(name):
+        data = prepare(name)
+        if name == WORKER_NAME:
+            data.pop("init_main_from_path", None)
+            data.pop("init_main_from_name", None)
+        return data
+
+    preparation_data.leaves_main_out_for = WORKER_NAME
+    multiprocessing.spawn.get_preparation_data = preparation_data
 
 
 def _workers_from_environment() -> int | None:

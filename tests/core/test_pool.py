@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import sys
 import time
+import types
 
 import pytest
 
@@ -139,3 +141,17 @@ def test_a_pool_needs_a_worker():
     for bad in (0, -2):
         with pytest.raises(ValueError, match="at least one worker"):
             TrainingPool(max_workers=bad)
+
+
+def test_a_worker_never_runs_the_servers_main_script(tmp_path, monkeypatch):
+    # Under Streamlit, __main__ is the page script; under some test runners, a wrapper that cannot run alone.
+    marker = tmp_path / "main ran"
+    script = tmp_path / "server_main.py"
+    script.write_text(f"open({str(marker)!r}, 'w').close()\nraise SystemExit('not to be run by a worker')\n")
+    server_main = types.ModuleType("__main__")
+    server_main.__file__ = str(script)
+    monkeypatch.setitem(sys.modules, "__main__", server_main)
+
+    job = TrainingJob(spec(epochs=1), pool=TrainingPool(max_workers=1, threads_per_worker=1)).start()
+    assert job.wait(WAIT_S) == JobStatus.FINISHED, job.progress().message
+    assert not marker.exists()
