@@ -23,6 +23,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.readme import README, write_section
 from devtools.browser import (
     VIEWPORT,
     StreamlitServer,
@@ -38,7 +39,6 @@ from devtools.browser import (
 from devtools.processes import process_tree_pss, process_tree_rss, rss_bytes
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-README = REPO_ROOT / "benchmarks" / "README.md"
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "server_memory.json"
 SECTION = "## Server memory"
 BUDGET_SHIPPED = 2**30
@@ -149,14 +149,7 @@ def main() -> int:
     if not args.print_only:
         RESULTS.parent.mkdir(parents=True, exist_ok=True)
         RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
-        readme = README.read_text(encoding="utf-8")
-        start = readme.find(SECTION + "\n")
-        if start < 0:
-            readme = readme.rstrip("\n") + "\n\n" + text
-        else:
-            nxt = readme.find("\n## ", start + len(SECTION))
-            readme = readme[:start] + text + (readme[nxt + 1:] if nxt >= 0 else "")
-        README.write_text(readme, encoding="utf-8")
+        write_section(SECTION, text)
         print(f"wrote {RESULTS} and the '{SECTION[3:]}' section of {README}")
     return 1 if problems else 0
 
