@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from pathlib import Path
 
 import torch
@@ -10,6 +11,7 @@ import torch
 from vae_core.models import ModelConfig
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
+WAIT_S = 120  # how long a test waits on training worker processes (slow on a busy two-core machine)
 
 
 @contextlib.contextmanager
@@ -34,3 +36,12 @@ def state_dicts_equal(a: dict, b: dict) -> bool:
 
 def snapshot(model) -> dict:
     return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def wait_until(predicate, timeout: float = WAIT_S) -> None:
+    """Poll ``predicate`` until it holds; fail the test when ``timeout`` seconds pass first."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s")
+        time.sleep(0.01)

@@ -9,14 +9,12 @@ import time
 
 import pytest
 import torch
-from core_helpers import state_dicts_equal
+from core_helpers import WAIT_S, state_dicts_equal, wait_until
 
 from vae_core import TrainConfig, evaluate, load_dataset
 from vae_core.data import IDX_FILES
 from vae_core.jobs import JobSpec, JobStatus, TrainingJob, train_pair
 from vae_core.pool import TrainingPool
-
-WAIT_S = 120
 
 
 @pytest.fixture(scope="module")
@@ -28,14 +26,6 @@ def pool() -> TrainingPool:
 def tiny_spec(kinds=("ae", "vae"), **train) -> JobSpec:
     return JobSpec("digits", kinds=kinds, latent_dim=2, hidden_dim=16,
                    train=TrainConfig(**{"epochs": 2, "batch_size": 128, **train}))
-
-
-def wait_until(predicate, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 def finished_job(spec: JobSpec, pool: TrainingPool) -> TrainingJob:

@@ -7,24 +7,15 @@ import time
 import types
 
 import pytest
+from core_helpers import WAIT_S, wait_until
 
 from vae_core import TrainConfig
 from vae_core.jobs import BetaSweep, JobSpec, JobStatus, TrainingJob
 from vae_core.pool import WORKERS_ENV, TrainingPool, TrainingRefused
 
-WAIT_S = 120
-
 
 def spec(epochs: int = 10_000) -> JobSpec:
     return JobSpec("digits", kinds=("vae",), latent_dim=2, hidden_dim=16, train=TrainConfig(epochs=epochs))
-
-
-def wait_until(predicate, timeout: float = WAIT_S) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout} s")
-        time.sleep(0.01)
 
 
 def stop(*works) -> None:
