@@ -35,6 +35,9 @@ UPLOAD_OUTCOME = "checkpoint_upload_outcome"
 UPLOADED_FILE_ID = "checkpoint_upload_file_id"
 
 POLL_S = 0.75
+# The curves change once an epoch, not once a poll: redrawn at this pace, a visitor watching a training costs
+# the server (and their browser) a quarter of the chart work.
+CURVES_POLL_S = 3.0
 # A job stops itself when no page has polled it for this long (its tab was closed),
 # so it does not hold a training worker for nobody.
 ABANDON_AFTER_S = 600
@@ -231,7 +234,13 @@ def training_progress() -> None:
     st.button("Stop", on_click=work.cancel, disabled=work.cancel_requested, key="train_stop",
               help="Stops within one batch and keeps the model trained so far.")
     st.caption(KEEP_WATCHING)
-    loss_curves(progress.histories, key_prefix="live")
+
+
+@st.fragment(run_every=CURVES_POLL_S)
+def live_curves() -> None:
+    work = st.session_state.get(TRAINING_JOB)
+    if isinstance(work, TrainingJob):  # a β sweep has its own plot, drawn as its VAEs finish
+        loss_curves(work.progress().histories, key_prefix="live")
 
 
 def sweep_progress(sweep: BetaSweep) -> None:
@@ -398,6 +407,7 @@ def main() -> None:
     settings_form(busy=busy)
     if busy:
         training_progress()
+        live_curves()
     else:
         show(st.session_state.pop(TRAIN_OUTCOME, None))
     checkpoints()
