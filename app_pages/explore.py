@@ -157,7 +157,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         "region": region.to_data() if region is not None else None,
         "posterior": show_posterior and kind == "vae", "background": show_background,
         "eps": None if eps is None else eps.tolist(), "ack": ack(MAP_KEY), "lens": None, "server_background": None,
-        "probe": None if probe.current(ws) is None else probe.current(ws).to_data(),
+        "probe": probe.map_data(ws),
     }
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
@@ -247,7 +247,7 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         "location": list(location) if location is not None else None, "location_kind": kind,
         "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
         "hint": HINT, "ack": ack(CARD_KEY),
-        "probe": None if probe.current(ws) is None else probe.current(ws).to_data(),
+        "probe": probe.map_data(ws),
     }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 

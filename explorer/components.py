@@ -80,14 +80,12 @@ _map = st.components.v2.component("latent_explorer_map", css=_source("latent_map
 _card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"), js=_bootstrap("card"))
 _editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
                                      js=_bootstrap("editor"))
+_pad = st.components.v2.component("latent_explorer_pad", css=_source("drawing_pad.css"), js=_bootstrap("pad"))
 
 
 def hidden_slot(name: str):
     """A container that takes no room on the page (for packs drawn inside a fragment)."""
     return st.container(key=HIDDEN_KEY_PREFIX + name)
-
-
-_pad = st.components.v2.component("latent_explorer_pad", css=_source("drawing_pad.css"), js=_bootstrap("pad"))
 
 
 def load_runtime() -> None:

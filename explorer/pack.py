@@ -120,46 +120,40 @@ def _code_arrays(ws: Workspace, every_image: bool) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _build_workspace_pack(ws: Workspace) -> Pack:
-    arrays = _code_arrays(ws, every_image=False)
-    meta = {"type": "workspace", "count": len(ws), "held_out": len(ws), "class_names": list(ws.class_names),
-            "image_shape": list(ws.dataset.image_shape), "main_kind": ws.main_kind,
-            "models": _models_meta(ws, arrays, decoders=True)}
+def _build_pack(ws: Workspace, every_image: bool) -> Pack:
+    """The held-out codes with the decoders; or every image's codes, the held-out split first, which borrow
+    the decoders of the held-out pack."""
+    arrays = _code_arrays(ws, every_image)
+    meta = {"type": "workspace", "count": ws.total if every_image else len(ws), "held_out": len(ws),
+            "class_names": list(ws.class_names), "image_shape": list(ws.dataset.image_shape),
+            "main_kind": ws.main_kind, "models": _models_meta(ws, arrays, decoders=not every_image)}
+    if every_image:
+        meta["decoders_from"] = workspace_pack(ws).id
     return encode_pack(meta, arrays)
 
 
-def _build_every_image_pack(ws: Workspace) -> Pack:
-    """Every image's codes, the held-out split first; the decoders stay in the workspace pack."""
-    arrays = _code_arrays(ws, every_image=True)
-    meta = {"type": "workspace", "count": ws.total, "held_out": len(ws), "class_names": list(ws.class_names),
-            "image_shape": list(ws.dataset.image_shape), "main_kind": ws.main_kind,
-            "models": _models_meta(ws, arrays, decoders=False), "decoders_from": workspace_pack(ws).id}
-    return encode_pack(meta, arrays)
-
-
-_packs: weakref.WeakKeyDictionary[Workspace, dict[str, Pack]] = weakref.WeakKeyDictionary()
+_packs: weakref.WeakKeyDictionary[Workspace, dict[bool, Pack]] = weakref.WeakKeyDictionary()
 _packs_lock = threading.Lock()
-_BUILDERS = {"held_out": _build_workspace_pack, "every_image": _build_every_image_pack}
 
 
-def _pack(ws: Workspace, which: str) -> Pack:
+def _pack(ws: Workspace, every_image: bool) -> Pack:
     with _packs_lock:
         packs = _packs.setdefault(ws, {})
-    if which not in packs:
-        built = _BUILDERS[which](ws)  # outside the lock: the every-image pack needs the workspace pack
+    if every_image not in packs:
+        built = _build_pack(ws, every_image)  # outside the lock: the every-image pack needs the held-out one
         with _packs_lock:
-            packs.setdefault(which, built)
-    return packs[which]
+            packs.setdefault(every_image, built)
+    return packs[every_image]
 
 
 def workspace_pack(ws: Workspace) -> Pack:
     """The held-out codes and the decoders, built once per workspace (a few MB at most) and dropped with it."""
-    return _pack(ws, "held_out")
+    return _pack(ws, every_image=False)
 
 
 def every_image_pack(ws: Workspace) -> Pack:
     """The codes of every image, training split included (70,000 for Fashion-MNIST: about 2 MB)."""
-    return _pack(ws, "every_image")
+    return _pack(ws, every_image=True)
 
 
 def browser_decodes(ws: Workspace, kind: str) -> bool:

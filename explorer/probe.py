@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import weakref
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -39,7 +40,9 @@ class Probe:
     name: str
     image: np.ndarray
     codes: dict[str, Encoding]
-    workspace: int  # id() of the workspace whose models encoded it
+    # The workspace whose models encoded it; weak, so a pair the session lets go is not kept alive by it, and
+    # a later workspace can never pass for it (as one at the same id() could).
+    workspace: weakref.ref
     costly: dict = field(default_factory=dict)  # the analysis and log p(x), computed when first shown
 
     def to_data(self) -> dict:
@@ -69,7 +72,13 @@ class Probe:
 def current(ws: Workspace) -> Probe | None:
     """This session's picture, if the active models encoded it (another pair means another encoding)."""
     probe = st.session_state.get(PROBE)
-    return probe if probe is not None and probe.workspace == id(ws) else None
+    return probe if probe is not None and probe.workspace() is ws else None
+
+
+def map_data(ws: Workspace) -> dict | None:
+    """What the map and the card draw of this session's picture, if the active models encoded it."""
+    probe = current(ws)
+    return None if probe is None else probe.to_data()
 
 
 def showing(ws: Workspace) -> Probe | None:
@@ -81,7 +90,8 @@ def showing(ws: Workspace) -> Probe | None:
 def adopt(ws: Workspace, image: np.ndarray, name: str) -> None:
     """Encode the picture with both models and show it."""
     digest = hashlib.sha256(image.tobytes()).hexdigest()[:16]
-    st.session_state[PROBE] = Probe(id=digest, name=name, image=image, codes=ws.encode(image), workspace=id(ws))
+    st.session_state[PROBE] = Probe(id=digest, name=name, image=image, codes=ws.encode(image),
+                                     workspace=weakref.ref(ws))
     show()
 
 

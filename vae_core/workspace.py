@@ -164,13 +164,13 @@ class Workspace:
 
     @cachedmethod(lambda self: self._caches["analysis"], condition=lambda self: self._cache_condition)
     def analyse(self, index: int, samples: int = 256) -> PointAnalysis:
-        """Posterior, KL and ELBO terms of one held-out image under the VAE (cached per point)."""
+        """Posterior, KL and ELBO terms of one image under the VAE (cached per point)."""
         return analyse_point(self.pair.vae, self.image_tensors(index)[0], self.loss("vae"), samples=samples,
                              seed=index)
 
     @cachedmethod(lambda self: self._caches["log_px"], condition=lambda self: self._cache_condition)
     def log_px(self, index: int, samples: int = 256) -> float:
-        """Importance-weighted log p(x) of one held-out image (cached per point; the costliest per-point figure)."""
+        """Importance-weighted log p(x) of one image (cached per point; the costliest per-point figure)."""
         return point_log_px(self.pair.vae, self.image_tensors(index)[0], self.loss("vae"), samples=samples,
                             seed=index)
 
