@@ -31,7 +31,7 @@ def reconstructions(ws) -> None:
     seed = seed_col.number_input("Pick with seed", 0, MAX_SEED, step=1, key="compare_pick_seed",
                                  persist_state="session",
                                  help="Which images are shown; the point selected on Explore always comes first.")
-    comparison = compare_reconstructions(ws, comparison_indices(len(ws), count, int(seed), session.selected_index()))
+    comparison = compare_reconstructions(ws, comparison_indices(len(ws), count, int(seed), session.selected_held_out()))
     names = [ws.class_names[ws.labels[i]] for i in comparison.indices]
     st.markdown("**Original**")
     widgets.image_row(comparison.originals, [f"#{i} · {name}" for i, name in zip(comparison.indices, names)])

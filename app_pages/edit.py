@@ -124,7 +124,8 @@ def main() -> None:
     st.title("Edit latent features")
     index = session.selected_index()
     st.caption(f"{ws.label}. Starting from "
-               + (f"image #{index} ({ws.class_names[ws.labels[index]]})" if index is not None
+               + (f"{'image' if ws.is_held_out(index) else 'training image'} #{index} "
+                  f"({ws.class_names[ws.class_of(index)]})" if index is not None
                   else "the prior mean z = 0 (select a point on the Explore page to start from its code)") + ".")
     components.send_pack(workspace_pack(ws))
     slider_editor(ws)

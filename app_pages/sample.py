@@ -61,7 +61,7 @@ def prior_grid(ws, kind: str) -> np.ndarray:
 
 def default_endpoints(ws) -> None:
     """Start the endpoint inputs at the selected point and a point of another class, whenever either changes."""
-    selected = session.selected_index()
+    selected = session.selected_held_out()
     origin = (session.active_key(), selected)
     if st.session_state.get(ENDPOINTS_FOR) == origin and "sample_from" in st.session_state:
         return

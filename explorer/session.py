@@ -150,6 +150,12 @@ def selected_index() -> int | None:
     return index if index is not None and 0 <= index < active_workspace().total else None
 
 
+def selected_held_out() -> int | None:
+    """The inspected image if it is a held-out one: the pages that list held-out images start from it."""
+    index = selected_index()
+    return index if index is not None and active_workspace().is_held_out(index) else None
+
+
 def select(index: int | None) -> None:
     st.session_state[SELECTED] = index
 

@@ -124,6 +124,11 @@ class Workspace:
         out[~held_out] = self.dataset.train_images[indices[~held_out] - len(self)].float()
         return out.div_(255.0)
 
+    def class_of(self, index: int) -> int:
+        """The class of a held-out or a training image."""
+        held_out = self.is_held_out(index)
+        return int(self.labels[index] if held_out else self.dataset.train_labels[index - len(self)])
+
     def all_labels(self) -> np.ndarray:
         return np.concatenate([self.labels, self.dataset.train_labels.numpy()])
 
