@@ -218,8 +218,7 @@ def test_devices():
 def test_flushing_subnormal_adam_moments_leaves_the_weights_unchanged(digits, monkeypatch):
     optimizers = []
     real_adam = training._adam
-    monkeypatch.setattr(training, "_adam", lambda params, lr: optimizers.append(real_adam(params, lr)) or
-                        optimizers[-1])
+    monkeypatch.setattr(training, "_adam", lambda *args: optimizers.append(real_adam(*args)) or optimizers[-1])
     tiny = torch.finfo(torch.float32).tiny
     weights, subnormals = {}, {}
     for every in (1, 10**9):  # flush after every step, and never
