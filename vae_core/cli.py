@@ -1,4 +1,5 @@
-"""Command line: ``python -m vae_core train ...``, ``evaluate CHECKPOINT`` and ``download DATASET``."""
+"""Command line: ``python -m vae_core train ...``, ``evaluate CHECKPOINT``, ``diagnose CHECKPOINT`` and
+``download DATASET``."""
 
 from __future__ import annotations
 
@@ -11,11 +12,11 @@ import torch
 from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
-from .data import DATASETS, DatasetUnavailable, ImageDataset, load_dataset
+from .data import DATASETS, DatasetUnavailable, ImageDataset, is_available, load_dataset
+from .diagnostics import LOG_PX_SAMPLES, diagnose, log_px_per_image
 from .download import DownloadProgress, download_dataset
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
 from .jobs import JobSpec, train_pair
-from .losses import importance_weighted_log_px
 from .models import ARCHITECTURES, KIND_TITLES
 from .training import (
     PRECISIONS,
@@ -75,6 +76,20 @@ def _parser() -> argparse.ArgumentParser:
     evaluate_cmd.add_argument("--limit", type=int, help="evaluate only the first N test images")
     evaluate_cmd.add_argument("--json", action="store_true")
 
+    diagnose_cmd = commands.add_parser(
+        "diagnose", help="what the VAE does with its latent space: KL per dimension, active units, ELBO against "
+                         "log p(x), the prior's holes, and with --ood how well log p(x) tells another set apart")
+    diagnose_cmd.add_argument("checkpoint")
+    diagnose_cmd.add_argument("--data-dir")
+    diagnose_cmd.add_argument("--images", metavar="PATH",
+                              help="for a checkpoint trained on your own images: the same images again")
+    diagnose_cmd.add_argument("--ood", choices=list(DATASETS), metavar="DATASET",
+                              help=f"another dataset ({', '.join(DATASETS)}), resized to the model's images; its "
+                                   "held-out split is scored against the checkpoint's own")
+    diagnose_cmd.add_argument("--samples", type=int, default=LOG_PX_SAMPLES, help="K, samples per image for log p(x)")
+    diagnose_cmd.add_argument("--limit", type=int, help="use only the first N held-out images (of each set)")
+    diagnose_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+
     download = commands.add_parser("download", help="fetch Fashion-MNIST or MNIST into the data cache, with progress")
     download.add_argument("dataset", choices=[n for n, info in DATASETS.items() if info.torchvision_class])
     download.add_argument("--root", help="folder to download into (default: the data cache)")
@@ -132,22 +147,31 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _evaluate(args: argparse.Namespace) -> int:
+def _check_sampling_arguments(args: argparse.Namespace) -> None:
     if args.samples < 1:
         raise ValueError("--samples must be at least 1")
     if args.limit is not None and args.limit < 1:
         raise ValueError("--limit must be at least 1")
+
+
+def _checkpoint_and_dataset(args: argparse.Namespace):
+    """The checkpoint's pair and the dataset it was trained on (a person's own images come again with --images)."""
     pair = load_checkpoint(args.checkpoint)
     if pair.data_manifest is None:
-        dataset = load_dataset(pair.dataset, args.data_dir)
-    elif not args.images:
+        return pair, load_dataset(pair.dataset, args.data_dir)
+    if not args.images:
         raise ValueError(f"{args.checkpoint} was trained on your own images ({pair.data_manifest.get('source')}); "
                          "pass the same images with --images PATH")
-    else:
-        dataset = load_image_source(args.images, options=options_from_manifest(pair.data_manifest))
-        if not same_images(dataset.manifest, pair.data_manifest):
-            raise ValueError(f"{args.images} are not the images {args.checkpoint} was trained on "
-                             f"(sha256 {dataset.manifest['sha256'][:12]}…, not {pair.data_manifest.get('sha256')})")
+    dataset = load_image_source(args.images, options=options_from_manifest(pair.data_manifest))
+    if not same_images(dataset.manifest, pair.data_manifest):
+        raise ValueError(f"{args.images} are not the images {args.checkpoint} was trained on "
+                         f"(sha256 {dataset.manifest['sha256'][:12]}…, not {pair.data_manifest.get('sha256')})")
+    return pair, dataset
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    _check_sampling_arguments(args)
+    pair, dataset = _checkpoint_and_dataset(args)
     images = dataset.images("test")[: args.limit]
     results = {}
     for kind, model in pair.models().items():
@@ -155,11 +179,8 @@ def _evaluate(args: argparse.Namespace) -> int:
         figures = evaluate(model, images, loss)
         entry = {"images": len(images), "loss": loss, "reconstruction_nll": figures["reconstruction"]}
         if kind == "vae":
-            generator = torch.Generator().manual_seed(0)
-            log_px = torch.cat([
-                importance_weighted_log_px(model, images[i:i + 500], args.samples, loss, generator)
-                for i in range(0, len(images), 500)])
-            entry.update(kl=figures["kl"], elbo=-figures["loss"], log_px=log_px.mean().item(), samples=args.samples)
+            log_px = log_px_per_image(model, images, loss, args.samples)
+            entry.update(kl=figures["kl"], elbo=-figures["loss"], log_px=float(log_px.mean()), samples=args.samples)
         results[kind] = entry
     if args.json:
         print(json.dumps(results))
@@ -171,6 +192,39 @@ def _evaluate(args: argparse.Namespace) -> int:
                   f"- KL {entry['kl']:.2f};  log p(x) >= {entry['log_px']:.2f} (K={entry['samples']})")
         else:
             print(f"  AE   reconstruction -log p(x|z) {entry['reconstruction_nll']:.2f} ({entry['loss']})")
+    return 0
+
+
+def _diagnose(args: argparse.Namespace) -> int:
+    _check_sampling_arguments(args)
+    pair, dataset = _checkpoint_and_dataset(args)
+    if pair.vae is None:
+        raise ValueError(f"{args.checkpoint} holds no VAE: diagnose describes a VAE's latent space")
+    ood_images = None
+    if args.ood is not None:
+        if not is_available(args.ood, args.data_dir):
+            raise DatasetUnavailable(f"--ood {args.ood}: {DATASETS[args.ood].title} is not on this machine "
+                                     f"(python -m vae_core download {args.ood})")
+        ood_images = load_dataset(args.ood, args.data_dir).images("test")[: args.limit]
+    loss = pair.train_settings.get("vae", {}).get("loss", "bce")
+    images = dataset.images("test")[: args.limit]
+    total = len(images) + (0 if ood_images is None else len(ood_images))
+    with tqdm(total=total, desc="log p(x)", unit="image", disable=args.json) as bar:
+        diagnosis = diagnose(pair.vae, images, loss, args.samples, ood_images, args.ood,
+                             on_progress=lambda done, _: bar.update(done - bar.n))
+    if args.json:
+        print(json.dumps(diagnosis.to_dict()))
+        return 0
+    kl = ", ".join(f"{v:.2f}" for v in diagnosis.kl_per_dimension)
+    print(f"{args.checkpoint}: the VAE over {diagnosis.images:,} held-out images of {dataset.title}, nats per image")
+    print(f"  KL per dimension: {kl}")
+    print(f"  active units (Cov_x E_q[z_d] > 0.01): {diagnosis.active_units} of {len(diagnosis.kl_per_dimension)}")
+    print(f"  ELBO {diagnosis.elbo:.2f}  <=  log p(x) {diagnosis.log_px:.2f} (K={diagnosis.log_px_samples}); "
+          f"gap {diagnosis.log_px - diagnosis.elbo:.2f}")
+    print(f"  prior hole fraction: {diagnosis.prior_hole_fraction:.3f} of z ~ N(0, I) have q(z) < p(z) / 10")
+    if diagnosis.ood_auroc is not None:
+        print(f"  log p(x) tells held-out images from {DATASETS[args.ood].title}: AUROC {diagnosis.ood_auroc:.3f} "
+              "(below 0.5: the model finds the other set more likely)")
     return 0
 
 
@@ -195,7 +249,7 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "download": _download}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "diagnose": _diagnose, "download": _download}
 
 
 def main(argv: list[str] | None = None) -> int:

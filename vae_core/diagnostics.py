@@ -1,0 +1,193 @@
+"""What a trained VAE did with its latent space: the numbers behind "understand your VAE".
+
+- Which dimensions it uses: the KL of each dimension to the prior, and the active units of
+  Burda et al. (2016), dimensions whose encoder mean varies across the data.
+- Where the aggregate posterior q(z) = mean over images of N(z; mu(x), sigma(x)^2) leaves
+  holes in the prior: places the prior N(0, I) samples from, and that no image encodes to.
+- How far the ELBO is from log p(x), image by image (log p(x) by importance weighting).
+- How well log p(x) tells the held-out images from another set (the AUROC); a VAE can find
+  images it never saw more likely than its own data (Nalisnick et al., 2019).
+
+Everything takes tensors or arrays and returns NumPy arrays or plain numbers, so the CLI's
+``diagnose`` and the pages compute each quantity in the same place.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .latent import active_units, encode_images
+from .losses import importance_weighted_log_px, kl_per_dimension
+from .training import evaluate
+
+# A prior sample lands in a hole where q(z) < p(z) / HOLE_RATIO.
+HOLE_RATIO = 10.0
+# log p(x) per image: K importance samples (the evaluate command's default too).
+LOG_PX_SAMPLES = 100
+
+
+def kl_per_dimension_mean(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
+    """KL(q(z_d|x) || N(0, 1)) of each latent dimension d, in closed form, averaged over the images; (d,)."""
+    return kl_per_dimension(torch.as_tensor(mu, dtype=torch.float64),
+                            torch.as_tensor(logvar, dtype=torch.float64)).mean(0).numpy()
+
+
+def log_aggregate_posterior(z: np.ndarray, mu: np.ndarray, sigma: np.ndarray, chunk: int = 1024) -> np.ndarray:
+    """log q(z) for each row of z, with q the mixture (1/N) sum_i N(z; mu_i, diag(sigma_i^2)); (M,).
+
+    Evaluated in chunks of z, so M x N never needs to be held at once.
+    """
+    mu_t = torch.as_tensor(mu, dtype=torch.float64)
+    log_sigma = torch.log(torch.as_tensor(sigma, dtype=torch.float64))
+    inverse_sigma = torch.exp(-log_sigma)
+    constant = -0.5 * mu_t.shape[1] * math.log(2 * math.pi) - log_sigma.sum(1) - math.log(len(mu_t))  # (N,)
+    out = []
+    for start in range(0, len(z), chunk):
+        z_t = torch.as_tensor(z[start:start + chunk], dtype=torch.float64)
+        standardised = (z_t[:, None, :] - mu_t[None]) * inverse_sigma[None]  # (m, N, d)
+        out.append(torch.logsumexp(constant[None] - 0.5 * standardised.pow(2).sum(-1), dim=1))
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+def log_prior(z: np.ndarray) -> np.ndarray:
+    """log N(z; 0, I) for each row of z; (M,)."""
+    z = np.asarray(z, dtype=np.float64)
+    return -0.5 * (z.shape[1] * math.log(2 * math.pi) + (z ** 2).sum(1))
+
+
+def prior_hole_fraction(mu: np.ndarray, sigma: np.ndarray, samples: int = 4096, seed: int = 0) -> float:
+    """The share of prior samples z ~ N(0, I) at which q(z) < p(z) / HOLE_RATIO, by Monte Carlo.
+
+    Such z are where the prior sends a sample and hardly any image encodes: their decodes are
+    what the decoder never learned to draw.
+    """
+    z = np.random.default_rng(seed).standard_normal((samples, mu.shape[1]))
+    in_hole = log_aggregate_posterior(z, mu, sigma) < log_prior(z) - math.log(HOLE_RATIO)
+    return float(in_hole.mean())
+
+
+@dataclass(frozen=True)
+class DensityGrid:
+    """q(z) and p(z) on a regular grid over a 2-d latent space, and where the prior's mass falls in holes."""
+
+    x: np.ndarray  # (n,) grid coordinates along z1
+    y: np.ndarray  # (n,) along z2
+    log_q: np.ndarray  # (n, n), rows along y
+    log_p: np.ndarray
+    hole: np.ndarray  # bool (n, n): inside the prior's 2-sigma disc, and q < p / HOLE_RATIO
+
+
+def density_grid(mu: np.ndarray, sigma: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float],
+                 n: int = 80) -> DensityGrid:
+    """The aggregate posterior against the prior on an n x n grid (latent size 2)."""
+    if mu.shape[1] != 2:
+        raise ValueError(f"a density grid needs latent size 2, not {mu.shape[1]}")
+    x, y = np.linspace(*x_range, n), np.linspace(*y_range, n)
+    grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
+    log_q = log_aggregate_posterior(grid, mu, sigma).reshape(n, n)
+    log_p = log_prior(grid).reshape(n, n)
+    where_prior_samples = (grid ** 2).sum(1).reshape(n, n) <= 4.0
+    return DensityGrid(x, y, log_q, log_p, where_prior_samples & (log_q < log_p - math.log(HOLE_RATIO)))
+
+
+@torch.no_grad()
+def log_px_per_image(model, images: torch.Tensor, loss: str = "bce", samples: int = LOG_PX_SAMPLES,
+                     batch_size: int = 500, seed: int = 0,
+                     on_progress: Callable[[int, int], None] | None = None) -> np.ndarray:
+    """Importance-weighted log p(x) of each image (nats, (N,)), in batches; ``on_progress(done, total)`` after each."""
+    model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    out = []
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(model.device)
+        out.append(importance_weighted_log_px(model, x, samples, loss, generator).cpu())
+        if on_progress is not None:
+            on_progress(min(start + batch_size, len(images)), len(images))
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+def auroc(positive: np.ndarray, negative: np.ndarray) -> float:
+    """P(a positive scores above a negative), ties counting half: the area under the ROC curve.
+
+    From the Mann-Whitney U statistic with average ranks, so it needs no threshold sweep.
+    """
+    positive, negative = np.asarray(positive, dtype=float), np.asarray(negative, dtype=float)
+    if not len(positive) or not len(negative):
+        raise ValueError("the AUROC needs at least one score on each side")
+    scores = np.concatenate([positive, negative])
+    order = np.argsort(scores, kind="mergesort")
+    ranks = np.empty(len(scores))
+    sorted_scores = scores[order]
+    # Average rank (1-based) over each run of equal scores.
+    starts = np.flatnonzero(np.r_[True, sorted_scores[1:] != sorted_scores[:-1]])
+    ends = np.r_[starts[1:], len(scores)]
+    for start, end in zip(starts, ends):
+        ranks[order[start:end]] = (start + end + 1) / 2
+    u = ranks[: len(positive)].sum() - len(positive) * (len(positive) + 1) / 2
+    return float(u / (len(positive) * len(negative)))
+
+
+def images_like(images: torch.Tensor, shape: tuple[int, int, int]) -> torch.Tensor:
+    """Float images resized (area when shrinking, bilinear when growing) and given the channels of ``shape``."""
+    channels, height, width = shape
+    if images.shape[-2:] != (height, width):
+        shrinking = images.shape[-1] > width
+        images = F.interpolate(images, size=(height, width), mode="area" if shrinking else "bilinear",
+                               **({} if shrinking else {"align_corners": False})).clamp(0, 1)
+    if images.shape[1] != channels:
+        images = images.mean(1, keepdim=True).expand(-1, channels, -1, -1).contiguous()
+    return images
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """A VAE over a set of held-out images: all figures in nats per image, log-likelihood signs."""
+
+    images: int
+    kl_per_dimension: list[float]
+    active_units: int
+    elbo: float
+    log_px: float
+    prior_hole_fraction: float
+    log_px_samples: int
+    ood_dataset: str | None = None
+    ood_auroc: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+def diagnose(model, images: torch.Tensor, loss: str = "bce", samples: int = LOG_PX_SAMPLES,
+             ood_images: torch.Tensor | None = None, ood_name: str | None = None,
+             on_progress: Callable[[int, int], None] | None = None) -> Diagnosis:
+    """Every figure of ``Diagnosis`` for a VAE over ``images`` (float, [0, 1]); with ``ood_images``, also the AUROC
+    of log p(x) telling ``images`` (positives) from them. ``on_progress(done, total)`` counts the images of both."""
+    encoding = encode_images(model, images)
+    total = len(images) + (0 if ood_images is None else len(ood_images))
+
+    def progress_from(offset: int):
+        return None if on_progress is None else lambda done, _: on_progress(offset + done, total)
+
+    log_px = log_px_per_image(model, images, loss, samples, on_progress=progress_from(0))
+    ood_auroc = None
+    if ood_images is not None:
+        ood_log_px = log_px_per_image(model, images_like(ood_images, model.config.input_shape), loss, samples,
+                                      seed=1, on_progress=progress_from(len(images)))
+        ood_auroc = auroc(log_px, ood_log_px)
+    return Diagnosis(
+        images=len(images),
+        kl_per_dimension=kl_per_dimension_mean(encoding.mu, encoding.logvar).tolist(),
+        active_units=active_units(encoding.mu),
+        elbo=-evaluate(model, images, loss)["loss"],
+        log_px=float(log_px.mean()),
+        prior_hole_fraction=prior_hole_fraction(encoding.mu, encoding.sigma),
+        log_px_samples=samples,
+        ood_dataset=ood_name,
+        ood_auroc=ood_auroc,
+    )
