@@ -231,9 +231,11 @@ class TrainingEngine:
         try:
             if self.local:
                 _start_workers_without_main()
+                # Everything on the loopback interface, the scheduler's HTTP routes on a free port.
                 self._cluster = LocalCluster(
-                    n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
-                    memory_limit=MEMORY_LIMIT // self.max_workers, silence_logs=logging.ERROR)
+                    n_workers=0, threads_per_worker=1, processes=True, host="127.0.0.1",
+                    dashboard_address="127.0.0.1:0", memory_limit=MEMORY_LIMIT // self.max_workers,
+                    silence_logs=logging.ERROR)
                 # A small target duration asks for one worker per training, however short the last ones were.
                 self._cluster.adapt(minimum=0, maximum=self.max_workers, target_duration="1ms", interval="1s",
                                     wait_count=IDLE_WORKER_S)
