@@ -1,9 +1,9 @@
 """Train: new AE and VAE models with your settings, live curves, checkpoints in and out.
 
-Training runs in a worker process of the server's training pool (vae_core.pool);
+Training runs on a worker of the training engine (vae_core.engine: dask.distributed);
 this browser session's state holds its TrainingJob (or BetaSweep), so the result
 belongs to this visitor only, and a fragment polls it for the progress bar and
-curves without rerunning the whole page. The pool trains one job per session.
+curves without rerunning the whole page. The engine trains one job per session.
 """
 
 from __future__ import annotations
@@ -22,10 +22,9 @@ from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig,
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import dataset_title, missing_dataset_message
-from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob
+from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, TrainingRefused
 from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
-from vae_core.pool import TrainingRefused
 
 # session_state keys
 TRAINING_JOB = session.TRAINING_JOB  # this session's running TrainingJob or BetaSweep (the sidebar keeps it alive)
@@ -104,7 +103,7 @@ def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
 # --- training ----------------------------------------------------------------------------
 
 def session_owner() -> str:
-    """This browser session's id: the training pool runs at most one training per owner."""
+    """This browser session's id: the training engine runs at most one training per owner."""
     context = get_script_run_ctx()
     return context.session_id if context is not None else "no-session"
 
@@ -202,7 +201,8 @@ def progress_text(job: TrainingJob, progress: JobProgress) -> str:
         return queue_text(progress.queue_position)
     if progress.current_kind is None:
         return f"Loading {dataset_title(job.spec.dataset)}…"
-    text = (f"{KIND_TITLES[progress.current_kind]} epoch {progress.current_epoch} of {progress.epochs} · "
+    models = " + ".join(KIND_TITLES[kind] for kind in progress.current_kinds)  # a pair trains side by side
+    text = (f"{models} epoch {progress.current_epoch} of {progress.epochs} · "
             f"{progress.epochs_done} of {progress.total_epochs} epochs done · {duration(progress.elapsed_s)} so far")
     if job.cancel_requested:
         return text + " · stopping…"
