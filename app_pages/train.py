@@ -25,6 +25,7 @@ from vae_core.data import dataset_title, missing_dataset_message
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, TrainingRefused
 from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
+from vae_core.pairs import MAP_SIZES
 
 # session_state keys
 TRAINING_JOB = session.TRAINING_JOB  # this session's running TrainingJob or BetaSweep (the sidebar keeps it alive)
@@ -142,10 +143,12 @@ def settings_form(busy: bool) -> None:
                                       format_func=ARCHITECTURE_CHOICES.get, key="train_architecture",
                                       help="Convolutions see neighbouring pixels together: sharper images "
                                            "for the same latent size, and slower training.")
-        latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT, value=2, step=1,
+        latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT,
+                                           value=MAP_SIZES.latent_dim, step=1,
                                            key="train_latent",
                                            help="2 puts the codes straight on the map; more are projected.")
-        hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN, value=256, step=8,
+        hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN,
+                                           value=MAP_SIZES.hidden_dim, step=8,
                                            key="train_hidden", help="Units in the hidden layer of each encoder "
                                                                     "and decoder.")
         ae_code = size_col.selectbox("AE code activation", list(AE_CODE_TITLES), format_func=AE_CODE_TITLES.get,
