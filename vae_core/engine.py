@@ -58,6 +58,8 @@ IDLE_WORKER_S = 60
 STOP_CHECK_S = 0.25  # how often a training asks the scheduler whether it should stop
 _POLL_S = 0.1  # how often the dispatcher looks for messages and cancellations
 _NAME_PREFIX = "latent-explorer-training"
+# The name of a training's task on the scheduler, before its ticket's id (what dask shows as its prefix).
+TASK_PREFIX = "latent_explorer_training"
 
 WORKER_DIED = ("Training failed: its worker process died (killed, most likely because the machine ran out "
                "of memory). Try a smaller model or batch, or train when the server is less busy.")
@@ -312,7 +314,7 @@ class TrainingEngine:
                         self._stop(ticket, index)
                 ticket.future = self._client.submit(
                     train_ticket, [job.spec for job in ticket.jobs], ticket.id, self._queue_name,
-                    self.threads_per_worker if self.local else None, key=f"{_NAME_PREFIX}-{ticket.id}", pure=False)
+                    self.threads_per_worker if self.local else None, key=f"{TASK_PREFIX}-{ticket.id}", pure=False)
             except Exception as err:  # noqa: BLE001 - the scheduler refused it: say so, do not hang
                 for job in ticket.jobs:
                     job._end("failed", f"Training could not be sent to its workers: {type(err).__name__}: {err}.")
