@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
-from distributed import Client, Event, KilledWorker, LocalCluster, Queue, WorkerPlugin, get_worker
+from distributed import Client, Event, KilledWorker, LocalCluster, Queue, WorkerPlugin, get_client, get_worker
 from distributed.system import MEMORY_LIMIT
 
 from .data import load_dataset
@@ -401,7 +401,7 @@ def train_ticket(specs: list, ticket_id: str, queue_name: str, torch_threads: in
             send("end", index, "failed", WORKER_DIED)
         return
     began.set()
-    torch.set_num_threads(torch_threads or max(1, physical_cpu_cores() // get_worker().state.nthreads))
+    torch.set_num_threads(torch_threads or _cores_per_training_here())
     for index, spec in enumerate(specs):
         stop = _StopSignal(Event(_event_name(ticket_id, f"stop-{index}")))
         if stop():
@@ -420,6 +420,17 @@ def train_ticket(specs: list, ticket_id: str, queue_name: str, torch_threads: in
             send("end", index, "failed", str(err))
         except Exception as err:  # noqa: BLE001 - reported to the job, which shows it to its user
             send("end", index, "failed", f"Training failed: {type(err).__name__}: {err}.")
+
+
+def _cores_per_training_here() -> int:
+    """On a cluster's worker: this machine's physical cores shared among the trainings its workers can run at once."""
+    worker = get_worker()
+    try:
+        workers = get_client().scheduler_info(n_workers=-1)["workers"].values()
+        here = sum(info["nthreads"] for info in workers if info.get("host") == worker.ip)
+    except Exception:  # noqa: BLE001 - the scheduler did not say: count this worker alone
+        here = 0
+    return max(1, physical_cpu_cores() // max(here, worker.state.nthreads))
 
 
 def _start_workers_without_main() -> None:
