@@ -220,11 +220,26 @@ class TrainingEngine:
                     return
             if not self._connect():
                 continue
-            self._apply_cancellations()
-            self._start_waiting()
-            self._receive()
-            self._conclude_ended()
+            try:
+                self._apply_cancellations()
+                self._start_waiting()
+                self._receive()
+                self._conclude_ended()
+            except Exception as err:  # noqa: BLE001 - the scheduler has gone: end every training in words
+                self._lost_the_cluster(err)
             time.sleep(_POLL_S)
+
+    def _lost_the_cluster(self, err: Exception) -> None:
+        """Fail every queued and running training (each keeps its last finished epoch) and start afresh."""
+        where = "the training engine's LocalCluster" if self.local else f"the training cluster at {self.address}"
+        message = f"Training failed: {where} stopped answering ({type(err).__name__}: {err})."
+        with self._lock:
+            tickets = self._waiting + self._running
+            self._waiting, self._running = [], []
+        for ticket in tickets:
+            for job in ticket.jobs:
+                job._end("failed", message)
+        self._disconnect()
 
     def _connect(self) -> bool:
         """Connect to the cluster (starting the LocalCluster) once; on failure, fail the waiting jobs in words."""

@@ -12,6 +12,7 @@ import types
 import psutil
 import pytest
 from core_helpers import WAIT_S, wait_until
+from distributed import LocalCluster
 
 from vae_core import TrainConfig
 from vae_core.engine import CLUSTER_ENV, WORKERS_ENV, TrainingEngine, TrainingRefused
@@ -183,3 +184,19 @@ def test_a_killed_worker_gives_a_message_and_the_nanny_starts_another(engine):
         assert after.wait(WAIT_S) == JobStatus.FINISHED
     finally:
         stop(job)
+
+
+def test_a_cluster_that_goes_away_fails_its_training_in_words_keeping_the_last_epoch():
+    cluster = LocalCluster(n_workers=1, threads_per_worker=1, processes=False, protocol="tcp://",
+                           host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    engine = TrainingEngine(cluster.scheduler_address)
+    try:
+        job = TrainingJob(spec(), owner="A", engine=engine).start()
+        wait_until(lambda: job.progress().epochs_done >= 1)
+        cluster.close()
+        assert job.wait(WAIT_S) == JobStatus.FAILED
+        assert f"the training cluster at {cluster.scheduler_address} stopped answering" in job.progress().error
+        assert job.result_pair() is not None
+    finally:
+        engine.close()
+        cluster.close()
