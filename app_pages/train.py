@@ -1,9 +1,9 @@
 """Train: new AE and VAE models with your settings, live curves, checkpoints in and out.
 
-Training runs in a worker process of the server's training pool (vae_core.pool);
+Training runs on a worker of the training engine (vae_core.engine: dask.distributed);
 this browser session's state holds its TrainingJob (or BetaSweep), so the result
 belongs to this visitor only, and a fragment polls it for the progress bar and
-curves without rerunning the whole page. The pool trains one job per session.
+curves without rerunning the whole page. The engine trains one job per session.
 """
 
 from __future__ import annotations
@@ -22,10 +22,10 @@ from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig,
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import dataset_title, missing_dataset_message
-from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob
+from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, TrainingRefused
 from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
-from vae_core.pool import TrainingRefused
+from vae_core.pairs import MAP_SIZES
 
 # session_state keys
 TRAINING_JOB = session.TRAINING_JOB  # this session's running TrainingJob or BetaSweep (the sidebar keeps it alive)
@@ -104,7 +104,7 @@ def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
 # --- training ----------------------------------------------------------------------------
 
 def session_owner() -> str:
-    """This browser session's id: the training pool runs at most one training per owner."""
+    """This browser session's id: the training engine runs at most one training per owner."""
     context = get_script_run_ctx()
     return context.session_id if context is not None else "no-session"
 
@@ -143,10 +143,12 @@ def settings_form(busy: bool) -> None:
                                       format_func=ARCHITECTURE_CHOICES.get, key="train_architecture",
                                       help="Convolutions see neighbouring pixels together: sharper images "
                                            "for the same latent size, and slower training.")
-        latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT, value=2, step=1,
+        latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT,
+                                           value=MAP_SIZES.latent_dim, step=1,
                                            key="train_latent",
                                            help="2 puts the codes straight on the map; more are projected.")
-        hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN, value=256, step=8,
+        hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN,
+                                           value=MAP_SIZES.hidden_dim, step=8,
                                            key="train_hidden", help="Units in the hidden layer of each encoder "
                                                                     "and decoder.")
         ae_code = size_col.selectbox("AE code activation", list(AE_CODE_TITLES), format_func=AE_CODE_TITLES.get,
@@ -202,7 +204,8 @@ def progress_text(job: TrainingJob, progress: JobProgress) -> str:
         return queue_text(progress.queue_position)
     if progress.current_kind is None:
         return f"Loading {dataset_title(job.spec.dataset)}…"
-    text = (f"{KIND_TITLES[progress.current_kind]} epoch {progress.current_epoch} of {progress.epochs} · "
+    models = " + ".join(KIND_TITLES[kind] for kind in progress.current_kinds)  # a pair trains side by side
+    text = (f"{models} epoch {progress.current_epoch} of {progress.epochs} · "
             f"{progress.epochs_done} of {progress.total_epochs} epochs done · {duration(progress.elapsed_s)} so far")
     if job.cancel_requested:
         return text + " · stopping…"

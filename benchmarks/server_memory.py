@@ -2,11 +2,12 @@
 each trained a pair (and 1 GiB with the shipped pairs loaded).
 
 Starts `streamlit run app.py`, opens the Fashion-MNIST map in one browser (the shipped pair loaded), then has
-ten more browser sessions each train an AE + VAE on Fashion-MNIST through the Train page (in the training
-pool's worker processes) and open the Explore page on the pair they trained. It reads the resident memory
-(VmRSS, /proc) of the server process alone and of the server with everything it started (the training pool's
-fork server and workers) at each stage, and the latter's proportional set size (PSS: pages shared between
-the processes, such as torch's libraries, counted once), and writes the table into benchmarks/README.md.
+ten more browser sessions each train an AE + VAE on Fashion-MNIST through the Train page (on the worker
+processes of the training engine's LocalCluster) and open the Explore page on the pair they trained. It reads
+the resident memory (VmRSS, /proc) of the server process alone (which hosts the LocalCluster's scheduler and
+nannies) and of the server with everything it started (the cluster's worker processes, kept a minute after
+their last training) at each stage, and the latter's proportional set size (PSS: pages shared between the
+processes, such as torch's libraries, counted once), and writes the table into benchmarks/README.md.
 
     python -m benchmarks.server_memory                   # ten sessions, one epoch each
     python -m benchmarks.server_memory --sessions 3 --print-only
@@ -131,9 +132,10 @@ def main() -> int:
                 for budget, row, limit in budgets for what, key in measures]
     lines = [SECTION, "",
              "Measured by `benchmarks/server_memory.py`: resident memory (VmRSS) of the Streamlit server alone, and "
-             "with every process it started (the training pool's fork server and, while they train, its workers); "
-             "and the proportional set size (PSS) of the latter, in which a page the processes share (torch's "
-             "libraries, mapped by the server and the fork server alike) counts once: what they take together.",
+             "with every process it started (the worker processes of the training engine's LocalCluster, whose "
+             "scheduler and nannies live in the server; a worker stays a minute after its last training); and the "
+             "proportional set size (PSS) of the latter, in which a page the processes share (torch's libraries, "
+             "mapped by the server and the workers alike) counts once: what they take together.",
              "", f"- Command: `{report['command'].strip()}` ({args.epochs} epoch(s) of AE + VAE on Fashion-MNIST "
              "per session, through the Train page)",
              f"- Date: {report['date']}; load average {load_before} before, {load_after} after", "",

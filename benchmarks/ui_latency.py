@@ -499,7 +499,7 @@ def bench_hover(browser, server, model: str, trials: int, log) -> dict:
 
 
 def start_long_training(browser, server, watch: bool, epochs: int = 200):
-    """Another visitor trains a Fashion-MNIST AE + VAE (in the training pool's workers) while we measure, and
+    """Another visitor trains a Fashion-MNIST AE + VAE (on the training engine's workers) while we measure, and
     either watches its live curves on the Train page (`watch`: that visitor's browser redraws them on these
     same two cores) or goes on to another page, as a visitor whose browser is elsewhere costs this machine
     nothing."""

@@ -1,7 +1,7 @@
 """Memory of a process and everything it started (for the benchmarks), read from /proc.
 
 RSS counts a page shared by several processes (torch's libraries, mapped by the server and by the training
-pool's fork server alike) once in each; PSS splits each shared page between its sharers, so PSS summed over
+engine's worker processes alike) once in each; PSS splits each shared page between its sharers, so PSS summed over
 processes is the memory they take from the machine together.
 """
 

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+import time
 
 import torch
 from tqdm import tqdm
@@ -15,9 +16,11 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetUnavailable, ImageDataset, is_available, load_dataset
 from .diagnostics import LOG_PX_SAMPLES, diagnose, log_px_per_image
 from .download import DownloadProgress, download_dataset
+from .engine import CLUSTER_ENV, TrainingEngine
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
-from .jobs import JobSpec, train_pair
-from .models import ARCHITECTURES, KIND_TITLES
+from .jobs import JobStatus, TrainingJob
+from .models import ARCHITECTURES, KIND_TITLES, ModelPair
+from .pairs import SEED_SIZES, JobSpec, train_pair
 from .training import (
     PRECISIONS,
     TrainConfig,
@@ -49,8 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     train.add_argument("--arch", choices=list(ARCHITECTURES), default="mlp",
                        help="mlp: the seeds' fully connected layers; conv: two stride-2 convolutions (32 and 64 "
                             "channels) before the hidden layer, transposed convolutions in the decoder")
-    train.add_argument("--latent-dim", type=int, help="latent size (default: 32 for the AE, 20 for the VAE)")
-    train.add_argument("--hidden-dim", type=int, help="hidden layer size (default: 256 for the AE, 400 for the VAE)")
+    train.add_argument("--latent-dim", type=int, default=SEED_SIZES.latent_dim,
+                       help=f"latent size (default: {SEED_SIZES.describe('latent_dim')})")
+    train.add_argument("--hidden-dim", type=int, default=SEED_SIZES.hidden_dim,
+                       help=f"hidden layer size (default: {SEED_SIZES.describe('hidden_dim')})")
     train.add_argument("--ae-code", choices=["relu", "linear"], default="relu",
                        help="activation on the AE's code: the seed's ReLU, or none")
     train.add_argument("--beta", type=float, default=1.0, help="weight of the KL term (1 = the ELBO)")
@@ -64,6 +69,9 @@ def _parser() -> argparse.ArgumentParser:
                        help="arithmetic of the layers: auto = bf16 on a CPU that computes it natively, else fp32")
     train.add_argument("--threads", type=int,
                        help="torch threads (default: $OMP_NUM_THREADS where set, else the physical cores)")
+    train.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get(CLUSTER_ENV) or None,
+                       help="train on a worker of this dask scheduler (tcp://host:port) instead of in this "
+                            f"process (default: ${CLUSTER_ENV} where set)")
     train.add_argument("--output", "-o", default="checkpoint.pt", help="checkpoint path to write")
     train.add_argument("--json", action="store_true", help="print one JSON line per epoch instead of a progress bar")
 
@@ -122,29 +130,69 @@ def _train(args: argparse.Namespace) -> int:
                    latent_dim=args.latent_dim, hidden_dim=args.hidden_dim, ae_code_activation=args.ae_code,
                    architecture=args.arch, train=config, data_dir=args.data_dir,
                    custom_dataset=dataset if args.images else None)
-    if args.threads or not os.environ.get("OMP_NUM_THREADS"):
-        torch.set_num_threads(args.threads or physical_cpu_cores())
-    bars = []
+    bars = {}
 
-    def start(kind: str) -> None:
+    def start(kinds) -> None:
         if not args.json:
-            bars.append(tqdm(total=config.epochs, desc=f"{KIND_TITLES[kind]} {dataset.name}", unit="epoch"))
+            bars.update({kind: tqdm(total=config.epochs, desc=f"{KIND_TITLES[kind]} {dataset.name}", unit="epoch")
+                         for kind in kinds})
 
-    def report(epoch, model) -> None:
+    def report(epoch: dict) -> None:
         if args.json:
-            print(json.dumps(epoch.to_dict()), flush=True)
+            print(json.dumps(epoch), flush=True)
         else:
-            bars[-1].set_postfix(train=f"{epoch.train_loss:.2f}", test=f"{epoch.test_loss:.2f}")
-            bars[-1].update(1)
+            bars[epoch["model"]].set_postfix(train=f"{epoch['train_loss']:.2f}", test=f"{epoch['test_loss']:.2f}")
+            bars[epoch["model"]].update(1)
 
     try:
-        result = train_pair(spec, dataset, on_epoch=report, on_model_start=start)
+        if args.cluster:
+            pair = _train_on_cluster(spec, args.cluster, start, report)
+        else:
+            if args.threads or not os.environ.get("OMP_NUM_THREADS"):
+                torch.set_num_threads(args.threads or physical_cpu_cores())
+            pair = train_pair(spec, dataset, on_epoch=lambda epoch, model: report(epoch.to_dict()),
+                              on_start=start).pair
     finally:
-        for bar in bars:
+        for bar in bars.values():
             bar.close()
-    path = save_checkpoint(result.pair, args.output)
+    path = save_checkpoint(pair, args.output)
     print(f"wrote {path}", file=sys.stderr)
     return 0
+
+
+def _train_on_cluster(spec: JobSpec, address: str, start, report) -> ModelPair:
+    """Train ``spec`` on a worker of the scheduler at ``address``, reporting its epochs as they arrive."""
+    engine = TrainingEngine(address)
+    job = TrainingJob(spec, engine=engine).start()
+    reported: dict[str, int] = {}
+    try:
+        while True:
+            progress = job.progress()
+            if not reported and progress.histories:  # the models are built
+                start(tuple(progress.histories))
+            for kind, history in progress.histories.items():
+                for epoch in history[reported.get(kind, 0):]:
+                    report(epoch)
+                reported[kind] = len(history)
+            if progress.status.done:
+                break
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        job.cancel()
+        job.wait()
+    finally:
+        engine.close()
+    progress = job.progress()
+    if progress.status == JobStatus.FAILED:
+        raise ClusterTrainingFailed(progress.error)
+    pair = job.result_pair()
+    if pair is None:
+        raise ClusterTrainingFailed("Training stopped before an epoch finished; nothing to write.")
+    return pair
+
+
+class ClusterTrainingFailed(RuntimeError):
+    """A training on a cluster ended in failure; the message says why."""
 
 
 def _check_sampling_arguments(args: argparse.Namespace) -> None:
@@ -256,6 +304,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (DatasetUnavailable, CheckpointError, TrainingDiverged, ValueError) as err:
+    except (DatasetUnavailable, CheckpointError, TrainingDiverged, ClusterTrainingFailed, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

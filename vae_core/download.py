@@ -34,8 +34,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import data
-from .data import DATASETS, IDX_FILES, DatasetUnavailable
+from . import registry
+from .registry import DATASETS, IDX_FILES, DatasetUnavailable
 
 MIRRORS_ENV = "LATENT_EXPLORER_MIRRORS"
 CHUNK_BYTES = 256 * 1024
@@ -119,7 +119,7 @@ def _sources(name: str, mirrors: Sequence[str] | None,
 
 def dataset_folder(name: str, root: str | os.PathLike | None = None) -> Path:
     """Where a download of the dataset lives: torchvision's layout, <root>/<Class>/raw."""
-    root = Path(root) if root is not None else data.DOWNLOAD_DIR
+    root = Path(root) if root is not None else registry.DOWNLOAD_DIR
     return root / DATASETS[name].torchvision_class / "raw"
 
 
@@ -161,10 +161,10 @@ def download_dataset(name: str, root: str | os.PathLike | None = None, *,
                 progress = _FileProgress(name, file, number, len(resources), report)
                 _fetch_from_mirrors(mirrors, file, md5, fetched, progress, timeout_s)
             report(DownloadProgress(name, "all files", 0, len(resources), "checking", 0, None))
-            data.load_idx_folder(name, fetched)  # raises DatasetUnavailable on any inconsistency
+            registry.load_idx_folder(name, fetched)  # raises DatasetUnavailable on any inconsistency
             _move_into_place(fetched, final, staging)
         except DatasetUnavailable as err:
-            raise DatasetUnavailable(data.missing_dataset_message(name, cause=f"{err}; nothing was kept")) from err
+            raise DatasetUnavailable(registry.missing_dataset_message(name, cause=f"{err}; nothing was kept")) from err
         finally:
             shutil.rmtree(staging, ignore_errors=True)
     report(DownloadProgress(name, "", 0, len(resources), "done", 0, None))

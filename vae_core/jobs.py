@@ -1,13 +1,12 @@
-"""Training a pair of models, in the foreground or in a worker process whose progress a user interface polls.
+"""Trainings that a user interface starts and polls: a TrainingJob, or a BetaSweep of them.
 
-``train_pair`` is the one place that trains: an AE, a VAE or both, one after
-the other, each from a freshly initialised model. The CLI calls it directly;
-``TrainingJob`` has it run in a worker process of the pool in ``pool.py`` and
-answers ``progress()`` with a consistent snapshot as often as it is asked,
-from the reports the worker sends after every epoch. ``cancel()`` stops the
-job between batches; what finished training so far is kept. Every job draws
-its random numbers from generators of its own, so it is reproducible from its
-seed whatever else runs.
+A ``TrainingJob`` has ``train_pair`` (``vae_core.pairs``) run on a worker of
+the training engine (``vae_core.engine``: dask.distributed) and answers
+``progress()`` with a consistent snapshot as often as it is asked, from the
+reports the worker sends after every epoch. ``cancel()`` stops the job between
+batches; what finished training so far is kept. Every job draws its random
+numbers from generators of its own, so it is reproducible from its seed
+whatever else runs.
 
 So that a job whose watcher went away does not hold a worker, a job can be
 told to stop itself when ``keep_alive()`` stops coming (``abandon_after_s``).
@@ -22,31 +21,18 @@ Typical use::
 
 from __future__ import annotations
 
-import io
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from enum import Enum
 
-import torch
+from .engine import TrainingEngine, TrainingRefused, default_engine
+from .models import ModelPair
+from .pairs import KIND_ORDER, JobSpec, PairResult, model_from_bytes, train_pair, weights_bytes
 
-from .data import DATASETS, ImageDataset
-from .models import (
-    ARCHITECTURES,
-    Autoencoder,
-    ModelConfig,
-    ModelKind,
-    ModelPair,
-    build_model,
-    original_autoencoder_config,
-    original_vae_config,
-)
-from .pool import TrainingPool, default_pool
-from .training import EpochReport, TrainConfig, new_model, train_model
-
-# Training order, the same for a job and the CLI, so both give the same pair from the same seed.
-KIND_ORDER: tuple[ModelKind, ...] = ("ae", "vae")
+# What callers of this module use from the modules below it, importable from here as before.
+__all__ = ["KIND_ORDER", "BetaSweep", "JobProgress", "JobSpec", "JobStatus", "PairResult", "SweepPoint",
+           "TrainingJob", "TrainingRefused", "train_pair", "weights_bytes"]
 
 
 class JobStatus(str, Enum):
@@ -62,110 +48,13 @@ class JobStatus(str, Enum):
 
 
 @dataclass(frozen=True)
-class JobSpec:
-    """What to train: dataset, which models, their architecture and sizes, and the optimisation settings.
-
-    Both models share the architecture and the hidden and latent sizes; a size
-    left as None takes the seed documents' value for each kind (AE 256 hidden,
-    32 latent; VAE 400 and 20). ``ae_code_activation`` is the AE's only extra
-    setting (the VAE's code is a Gaussian, never clipped).
-    """
-
-    dataset: str
-    kinds: tuple[ModelKind, ...] = KIND_ORDER
-    latent_dim: int | None = 2
-    hidden_dim: int | None = 256
-    ae_code_activation: str = "linear"
-    train: TrainConfig = field(default_factory=TrainConfig)
-    data_dir: str | None = None
-    architecture: str = "mlp"
-    # A person's own images (a "custom:" dataset), which are in no registry: they travel with the spec.
-    custom_dataset: ImageDataset | None = field(default=None, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        if self.custom_dataset is not None:
-            if self.custom_dataset.name != self.dataset:
-                raise ValueError(f"the custom dataset is {self.custom_dataset.name!r}, not {self.dataset!r}")
-        elif self.dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {self.dataset!r}; choose one of {', '.join(DATASETS)}")
-        kinds = tuple(self.kinds)
-        if not kinds or set(kinds) - set(KIND_ORDER) or len(set(kinds)) != len(kinds):
-            raise ValueError(f"kinds must be 'ae', 'vae' or both, each once, not {kinds}")
-        object.__setattr__(self, "kinds", tuple(k for k in KIND_ORDER if k in kinds))
-        if self.architecture not in ARCHITECTURES:
-            raise ValueError(f"architecture must be one of {ARCHITECTURES}, not {self.architecture!r}")
-        for kind in self.kinds:
-            self.model_config(kind)  # raises ValueError on sizes a model cannot have
-
-    def model_config(self, kind: ModelKind) -> ModelConfig:
-        original = original_vae_config() if kind == "vae" else original_autoencoder_config()
-        shape = DATASETS[self.dataset].image_shape if self.custom_dataset is None else self.custom_dataset.image_shape
-        return ModelConfig(kind=kind, input_shape=shape,
-                           hidden_dim=original.hidden_dim if self.hidden_dim is None else self.hidden_dim,
-                           latent_dim=original.latent_dim if self.latent_dim is None else self.latent_dim,
-                           code_activation=self.ae_code_activation if kind == "ae" else "relu",
-                           architecture=self.architecture)
-
-    def with_train(self, **changes) -> JobSpec:
-        """The same spec with some training settings changed, e.g. ``spec.with_train(beta=4.0)`` for a sweep."""
-        return replace(self, train=replace(self.train, **changes))
-
-    def train_settings(self) -> dict:
-        """What a checkpoint records about how each of its models was trained."""
-        return {**self.train.to_dict(), "dataset": self.dataset}
-
-    @property
-    def total_epochs(self) -> int:
-        return len(self.kinds) * self.train.epochs
-
-
-@dataclass
-class PairResult:
-    """The models that finished at least one epoch, and whether training was stopped early."""
-
-    pair: ModelPair
-    cancelled: bool
-
-
-def train_pair(
-    spec: JobSpec,
-    dataset: ImageDataset,
-    on_epoch: Callable[[EpochReport, Autoencoder], None] | None = None,
-    should_stop: Callable[[], bool] | None = None,
-    on_model_start: Callable[[str], None] | None = None,
-) -> PairResult:
-    """Train the spec's models one after the other (AE first); the one place where a pair is trained.
-
-    ``on_epoch`` gets each finished epoch's report with the model it describes,
-    ``on_model_start`` the kind of each model as its training begins.
-    ``should_stop`` is polled between batches. A diverging model raises
-    TrainingDiverged after its weights were restored to its last good epoch.
-    """
-    pair = ModelPair(dataset=spec.dataset, data_manifest=dataset.manifest)
-    for kind in spec.kinds:
-        if should_stop is not None and should_stop():
-            return PairResult(pair, cancelled=True)
-        model = new_model(spec.model_config(kind), seed=spec.train.seed)
-        if on_model_start is not None:
-            on_model_start(kind)
-        report = None if on_epoch is None else (lambda epoch, model=model: on_epoch(epoch, model))
-        result = train_model(model, dataset, spec.train, on_epoch=report, should_stop=should_stop)
-        if result.history:
-            setattr(pair, kind, model.cpu().eval())
-            pair.histories[kind] = [epoch.to_dict() for epoch in result.history]
-            pair.train_settings[kind] = spec.train_settings()
-        if result.cancelled:
-            return PairResult(pair, cancelled=True)
-    return PairResult(pair, cancelled=False)
-
-
-@dataclass(frozen=True)
 class JobProgress:
     """A consistent snapshot of a job, safe to read from any thread.
 
     ``histories`` holds, per model kind, the EpochReport dicts of its finished
-    epochs. ``current_epoch`` is the epoch of ``current_kind`` being trained
-    now (1-based; 0 before training starts). ``eta_s`` is the mean epoch time
+    epochs. ``current_kinds`` are the models in training now, side by side,
+    and ``current_epoch`` the epoch they are in (1-based; 0 before training
+    starts). ``eta_s`` is the mean epoch time
     so far times the epochs left, None until an epoch has finished.
     ``queue_position`` is the job's place among the trainings waiting for a
     worker (1 = next), None when it is not waiting for one.
@@ -174,7 +63,7 @@ class JobProgress:
     status: JobStatus
     kinds: tuple[str, ...]
     histories: dict[str, list[dict]]
-    current_kind: str | None
+    current_kinds: tuple[str, ...]
     current_epoch: int
     epochs: int
     epochs_done: int
@@ -186,26 +75,31 @@ class JobProgress:
     queue_position: int | None = None
 
     @property
+    def current_kind(self) -> str | None:
+        """The first model in training now (the AE of a pair); None before training starts and once it ends."""
+        return self.current_kinds[0] if self.current_kinds else None
+
+    @property
     def fraction(self) -> float:
         return min(self.epochs_done / self.total_epochs, 1.0) if self.total_epochs else 0.0
 
 
 class TrainingJob:
-    """Trains ``spec`` in a worker process of ``pool`` (the process-wide default pool when None) once started.
+    """Trains ``spec`` on a worker of ``engine`` (the process-wide default engine when None) once started.
 
     ``abandon_after_s``: when set, the job stops itself (keeping what it
     trained) if ``keep_alive()`` has not been called for that long, so a job
     whose browser tab was closed does not hold a worker for hours. ``owner``
-    names who asked for it (a browser session): the pool runs at most one
+    names who asked for it (a browser session): the engine runs at most one
     training per owner at a time.
     """
 
     def __init__(self, spec: JobSpec, abandon_after_s: float | None = None, owner: str | None = None,
-                 pool: TrainingPool | None = None):
+                 engine: TrainingEngine | None = None):
         self.spec = spec
         self.abandon_after_s = abandon_after_s
         self.owner = owner
-        self._pool = pool
+        self._engine = engine
         self._lock = threading.Lock()
         self._ended = threading.Event()
         self._cancel = threading.Event()
@@ -215,7 +109,7 @@ class TrainingJob:
         self._histories: dict[str, list[dict]] = {}
         self._weights: dict[str, bytes] = {}  # each model's weights at its last finished epoch, serialised
         self._finished_kinds: set[str] = set()  # models whose training has ended
-        self._current_kind: str | None = None
+        self._current_kinds: tuple[str, ...] = ()
         self._current_epoch = 0
         self._epoch_seconds: list[float] = []
         self._epoch_started = 0.0
@@ -226,12 +120,12 @@ class TrainingJob:
     # --- control ---------------------------------------------------------------------
     def start(self) -> TrainingJob:
         """Queue the job for a worker; raises TrainingRefused when its owner already has one queued or running."""
-        self.pool.submit([self], owner=self.owner)
+        self.engine.submit([self], owner=self.owner)
         return self
 
     @property
-    def pool(self) -> TrainingPool:
-        return self._pool or default_pool()
+    def engine(self) -> TrainingEngine:
+        return self._engine or default_engine()
 
     def cancel(self) -> None:
         """Ask the job to stop; it does within one batch, keeping the epochs that finished."""
@@ -260,10 +154,10 @@ class TrainingJob:
     @property
     def worker_pid(self) -> int | None:
         """The process id of the worker training this job, while it runs."""
-        return self.pool.worker_pid(self) if self.status == JobStatus.RUNNING else None
+        return self.engine.worker_pid(self) if self.status == JobStatus.RUNNING else None
 
     def progress(self) -> JobProgress:
-        position = self.pool.queue_position(self)
+        position = self.engine.queue_position(self)
         with self._lock:
             epochs_done = sum(len(h) for h in self._histories.values())
             remaining = self.spec.total_epochs - epochs_done
@@ -277,7 +171,7 @@ class TrainingJob:
             return JobProgress(
                 status=self._status, kinds=self.spec.kinds,
                 histories={kind: list(history) for kind, history in self._histories.items()},
-                current_kind=self._current_kind, current_epoch=self._current_epoch,
+                current_kinds=self._current_kinds, current_epoch=self._current_epoch,
                 epochs=self.spec.train.epochs, epochs_done=epochs_done, total_epochs=self.spec.total_epochs,
                 elapsed_s=elapsed, eta_s=eta, error=self._error, abandoned=self._abandoned,
                 queue_position=position if self._status == JobStatus.QUEUED else None)
@@ -298,12 +192,12 @@ class TrainingJob:
         custom = self.spec.custom_dataset
         pair = ModelPair(dataset=self.spec.dataset, data_manifest=None if custom is None else custom.manifest)
         for kind in kinds:
-            setattr(pair, kind, _model_from_bytes(self.spec.model_config(kind), weights[kind]))
+            setattr(pair, kind, model_from_bytes(self.spec.model_config(kind), weights[kind]))
             pair.histories[kind] = histories[kind]
             pair.train_settings[kind] = self.spec.train_settings()
         return pair
 
-    # --- called by the pool ------------------------------------------------------------
+    # --- called by the engine ------------------------------------------------------------
     def _should_stop(self) -> bool:
         """Cancelled, or abandoned by its watcher (which this check then records and turns into a cancel)."""
         if self._cancel.is_set():
@@ -321,12 +215,13 @@ class TrainingJob:
             self._status = JobStatus.RUNNING
             self._started = time.perf_counter()
 
-    def _model_started(self, kind: str) -> None:
+    def _training_started(self, kinds: tuple[str, ...]) -> None:
+        """The models are built (the dataset is loaded): they now train side by side."""
         with self._lock:
-            self._finished_kinds.update(self._weights)  # the models trained before this one have ended
-            self._current_kind = kind
+            self._current_kinds = kinds
             self._current_epoch = 1
-            self._histories[kind] = []
+            for kind in kinds:
+                self._histories[kind] = []
             self._epoch_started = time.perf_counter()
 
     def _epoch_finished(self, report: dict, weights: bytes) -> None:
@@ -337,7 +232,11 @@ class TrainingJob:
             # Wall time, not report.train_s: the test evaluation is part of what the user waits for.
             self._epoch_seconds.append(now - self._epoch_started)
             self._epoch_started = now
-            self._current_epoch = min(report["epoch"] + 1, report["epochs"])
+            # The epoch every model in training is in: models side by side report the same epoch one after another.
+            self._current_epoch = min(min(len(self._histories[kind]) for kind in self._current_kinds) + 1,
+                                      report["epochs"])
+            if report["epoch"] == report["epochs"]:
+                self._finished_kinds.add(report["model"])
 
     def _end(self, status: JobStatus | str, error: str | None = None) -> None:
         """The job is over; a model whose training was cut short keeps its last finished epoch."""
@@ -349,25 +248,10 @@ class TrainingJob:
                 del self._histories[kind]
             self._status = JobStatus(status)
             self._error = error
-            self._current_kind = None
+            self._current_kinds = ()
             if self._started is not None:
                 self._ended_at = time.perf_counter()
         self._ended.set()
-
-
-def weights_bytes(model) -> bytes:
-    """A model's weights as the bytes a worker sends: torch.save of a plain state dict on the CPU."""
-    buffer = io.BytesIO()
-    torch.save({name: tensor.detach().cpu() for name, tensor in model.state_dict().items()}, buffer)
-    return buffer.getvalue()
-
-
-def _model_from_bytes(config: ModelConfig, data: bytes):
-    with torch.device("meta"):
-        model = build_model(config)
-    model.to_empty(device="cpu")
-    model.load_state_dict(torch.load(io.BytesIO(data), map_location="cpu", weights_only=True))
-    return model.eval()
 
 
 @dataclass(frozen=True)
@@ -384,26 +268,26 @@ class SweepPoint:
 class BetaSweep:
     """VAEs that differ only in beta, to trace the rate-distortion curve.
 
-    Each beta is its own TrainingJob; the pool runs them one after the other
-    in a single worker, so a sweep takes one place in the queue, like one
+    Each beta is its own TrainingJob; the engine runs them one after the other
+    in a single task, so a sweep takes one place in the queue, like one
     training, and counts as its owner's one training.
     """
 
     def __init__(self, spec: JobSpec, betas, abandon_after_s: float | None = None, owner: str | None = None,
-                 pool: TrainingPool | None = None):
+                 engine: TrainingEngine | None = None):
         betas = sorted({float(b) for b in betas})
         if len(betas) < 2:
             raise ValueError("a sweep needs at least two different beta values")
         vae_only = replace(spec, kinds=("vae",))
         self.spec = vae_only
         self.owner = owner
-        self._pool = pool
-        self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s, owner, pool)
+        self._engine = engine
+        self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s, owner, engine)
                      for beta in betas}
 
     def start(self) -> BetaSweep:
         """Queue the sweep; raises TrainingRefused when its owner already has a training queued or running."""
-        (self._pool or default_pool()).submit(list(self.jobs.values()), owner=self.owner)
+        (self._engine or default_engine()).submit(list(self.jobs.values()), owner=self.owner)
         return self
 
     def cancel(self) -> None:

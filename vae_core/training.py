@@ -220,43 +220,90 @@ def train_model(
     True the model keeps what it learned so far. A non-finite loss restores the
     weights of the last finished epoch and raises TrainingDiverged.
     """
-    if tuple(dataset.image_shape) != tuple(model.config.input_shape):
-        raise ValueError(f"model expects images {model.config.input_shape}, dataset has {dataset.image_shape}")
     device = resolve_device(config.device)
-    precision = resolve_precision(config.precision, device)
-    model.to(device).train()
-    train_x = dataset.images("train").to(device)
-    test_x = dataset.images("test").to(device)
-    generator = torch.Generator(device=device).manual_seed(config.seed)
-    steps = _training_steps(model, train_x, config, generator, precision)
-    history: list[EpochReport] = []
-    kind = model.config.kind
-    started = time.perf_counter()
-    n = len(train_x)
-
-    for epoch in range(1, config.epochs + 1):
-        last_good = copy.deepcopy(model.state_dict())
-        epoch_start = time.perf_counter()
-        order = torch.randperm(n, device=device, generator=generator)
-        steps.new_epoch()
-        seen = 0
-        cancelled = False
-        for start in range(0, n, config.batch_size):
-            if should_stop is not None and should_stop():
-                cancelled = True
+    trainer = EpochTrainer(model, dataset.images("train").to(device), dataset.images("test").to(device), config)
+    while not trainer.done:
+        trainer.begin_epoch()
+        while not (should_stop is not None and should_stop()):
+            if not trainer.train_batch():
                 break
-            batch = order[start:start + config.batch_size]
-            steps.step(batch)
-            seen += len(batch)
-        if seen == 0:
-            return TrainResult(model, history, cancelled=True)
+        else:
+            trainer.cancelled = True
+        report = trainer.end_epoch()
+        if report is not None and on_epoch is not None:
+            on_epoch(report)
+    if not trainer.cancelled:
+        model.eval()
+    return TrainResult(model, trainer.history, trainer.cancelled)
+
+
+class EpochTrainer:
+    """One model's training, a batch at a time, so that several models can train side by side.
+
+    ``begin_epoch``, then ``train_batch`` until it answers False (or until the
+    caller stops early and sets ``cancelled``), then ``end_epoch``. The images
+    are float tensors in [0, 1] on the training's device, which several
+    trainers may share.
+    """
+
+    def __init__(self, model: Autoencoder | VAE, train_x: torch.Tensor, test_x: torch.Tensor, config: TrainConfig):
+        if tuple(train_x.shape[1:]) != tuple(model.config.input_shape):
+            raise ValueError(f"model expects images {model.config.input_shape}, dataset has "
+                             f"{tuple(train_x.shape[1:])}")
+        self.device = resolve_device(config.device)
+        self.precision = resolve_precision(config.precision, self.device)
+        self.model = model.to(self.device).train()
+        self.train_x, self.test_x, self.config = train_x, test_x, config
+        self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
+        self._steps = _training_steps(self.model, train_x, config, self.generator, self.precision)
+        self.history: list[EpochReport] = []
+        self.cancelled = False
+        self.epoch = 0
+        self._started = time.perf_counter()
+
+    @property
+    def done(self) -> bool:
+        return self.cancelled or self.epoch >= self.config.epochs
+
+    def begin_epoch(self) -> None:
+        self.epoch += 1
+        self._last_good = copy.deepcopy(self.model.state_dict())
+        self._order = torch.randperm(len(self.train_x), device=self.device, generator=self.generator)
+        self._next = 0
+        self._steps.new_epoch()
+        self._seen = 0
+        self._train_s = 0.0
+
+    def train_batch(self) -> bool:
+        """One optimizer step on the epoch's next batch; False (and no step) when the epoch has none left."""
+        if self._next >= len(self.train_x):
+            return False
+        batch_start = time.perf_counter()
+        batch = self._order[self._next:self._next + self.config.batch_size]
+        self._next += self.config.batch_size
+        self._steps.step(batch)
+        self._seen += len(batch)
+        self._train_s += time.perf_counter() - batch_start
+        return True
+
+    def end_epoch(self) -> EpochReport | None:
+        """Evaluate the epoch and record its report; None (and the training cancelled) if no batch was trained.
+
+        A non-finite loss or weight restores the weights of the epoch before and raises TrainingDiverged.
+        """
+        if self._seen == 0:
+            self.cancelled = True
+            self.epoch -= 1
+            return None
+        config, epoch, kind = self.config, self.epoch, self.model.config.kind
         # .tolist() waits for the device, so train_s covers all the epoch's queued work on a GPU too.
-        train_reconstruction, train_kl = (total / seen for total in steps.sums.tolist())
-        train_s = time.perf_counter() - epoch_start
-        test = evaluate(model, test_x, config.loss, config.beta)
+        sync_start = time.perf_counter()
+        train_reconstruction, train_kl = (total / self._seen for total in self._steps.sums.tolist())
+        train_s = self._train_s + time.perf_counter() - sync_start
+        test = evaluate(self.model, self.test_x, config.loss, config.beta)
         figures = (train_reconstruction, train_kl, test["loss"])
-        if not all(math.isfinite(v) for v in figures) or _has_non_finite_weights(model):
-            model.load_state_dict(last_good)
+        if not all(math.isfinite(v) for v in figures) or _has_non_finite_weights(self.model):
+            self.model.load_state_dict(self._last_good)
             raise TrainingDiverged(
                 f"{kind.upper()} training diverged in epoch {epoch} (loss became NaN or infinite); "
                 f"the weights from epoch {epoch - 1} were kept. Try a smaller learning rate "
@@ -266,14 +313,9 @@ def train_model(
             train_loss=train_reconstruction + config.beta * train_kl,
             train_reconstruction=train_reconstruction, train_kl=train_kl,
             test_loss=test["loss"], test_reconstruction=test["reconstruction"], test_kl=test["kl"],
-            train_s=train_s, elapsed_s=time.perf_counter() - started)
-        history.append(report)
-        if on_epoch is not None:
-            on_epoch(report)
-        if cancelled:
-            return TrainResult(model, history, cancelled=True)
-    model.eval()
-    return TrainResult(model, history, cancelled=False)
+            train_s=train_s, elapsed_s=time.perf_counter() - self._started)
+        self.history.append(report)
+        return report
 
 
 def _adam(params, learning_rate: float, capturable: bool = False) -> torch.optim.Optimizer:

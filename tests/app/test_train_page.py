@@ -14,8 +14,8 @@ from streamlit.testing.v1 import AppTest
 from vae_core import DATASETS, ModelConfig, ModelPair, TrainConfig, available_devices, is_available, new_model
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes
+from vae_core.engine import TrainingEngine, TrainingRefused
 from vae_core.jobs import BetaSweep, JobSpec, JobStatus, TrainingJob
-from vae_core.pool import TrainingPool, TrainingRefused
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "train.py")
 JOB_WAIT_S = 120
@@ -132,7 +132,7 @@ def test_stop_keeps_the_model_trained_so_far():
         assert time.monotonic() < deadline
         time.sleep(0.05)
     at.run()  # the fragment now shows progress, live curves and the Stop button
-    assert at.get("progress")
+    assert "AE + VAE epoch" in at.get("progress")[0].proto.text
     assert at.get("plotly_chart")
     at.button(key="train_stop").click()
     at.run()
@@ -140,8 +140,8 @@ def test_stop_keeps_the_model_trained_so_far():
 
     assert active_key(at) == "own-1"
     pair = own_workspaces(at)["own-1"].pair
-    assert pair.vae is None, "the VAE (trained after the AE) should never have started"
-    assert 1 <= len(pair.histories["ae"]) < 500
+    assert pair.ae is not None and pair.vae is not None, "the AE and the VAE train side by side: a stop keeps both"
+    assert 1 <= len(pair.histories["ae"]) == len(pair.histories["vae"]) < 500
     assert "stopped; the model trained so far is kept" in messages(at.success)
 
 
@@ -330,10 +330,10 @@ def test_a_session_trains_one_thing_at_a_time():
 
 
 def test_a_queued_training_shows_its_place_in_the_queue():
-    pool = TrainingPool(max_workers=1, threads_per_worker=1)
+    engine = TrainingEngine(max_workers=1, threads_per_worker=1)
     long_spec = JobSpec("digits", kinds=("vae",), hidden_dim=16, train=TrainConfig(epochs=10_000))
-    ahead = [TrainingJob(long_spec, owner=f"other-{i}", pool=pool).start() for i in range(2)]
-    mine = TrainingJob(long_spec, pool=pool).start()
+    ahead = [TrainingJob(long_spec, owner=f"other-{i}", engine=engine).start() for i in range(2)]
+    mine = TrainingJob(long_spec, engine=engine).start()
     try:
         deadline = time.monotonic() + JOB_WAIT_S
         while ahead[0].progress().queue_position is not None:  # the first has left the queue for the worker
@@ -345,8 +345,7 @@ def test_a_queued_training_shows_its_place_in_the_queue():
         assert not at.exception, at.exception
         assert "2nd in the queue" in at.get("progress")[0].proto.text
     finally:
-        for job in (*ahead, mine):
-            job.cancel()
+        engine.close()  # stops the three, and its LocalCluster's worker process
 
 
 def test_the_sidebar_keeps_a_sweep_alive_on_other_pages():

@@ -11,6 +11,7 @@ import pytest
 from core_helpers import single_thread, small_config
 
 from vae_core.data import load_dataset
+from vae_core.engine import TrainingEngine
 from vae_core.training import TrainConfig, new_model, train_model
 
 
@@ -43,3 +44,13 @@ def trained_ae(digits):
         result = train_model(model, digits, TrainConfig(epochs=3, batch_size=64, learning_rate=3e-3, seed=0,
                                                          device="cpu"))
     return result.model.eval()
+
+
+@pytest.fixture(scope="session")
+def engine():
+    """One LocalCluster of two single-threaded workers for every training test: a cluster starts in seconds,
+    and a worker, once started, stays warm for the next test. The test process runs single-threaded too, so
+    results compare exactly. Closed, with its worker processes, when the tests end."""
+    engine = TrainingEngine(max_workers=2, threads_per_worker=1)
+    yield engine
+    engine.close()

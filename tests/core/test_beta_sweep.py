@@ -1,4 +1,4 @@
-"""The beta sweep: one VAE per beta, trained in turn in one worker; more beta trades reconstruction for a smaller KL."""
+"""The beta sweep: one VAE per beta, trained in turn in one task; more beta trades reconstruction for a smaller KL."""
 
 import pytest
 
@@ -11,8 +11,8 @@ def spec(epochs=3):
                    train=TrainConfig(epochs=epochs, batch_size=128, seed=0))
 
 
-def test_sweep_traces_rate_against_distortion():
-    sweep = BetaSweep(spec(epochs=6), [4.0, 0.25, 1.0]).start()
+def test_sweep_traces_rate_against_distortion(engine):
+    sweep = BetaSweep(spec(epochs=6), [4.0, 0.25, 1.0], engine=engine).start()
     for job in sweep.jobs.values():
         assert job.wait(timeout=120) == JobStatus.FINISHED
     assert sweep.done and sweep.fraction == 1.0
@@ -27,10 +27,10 @@ def test_sweep_traces_rate_against_distortion():
     assert pair.train_settings["vae"]["beta"] == 4.0
 
 
-def test_sweep_can_be_cancelled_and_needs_two_betas():
+def test_sweep_can_be_cancelled_and_needs_two_betas(engine):
     with pytest.raises(ValueError):
         BetaSweep(spec(), [1.0, 1.0])
-    sweep = BetaSweep(spec(epochs=200), [0.5, 2.0]).start()
+    sweep = BetaSweep(spec(epochs=200), [0.5, 2.0], engine=engine).start()
     sweep.cancel()
     for job in sweep.jobs.values():
         assert job.wait(timeout=120) == JobStatus.CANCELLED

@@ -32,7 +32,8 @@ def test_train_prints_json_lines_and_writes_a_checkpoint(trained_checkpoint):
     path, result = trained_checkpoint
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    assert [(line["model"], line["epoch"]) for line in lines] == [("ae", 1), ("ae", 2), ("vae", 1), ("vae", 2)]
+    # The AE and the VAE train side by side, each reporting its epochs.
+    assert [(line["model"], line["epoch"]) for line in lines] == [("ae", 1), ("vae", 1), ("ae", 2), ("vae", 2)]
     for line in lines:
         assert {"epoch", "train_s", "train_loss", "test_loss"} <= set(line)
         assert line["epochs"] == 2 and line["train_loss"] > 0 and line["test_loss"] > 0
@@ -84,11 +85,11 @@ def test_bad_option_value_is_a_clear_error_without_traceback(tmp_path, capsys):
     (["train", "--dataset", "mnist", "--data-dir", "/nonexistent"], None),
 ])
 def test_invalid_training_options_exit_with_error(tmp_path, capsys, monkeypatch, argv, words):
-    from vae_core import data, download
+    from vae_core import data, download, registry
 
     if "mnist" in argv:  # no local copy, and a mirror nobody answers on: the download fails
         monkeypatch.setattr(data, "find_local_folder", lambda name, data_dir=None: None)
-        monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "cache")
+        monkeypatch.setattr(registry, "DOWNLOAD_DIR", tmp_path / "cache")
         monkeypatch.setenv(download.MIRRORS_ENV, "http://127.0.0.1:9/")
         data.load_dataset.cache_clear()
     output = tmp_path / "never.pt"

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 from devtools.idx_mirror import idx_bytes
-from vae_core import data
+from vae_core import data, registry
 from vae_core.data import (
     DATA_DIR_ENV,
     DATASETS,
@@ -31,7 +31,7 @@ SYSTEM_DATASETS = Path("/usr/share/datasets")
 def isolated(monkeypatch, tmp_path):
     """No environment folder, an empty download cache, and a cold load_dataset cache."""
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "empty-cache")
+    monkeypatch.setattr(registry, "DOWNLOAD_DIR", tmp_path / "empty-cache")
     load_dataset.cache_clear()
     yield tmp_path
     load_dataset.cache_clear()
@@ -174,14 +174,14 @@ def test_environment_folder_is_used(isolated, monkeypatch):
 def test_download_cache_folder_is_used(isolated, monkeypatch):
     arrays = make_arrays(seed=4)
     write_idx_folder(isolated / "cache" / "MNIST" / "raw", arrays, gz=True)
-    monkeypatch.setattr(data, "DOWNLOAD_DIR", isolated / "cache")
+    monkeypatch.setattr(registry, "DOWNLOAD_DIR", isolated / "cache")
     dataset = load_dataset("mnist", download=False)
     assert dataset.test_labels.tolist() == arrays["test_labels"].tolist()
 
 
 def test_candidate_folders_order(monkeypatch, tmp_path):
     monkeypatch.setenv(DATA_DIR_ENV, str(tmp_path / "env"))
-    monkeypatch.setattr(data, "DOWNLOAD_DIR", tmp_path / "cache")
+    monkeypatch.setattr(registry, "DOWNLOAD_DIR", tmp_path / "cache")
     folders = candidate_folders("fashion-mnist", tmp_path / "given")
     roots = [tmp_path / "given", tmp_path / "env", tmp_path / "cache", SYSTEM_DATASETS]
     expected = [f for r in roots for f in (r, r / "fashion-mnist", r / "FashionMNIST" / "raw")]

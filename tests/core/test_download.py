@@ -17,7 +17,7 @@ from devtools.idx_mirror import (
     idx_bytes,
     synthetic_arrays,
 )
-from vae_core import data
+from vae_core import registry
 from vae_core.data import DATA_DIR_ENV, DatasetUnavailable, load_dataset
 from vae_core.download import MIRRORS_ENV, dataset_folder, download_dataset, mirrors_reachable, torchvision_sources
 
@@ -28,7 +28,7 @@ def cache(monkeypatch, tmp_path):
     monkeypatch.delenv(DATA_DIR_ENV, raising=False)
     monkeypatch.delenv(MIRRORS_ENV, raising=False)
     root = tmp_path / "cache"
-    monkeypatch.setattr(data, "DOWNLOAD_DIR", root)
+    monkeypatch.setattr(registry, "DOWNLOAD_DIR", root)
     load_dataset.cache_clear()
     yield root
     load_dataset.cache_clear()
