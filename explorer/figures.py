@@ -49,13 +49,19 @@ class MapSpec:
     point_opacity: float = 0.75
 
 
-def map_extent(points: np.ndarray, margin: float = 0.08,
-               min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Axis ranges covering the points (1st to 99th percentile, padded) and at least the prior's 2-sigma."""
+def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5,
+               must_show: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges covering the points (0.5th to 99.5th percentile, padded), at least the prior's 2-sigma, and
+    every one of ``must_show`` (marks drawn over the map: a path, a star), which the percentiles would cut."""
     low, high = np.percentile(points, [0.5, 99.5], axis=0)
     centre = (low + high) / 2
     half = np.maximum((high - low) / 2 * (1 + margin), min_half_width)
-    return (centre[0] - half[0], centre[0] + half[0]), (centre[1] - half[1], centre[1] + half[1])
+    low, high = centre - half, centre + half
+    if must_show is not None and len(must_show):
+        pad = half * margin
+        low = np.minimum(low, must_show.min(axis=0) - pad)
+        high = np.maximum(high, must_show.max(axis=0) + pad)
+    return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
 def latent_map(spec: MapSpec) -> go.Figure:

@@ -3,10 +3,13 @@ curve colours that keep their meaning, full model names, and no operator details
 
 from __future__ import annotations
 
+import base64
 import json
 
+import numpy as np
 from streamlit.testing.v1 import AppTest
 
+from explorer import session
 from tests.app.page_runner import REPO_ROOT, own_pair_state
 from vae_core import DATASETS, is_available
 
@@ -75,3 +78,62 @@ def test_no_operator_details_on_the_pages():
         in_help = {e.value for e in at.sidebar.expander[0].caption}  # the Help expander may say them
         sidebar = "\n".join(e.value for e in at.sidebar.caption if e.value not in in_help)
         assert "Offline, so" not in sidebar and ".cache" not in sidebar
+
+
+def attribute_map(at: AppTest) -> dict:
+    [chart] = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("attr_map")]
+    return chart
+
+
+def plotly_array(values) -> np.ndarray:
+    """A trace's coordinates, whether a list or Plotly's typed-array form {"dtype", "bdata"}."""
+    if isinstance(values, dict):
+        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).astype(float)
+    return np.asarray(values, dtype=float)
+
+
+def overlay_points(chart: dict, name: str) -> np.ndarray:
+    [trace] = [t for t in chart["data"] if t["name"] == name]
+    return np.column_stack([plotly_array(trace["x"]), plotly_array(trace["y"])])
+
+
+def test_using_the_moved_z_applies_the_direction_once():
+    at = app()
+    go_to(at, "edit")
+    at.selectbox(key="attr_from").set_value(0).run()
+    at.selectbox(key="attr_to").set_value(6).run()
+    moved = overlay_points(attribute_map(at), "moved z")
+    at.button(key="attr_apply").click().run()
+    assert not at.exception
+    z = np.asarray(at.session_state[session.LATENT])
+    np.testing.assert_allclose(z, moved[0], atol=1e-6)  # the editor's z is where the star was
+    # and the star, the preview and the strip now start from that z: nothing is added on top of it
+    np.testing.assert_allclose(overlay_points(attribute_map(at), "moved z")[0], z, atol=1e-6)
+    assert at.slider(key="attr_amount").value == 0.0
+
+
+def test_the_moved_star_and_the_direction_line_stay_inside_the_map():
+    at = app(**{session.LATENT: [3.5, -3.5]})  # far out, where few codes are
+    go_to(at, "edit")
+    at.selectbox(key="attr_from").set_value(0).run()
+    at.selectbox(key="attr_to").set_value(6).run()
+    at.slider(key="attr_amount").set_value(2.5).run()
+    chart = attribute_map(at)
+    x_range, y_range = chart["layout"]["xaxis"]["range"], chart["layout"]["yaxis"]["range"]
+    for name in ("direction", "moved z"):
+        points = overlay_points(chart, name)
+        assert np.all((points[:, 0] >= x_range[0]) & (points[:, 0] <= x_range[1])), (name, points, x_range)
+        assert np.all((points[:, 1] >= y_range[0]) & (points[:, 1] <= y_range[1])), (name, points, y_range)
+
+
+def test_the_temperature_help_says_what_the_shipped_model_does_near_the_origin():
+    at = app()
+    go_to(at, "sample")
+    help_text = at.slider(key="sample_temperature").help
+    assert "more typical" not in help_text and "thin out at the centre" in help_text
+    if "fashion-mnist" not in session.shipped_keys():
+        return
+    # What the help claims about the shipped Fashion-MNIST pair: its held-out codes are sparser near the origin.
+    radius = np.linalg.norm(session.shipped_workspace("fashion-mnist").encodings["vae"].mu, axis=1)
+    density = {r: (radius < r).sum() / (np.pi * r**2) for r in (0.3, 1.0)}
+    assert 0.35 < density[0.3] / density[1.0] < 0.75, density
