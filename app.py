@@ -7,16 +7,30 @@ server runs the page alone, without this script's navigation, sidebar and link r
 
 import streamlit as st
 
-from explorer import components, pages, session, widgets
+STARTED = "app_started"  # session_state: this session has had its first run
+
+
+def run() -> None:
+    # Imported here, under the first run's spinner: the first import of the engine pulls in torch.
+    from explorer import components, pages, session, widgets
+
+    # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
+    st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
+    components.load_runtime()
+    page = pages.navigation()
+    session.restore_view_from_url()
+    widgets.sidebar()
+    widgets.url_notices()
+    page.run()
+    session.sync_url()
+
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
-
-# Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
-st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
-components.load_runtime()
-page = pages.navigation()
-session.restore_view_from_url()
-widgets.sidebar()
-widgets.url_notices()
-page.run()
-session.sync_url()
+if st.session_state.get(STARTED):
+    run()
+else:
+    # A session's first run may import torch, load the shipped models and send the map (seconds on a cold
+    # server): a spinner says so instead of a blank page. Later runs skip it, so it never flickers over a click.
+    st.session_state[STARTED] = True
+    with st.spinner("Opening Latent Explorer: loading the models and the map…"):
+        run()
