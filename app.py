@@ -8,6 +8,19 @@ server runs the page alone, without this script's navigation, sidebar and link r
 import streamlit as st
 
 STARTED = "app_started"  # session_state: this session has had its first run
+# Streamlit's browser side pushes a history entry for every change of the query string. A page switch pushes
+# the new page's path, then session.sync_url writes the view into its query string: two entries per switch,
+# and Back needed two presses. Here a change of the query string alone (same path) replaces the entry instead.
+ONE_HISTORY_ENTRY_PER_PAGE = """<script>
+if (!window.__lxOneEntryPerPage) {
+  window.__lxOneEntryPerPage = true;
+  const push = window.history.pushState.bind(window.history);
+  window.history.pushState = (state, title, url) => {
+    const samePage = url !== undefined && new URL(url, window.location.href).pathname === window.location.pathname;
+    return samePage ? window.history.replaceState(state, title, url) : push(state, title, url);
+  };
+}
+</script>"""
 
 
 def run() -> None:
@@ -16,6 +29,8 @@ def run() -> None:
 
     # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
     st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
+    with st.container(key=components.HIDDEN_KEY_PREFIX + "history"):
+        st.html(ONE_HISTORY_ENTRY_PER_PAGE, unsafe_allow_javascript=True)
     components.load_runtime()
     page = pages.navigation()
     session.restore_view_from_url()
