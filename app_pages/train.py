@@ -340,14 +340,18 @@ def checkpoints() -> None:
         max_upload_size=max(checkpoint_module.MAX_CHECKPOINT_BYTES // 2**20, 1),
         help="A file saved by this app or `python -m vae_core train`. It is read as data only: "
              "nothing in it is ever run.")
+    # Right under the file, where the previous file's message was: a new file's loading replaces it at once,
+    # instead of leaving an earlier file's error under this one while it loads and the page reruns.
+    message = upload_col.empty()
     # The widget keeps returning the same file on every rerun; load it once.
     if uploaded is not None and uploaded.file_id != st.session_state.get(UPLOADED_FILE_ID):
         st.session_state[UPLOADED_FILE_ID] = uploaded.file_id
-        outcome = adopt_uploaded_checkpoint(uploaded.name, uploaded.size, uploaded)
+        with message, st.spinner(f"Loading {plain(uploaded.name)}…"):
+            outcome = adopt_uploaded_checkpoint(uploaded.name, uploaded.size, uploaded)
         st.session_state[UPLOAD_OUTCOME] = outcome
         if outcome.level == "success":
             st.rerun()  # the sidebar was drawn before this page and still names the previous pair
-    with upload_col:
+    with message:
         show(st.session_state.pop(UPLOAD_OUTCOME, None))
 
 
