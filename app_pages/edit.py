@@ -78,6 +78,13 @@ def slider_editor(ws: Workspace) -> None:
     session.sync_url()
 
 
+def use_as_editor_z(moved: np.ndarray) -> None:
+    """The moved z becomes the editor's; the amount goes back to 0, since this section starts from the editor's z
+    and would otherwise add the direction to it once more."""
+    session.set_latent_vector(moved)
+    st.session_state["attr_amount"] = 0.0
+
+
 @st.fragment
 def attribute_editor(ws: Workspace) -> None:
     st.subheader("Attribute direction")
@@ -103,16 +110,15 @@ def attribute_editor(ws: Workspace) -> None:
     with left:
         widgets.image(ws.decode(moved, kind)[0], caption=f"z + {amount:+.1f} · (μ̄_{names[class_b]} − "
                       f"μ̄_{names[class_a]})", size_px=200)
-        if st.button("Use as the editor's z", key="attr_apply"):
-            session.set_latent_vector(moved)
-            st.rerun()
+        if st.button("Use as the editor's z", key="attr_apply", on_click=use_as_editor_z, args=(moved,)):
+            st.rerun()  # the whole page: the editor above shows the new z
     with right:
         projection = ws.projections[kind]
         path = projection(lerp(base - direction, base + 2.5 * direction, 2))
         here = projection(moved)
         spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
                        axis_titles=projection.axis_titles, height=340,
-                       extent=map_extent(np.vstack([ws.map_points[kind], path])), overlays=[
+                       extent=map_extent(ws.map_points[kind], must_show=np.vstack([path, here])), overlays=[
                            Overlay(path[:, 0], path[:, 1], "direction", colour="#111111", dash="dot"),
                            Overlay(here[:, 0], here[:, 1], "moved z", colour="#D62728", mode="markers", size=14,
                                    symbol="star")])

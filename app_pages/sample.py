@@ -36,9 +36,11 @@ def prior_grid(ws, kind: str) -> np.ndarray:
                                  help="The same seed, count and temperature always give the same grid.")
     temperature = temperature_col.slider(
         "Temperature", 0.1, 2.0, 1.0, step=0.1, key="sample_temperature", persist_state="session",
-        help="Multiplies the prior's standard deviation: z ~ N(0, T² I). Below 1 the draws stay near the centre, "
-             "where the training codes are densest, so the images look more typical; above 1 they reach the edges, "
-             "where the decoder has seen little and the images turn odd.")
+        help="Multiplies the prior's standard deviation: z ~ N(0, T² I). Below 1 the draws crowd around the "
+             "origin, which is not where the images are: a trained VAE's codes often thin out at the centre (the "
+             "shipped Fashion-MNIST pair has about half as many per unit area there as at radius 1), so expect "
+             "faint, blurred blends of a few classes, with less variety. Above 1 the draws reach the edges, where "
+             "the decoder has seen little and the images turn odd.")
     reroll_col.button("Re-roll", key="sample_reroll", on_click=reroll, help="A new random seed.")
 
     z = prior_samples(count, ws.latent_dim(kind), int(seed), temperature)
@@ -90,7 +92,7 @@ def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> No
     overlays = [Overlay(*projection(path).T, name, colour=colour, mode="lines+markers", size=7)
                 for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
     overlays += prior_circle_overlays(projected=projection.name == "pca")
-    extent = map_extent(np.vstack([ws.map_points[kind], projection(linear), projection(spherical)]))
+    extent = map_extent(ws.map_points[kind], must_show=np.vstack([projection(linear), projection(spherical)]))
     spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
                    axis_titles=projection.axis_titles, extent=extent, overlays=overlays, height=380,
                    point_opacity=0.25)

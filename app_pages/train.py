@@ -21,7 +21,7 @@ from explorer.widgets import plain
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
-from vae_core.data import dataset_title, missing_dataset_message
+from vae_core.data import dataset_title
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, TrainingRefused
 from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
@@ -96,7 +96,8 @@ def loss_curves(histories: dict[str, list[dict]], key_prefix: str) -> None:
             for split in ("train", "test"):
                 epochs, values = history_points(history, f"{split}_{metric}")
                 if values:
-                    series[f"{KIND_TITLES.get(kind, kind)} {split}"] = (epochs, values)
+                    series[f"{KIND_TITLES.get(kind, kind)} {split}"] = figures.Curve(
+                        epochs, values, figures.KIND_COLOURS.get(kind, "#555555"), figures.SPLIT_DASHES[split])
         if series:
             column.plotly_chart(figures.curves(series, title, "nats per image"), key=f"{key_prefix}-{metric}")
 
@@ -121,62 +122,68 @@ def job_spec(dataset: str, model: str, architecture: str, latent_dim: int, hidde
                    custom_dataset=own_images.dataset_named(dataset))
 
 
+@st.fragment
 def settings_form(busy: bool) -> None:
-    """The settings, with two ways to submit them: train one pair, or run a beta sweep with them."""
+    """The settings, with two ways to submit them: train one pair, or run a beta sweep with them.
+
+    Not an st.form: a form's values reach the server only when it is submitted, so settings chosen and left
+    for another page were lost. Each change reruns only this fragment, and persist_state keeps the values on
+    pages that do not show them.
+    """
     datasets = [name for name in DATASETS if is_available(name)]
     own = own_images.session_dataset()
     if own is not None:
         datasets.append(own.name)
     devices = available_devices()
     busy_help = "This session's training is under way; stop it or wait for it to end." if busy else None
-    with st.form("train_settings"):
+    with st.container(border=True, key="train_settings"):
         data_col, size_col, optimiser_col = st.columns(3)
         dataset = data_col.selectbox("Dataset", datasets, format_func=dataset_title,
-                                     key="train_dataset")
+                                     key="train_dataset", persist_state="session")
         model = data_col.radio("Model", list(MODEL_CHOICES), format_func=MODEL_CHOICES.get, horizontal=True,
-                               key="train_model")
-        device = data_col.selectbox("Device", devices, format_func=str.upper, key="train_device",
-                                    help="Only the devices this server actually has.")
+                               key="train_model", persist_state="session")
+        # A menu with one choice says nothing to a visitor: the sidebar names the compute.
+        device = devices[0] if len(devices) == 1 else data_col.selectbox(
+            "Device", devices, format_func=str.upper, key="train_device", persist_state="session",
+            help="Only the devices this server actually has.")
         seed = data_col.number_input("Seed", min_value=0, max_value=MAX_SEED, value=0, step=1, key="train_seed",
-                                     help="Same seed and settings, same model.")
+                                     persist_state="session", help="Same seed and settings, same model.")
         architecture = size_col.radio("Architecture", list(ARCHITECTURE_CHOICES),
                                       format_func=ARCHITECTURE_CHOICES.get, key="train_architecture",
+                                      persist_state="session",
                                       help="Convolutions see neighbouring pixels together: sharper images "
                                            "for the same latent size, and slower training.")
         latent_dim = size_col.number_input("Latent size", min_value=1, max_value=MAX_LATENT,
-                                           value=MAP_SIZES.latent_dim, step=1,
-                                           key="train_latent",
+                                           value=MAP_SIZES.latent_dim, step=1, key="train_latent",
+                                           persist_state="session",
                                            help="2 puts the codes straight on the map; more are projected.")
         hidden_dim = size_col.number_input("Hidden size", min_value=8, max_value=MAX_HIDDEN,
-                                           value=MAP_SIZES.hidden_dim, step=8,
-                                           key="train_hidden", help="Units in the hidden layer of each encoder "
-                                                                    "and decoder.")
+                                           value=MAP_SIZES.hidden_dim, step=8, key="train_hidden",
+                                           persist_state="session",
+                                           help="Units in the hidden layer of each encoder and decoder.")
         ae_code = size_col.selectbox("AE code activation", list(AE_CODE_TITLES), format_func=AE_CODE_TITLES.get,
-                                     key="train_ae_code",
+                                     key="train_ae_code", persist_state="session",
                                      help="A ReLU folds a small code onto the positive quadrant.")
         loss = size_col.radio("Reconstruction loss", list(LOSS_TITLES), format_func=LOSS_TITLES.get,
-                              key="train_loss")
+                              key="train_loss", persist_state="session")
         beta = optimiser_col.number_input("β (weight of the KL term)", min_value=0.0, max_value=100.0, value=1.0,
-                                          step=0.5, key="train_beta",
+                                          step=0.5, key="train_beta", persist_state="session",
                                           help="1 trains on the ELBO; larger pulls codes towards the prior. "
                                                "The AE ignores it.")
         epochs = optimiser_col.number_input("Epochs", min_value=1, max_value=MAX_EPOCHS, value=30, step=1,
-                                            key="train_epochs")
+                                            key="train_epochs", persist_state="session")
         batch_size = optimiser_col.number_input("Batch size", min_value=8, max_value=4096, value=128, step=8,
-                                                key="train_batch")
+                                                key="train_batch", persist_state="session")
         learning_rate = optimiser_col.select_slider("Learning rate (Adam)", LEARNING_RATES, value=1e-3,
-                                                    format_func=lambda v: f"{v:g}", key="train_lr")
+                                                    format_func=lambda v: f"{v:g}", key="train_lr",
+                                                    persist_state="session")
         train_col, sweep_col = st.columns([1, 3], vertical_alignment="bottom")
-        train = train_col.form_submit_button("Train", type="primary", disabled=busy, key="train_start",
-                                             help=busy_help)
+        train = train_col.button("Train", type="primary", disabled=busy, key="train_start", help=busy_help)
         betas = sweep_col.multiselect(
             "β sweep: one VAE per β with the settings above", SWEEP_BETAS, default=[0.25, 1.0, 4.0],
-            key="sweep_betas", format_func=lambda b: f"{b:g}",
+            key="sweep_betas", persist_state="session", format_func=lambda b: f"{b:g}",
             help="Traces the rate-distortion trade-off (below). The Model choice and β above are not used.")
-        sweep = sweep_col.form_submit_button("Run the sweep", disabled=busy, key="sweep_start", help=busy_help)
-    for name in DATASETS:
-        if name not in datasets:
-            st.caption(f"ℹ️ {missing_dataset_message(name)}")
+        sweep = sweep_col.button("Run the sweep", disabled=busy, key="sweep_start", help=busy_help)
     if not (train or sweep):
         return
     try:
@@ -313,7 +320,7 @@ def adopt_uploaded_checkpoint(name: str, size: int, stream) -> Outcome:
             return Outcome("error", f"{shown} was not loaded: {err}. The active model is unchanged.")
     elif not is_available(pair.dataset):
         return Outcome("error", f"{shown} holds models of {DATASETS[pair.dataset].title}, which this server "
-                                f"does not have. {missing_dataset_message(pair.dataset)}")
+                                "does not have (the sidebar's Help says how to add it); the active model is unchanged.")
     # Only safe characters from a stranger's file name go into the label other pages display.
     label = f"{pair_label(pair)} · uploaded {re.sub(r'[^A-Za-z0-9. -]', '_', name)[:40]}"
     session.add_own_pair(pair, label, dataset=dataset)
@@ -336,14 +343,18 @@ def checkpoints() -> None:
         max_upload_size=max(checkpoint_module.MAX_CHECKPOINT_BYTES // 2**20, 1),
         help="A file saved by this app or `python -m vae_core train`. It is read as data only: "
              "nothing in it is ever run.")
+    # Right under the file, where the previous file's message was: a new file's loading replaces it at once,
+    # instead of leaving an earlier file's error under this one while it loads and the page reruns.
+    message = upload_col.empty()
     # The widget keeps returning the same file on every rerun; load it once.
     if uploaded is not None and uploaded.file_id != st.session_state.get(UPLOADED_FILE_ID):
         st.session_state[UPLOADED_FILE_ID] = uploaded.file_id
-        outcome = adopt_uploaded_checkpoint(uploaded.name, uploaded.size, uploaded)
+        with message, st.spinner(f"Loading {plain(uploaded.name)}…"):
+            outcome = adopt_uploaded_checkpoint(uploaded.name, uploaded.size, uploaded)
         st.session_state[UPLOAD_OUTCOME] = outcome
         if outcome.level == "success":
             st.rerun()  # the sidebar was drawn before this page and still names the previous pair
-    with upload_col:
+    with message:
         show(st.session_state.pop(UPLOAD_OUTCOME, None))
 
 

@@ -12,6 +12,12 @@ from vae_core.latent import prior_circle
 # Okabe-Ito and Tableau colours: distinguishable for colour-blind readers, ten of them.
 CLASS_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
                  "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#7F7F7F")
+# One colour per model kind on every chart (curves, the sweep), so a colour always names the same model.
+KIND_COLOURS = {"ae": "#1F5F8B", "vae": "#C8374B"}
+# Curves of one model share its colour; the split is told by the line's dash.
+SPLIT_DASHES = {"train": "solid", "test": "dash"}
+
+
 @dataclass
 class Overlay:
     """Extra marks on a map: a line (ellipse, path, circle) or points."""
@@ -43,13 +49,19 @@ class MapSpec:
     point_opacity: float = 0.75
 
 
-def map_extent(points: np.ndarray, margin: float = 0.08,
-               min_half_width: float = 2.5) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Axis ranges covering the points (1st to 99th percentile, padded) and at least the prior's 2-sigma."""
+def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5,
+               must_show: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
+    """Axis ranges covering the points (0.5th to 99.5th percentile, padded), at least the prior's 2-sigma, and
+    every one of ``must_show`` (marks drawn over the map: a path, a star), which the percentiles would cut."""
     low, high = np.percentile(points, [0.5, 99.5], axis=0)
     centre = (low + high) / 2
     half = np.maximum((high - low) / 2 * (1 + margin), min_half_width)
-    return (centre[0] - half[0], centre[0] + half[0]), (centre[1] - half[1], centre[1] + half[1])
+    low, high = centre - half, centre + half
+    if must_show is not None and len(must_show):
+        pad = half * margin
+        low = np.minimum(low, must_show.min(axis=0) - pad)
+        high = np.maximum(high, must_show.max(axis=0) + pad)
+    return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
 def latent_map(spec: MapSpec) -> go.Figure:
@@ -74,7 +86,8 @@ def latent_map(spec: MapSpec) -> go.Figure:
     fig.update_layout(
         title=spec.title or None, height=spec.height, margin=dict(l=10, r=10, t=40 if spec.title else 10, b=10),
         xaxis_title=spec.axis_titles[0], yaxis_title=spec.axis_titles[1],
-        legend=dict(itemsizing="constant", orientation="h", yanchor="top", y=-0.12, x=0),
+        # Above the plot: below it, a legend that wraps onto a second row runs into the x axis's title.
+        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.02, x=0),
         hovermode="closest", plot_bgcolor="white")
     grid_style(fig)
     fig.update_xaxes(zeroline=True, zerolinecolor="#cccccc")
@@ -111,11 +124,21 @@ def bar_chart(values: np.ndarray, title: str, y_title: str, labels: list[str] | 
     return fig
 
 
-def curves(series: dict[str, tuple[list[float], list[float]]], title: str, y_title: str,
-           height: int = 300) -> go.Figure:
+@dataclass
+class Curve:
+    """One line of a chart of curves: its points and its look."""
+
+    x: list[float]
+    y: list[float]
+    colour: str
+    dash: str = "solid"
+
+
+def curves(series: dict[str, Curve], title: str, y_title: str, height: int = 300) -> go.Figure:
     fig = go.Figure()
-    for name, (x, y) in series.items():
-        fig.add_trace(go.Scatter(x=x, y=y, mode="lines+markers", name=name))
+    for name, curve in series.items():
+        fig.add_trace(go.Scatter(x=curve.x, y=curve.y, mode="lines+markers", name=name,
+                                 line=dict(color=curve.colour, dash=curve.dash), marker=dict(color=curve.colour)))
     fig.update_layout(title=title, height=height, margin=dict(l=10, r=10, t=40, b=10), xaxis_title="epoch",
                       yaxis_title=y_title, plot_bgcolor="white", hovermode="x unified")
     grid_style(fig)
@@ -126,7 +149,8 @@ def rate_distortion(betas: list[float], kl: list[float], reconstruction: list[fl
     """Held-out KL (rate) against reconstruction (distortion), one marker per beta, joined in beta order."""
     fig = go.Figure(go.Scatter(
         x=kl, y=reconstruction, mode="lines+markers+text", text=[f"β={b:g}" for b in betas],
-        textposition="top right", marker=dict(size=11, color="#C8374B"), line=dict(color="#999999", dash="dot"),
+        textposition="top right", marker=dict(size=11, color=KIND_COLOURS["vae"]),
+        line=dict(color="#999999", dash="dot"),
         hovertemplate="β=%{text}<br>KL %{x:.2f} nats<br>reconstruction %{y:.2f} nats<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
                       xaxis_title="rate: KL(q(z|x) ‖ p(z)), nats per image",

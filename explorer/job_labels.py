@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 
+from vae_core.data import dataset_title
 from vae_core.jobs import KIND_ORDER, JobStatus, TrainingJob
 from vae_core.losses import RECONSTRUCTION_LOSSES
 from vae_core.models import KIND_TITLES, ModelPair
@@ -16,16 +17,16 @@ ARCHITECTURE_TITLES = {"mlp": "MLP", "conv": "conv"}
 
 
 def pair_label(pair: ModelPair) -> str:
-    """E.g. 'digits · VAE+AE latent 2 · β=1 · 10 epochs', from what the pair itself records.
+    """E.g. 'Digits · AE + VAE latent 2 · β=1 · 10 epochs', from what the pair itself records.
 
-    Convolutional models are named as such ('VAE+AE conv latent 2'); the seeds' MLPs need no word.
+    Convolutional models are named as such ('AE + VAE conv latent 2'); the seeds' MLPs need no word.
     """
     kinds = [k for k in reversed(KIND_ORDER) if k in pair.models()]  # the VAE first: it is the one explored
     models = pair.models()
     latents = {models[k].config.latent_dim for k in kinds}
     architectures = {models[k].config.architecture for k in kinds}
     if len(latents) == 1 and len(architectures) == 1:
-        parts = [f"{'+'.join(KIND_TITLES[k] for k in kinds)}{_architecture(architectures.pop())} "
+        parts = [f"{' + '.join(KIND_TITLES[k] for k in reversed(kinds))}{_architecture(architectures.pop())} "
                  f"latent {latents.pop()}"]
     else:
         parts = [", ".join(f"{KIND_TITLES[k]}{_architecture(models[k].config.architecture)} "
@@ -43,7 +44,12 @@ def pair_label(pair: ModelPair) -> str:
             parts.append(_epochs_text(epochs[kinds[0]]))
         else:
             parts.append(", ".join(f"{KIND_TITLES[k]} {_epochs_text(n)}" for k, n in epochs.items()))
-    return " · ".join([pair.dataset, *parts])
+    return " · ".join([short_dataset_title(pair.dataset), *parts])
+
+
+def short_dataset_title(name: str) -> str:
+    """'Fashion-MNIST' of 'Fashion-MNIST (28x28)'; a person's images stay 'Your images: <name>'."""
+    return dataset_title(name).split(" (")[0]
 
 
 def _architecture(name: str) -> str:

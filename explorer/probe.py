@@ -29,7 +29,7 @@ UPLOAD_ERROR = "probe_upload_error"
 BACKGROUND_KEY = "probe_background"
 PAD_KEY = "probe_pad"
 BACKGROUNDS = {"auto": "Auto", "light": "Light: invert", "dark": "Dark: as is"}
-MAX_UPLOAD_MB = 8
+MAX_UPLOAD_MB = 32  # a phone or camera photo: a 50-megapixel JPEG is 10 to 25 MB
 
 
 @dataclass

@@ -6,7 +6,7 @@ import numpy as np
 import streamlit as st
 
 from vae_core import DATASETS, DatasetUnavailable, available_devices, is_available
-from vae_core.data import DOWNLOAD_DIR
+from vae_core.data import DOWNLOAD_DIR, missing_dataset_message
 from vae_core.download import download_dataset, mirrors_reachable
 from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
@@ -62,6 +62,8 @@ def sidebar() -> None:
                          key="model_picker", on_change=lambda: session.activate(st.session_state["model_picker"]),
                          help="The AE and VAE pair every page shows. Pairs you train or upload appear here "
                               "for this browser session only.")
+    # The menu cuts long names short: the active one is written out in full beneath it.
+    st.sidebar.caption(plain(labels[session.active_key()], limit=300))
     ws = session.active_workspace()
     parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
@@ -78,6 +80,17 @@ def sidebar() -> None:
                        + ("" if devices[0] != "cpu" else " (no GPU found)"))
     with st.sidebar.expander("Help"):
         st.markdown(HELP)
+        server_notes()
+
+
+def server_notes() -> None:
+    """For whoever runs the server: where datasets that are not here would come from. Kept out of the pages."""
+    missing = [name for name in DOWNLOADABLE if not is_available(name)]
+    if not missing:
+        return
+    st.markdown("**Running this app yourself?**")
+    for name in missing:
+        st.caption(missing_dataset_message(name) + f" Downloads are kept in `{DOWNLOAD_DIR}`.")
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -87,17 +100,12 @@ def network_reaches(name: str) -> bool:
 
 
 def missing_datasets() -> None:
-    """Fashion-MNIST and MNIST one click away when the network allows; offline, one line on how to get them."""
+    """Fashion-MNIST and MNIST one click away when the network allows."""
     missing = [name for name in DOWNLOADABLE if not is_available(name)]
     if not missing:
         return
     if not network_reaches(missing[0]):
-        titles = " and ".join(short_title(name) for name in missing)
-        packaged = [DATASETS[name].debian_package for name in missing if DATASETS[name].debian_package]
-        st.sidebar.caption(f"ℹ️ Offline, so {titles} {'is' if len(missing) == 1 else 'are'} not here: "
-                           + "".join(f"`apt-get install {package}`, or " for package in packaged)
-                           + f"put the IDX files in `{DOWNLOAD_DIR}`.")
-        return
+        return  # nothing a visitor can do: Help tells whoever runs the server how to add them
     with st.sidebar.container(border=True):
         st.caption("Real 28x28 datasets, one click away:")
         for name in missing:

@@ -76,8 +76,10 @@ class ImageLimits:
     max_images: int = 50_000
     max_entries: int = 60_000  # names in an archive or folder, images or not
     max_compression_ratio: float = 100.0  # PNG and JPEG barely compress: a high ratio is a bomb
-    max_image_pixels: int = 4096 * 4096  # one image, read from its header before decoding
-    max_total_pixels: int = 500_000_000  # all images, decoded
+    # One image, read from its header before decoding. Any phone or camera photo (50 megapixels and more) fits;
+    # beyond it a file is a decompression bomb or nothing a person would upload.
+    max_image_pixels: int = 8192 * 8192
+    max_total_pixels: int = 500_000_000  # all images, as decoded (a JPEG is decoded already scaled down)
     max_dataset_values: int = 40_000_000  # images x channels x size x size after conversion
 
 
@@ -430,20 +432,41 @@ def _convert(image: Image.Image, colour: bool, options: ConversionOptions, chang
     return np.ascontiguousarray(pixels, dtype=np.uint8)
 
 
-def _header_size(content: bytes, name: str, limits: ImageLimits) -> tuple[int, int] | str:
-    """(width, height) from the image's header alone, or why it is unreadable; refuses decompression bombs."""
+def _megapixels(pixels: int) -> str:
+    return f"{pixels / 1e6:,.0f} megapixels" if pixels >= 10**6 else f"{pixels:,} pixels"
+
+
+def _too_large(name: str, width: int, height: int, limits: ImageLimits) -> ImageSourceError:
+    # Worded for a person with an odd file; the limit's purpose, refusing decompression bombs, is ours.
+    return ImageSourceError(
+        f"{name} is {width:,} x {height:,} pixels ({_megapixels(width * height)}), more than the "
+        f"{_megapixels(limits.max_image_pixels)} a picture may have here. Any phone or camera photo fits: "
+        "please scale this one down and try again")
+
+
+def _draft(image: Image.Image, options: ConversionOptions) -> None:
+    """Let the JPEG decoder scale down by a power of two on the way in: far less work and memory for photos."""
+    if image.format in ("JPEG", "MPO"):
+        image.draft("L" if options.channels == 1 else "RGB", (options.image_size, options.image_size))
+
+
+def _header_size(content: bytes, name: str, limits: ImageLimits,
+                 options: ConversionOptions | None = None) -> tuple[int, int] | str:
+    """The (width, height) that decoding will produce, from the image's header alone, or why it is unreadable;
+    refuses decompression bombs. ``options``: the conversion, whose image size lets a JPEG decode scaled down."""
     try:
         with Image.open(io.BytesIO(content), formats=PIL_FORMATS) as image:
             width, height = image.size
+            if options is not None:
+                _draft(image, options)  # reads nothing more than the header: sets the size decoding will give
+            decoded = image.size
     except Image.DecompressionBombError as err:
-        raise ImageSourceError(f"{name} declares more pixels than Pillow will decode ({err}): a decompression "
-                               "bomb, refused") from err
+        raise ImageSourceError(f"{name} declares more pixels than can be decoded safely; it was refused") from err
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as err:
         return f"{name} ({'not a PNG or JPEG image' if isinstance(err, UnidentifiedImageError) else err})"
     if width * height > limits.max_image_pixels:
-        raise ImageSourceError(f"{name} declares {width:,} x {height:,} pixels, more than the "
-                               f"{limits.max_image_pixels:,} one image may have: a decompression bomb, refused")
-    return width, height
+        raise _too_large(name, width, height, limits)
+    return decoded
 
 
 def _decode(content: bytes, name: str, options: ConversionOptions, changes: _Changes) -> np.ndarray | None:
@@ -451,9 +474,7 @@ def _decode(content: bytes, name: str, options: ConversionOptions, changes: _Cha
         with Image.open(io.BytesIO(content), formats=PIL_FORMATS) as image:
             changes.sizes[image.size] += 1
             colour = image.mode in COLOUR_MODES
-            if image.format in ("JPEG", "MPO"):
-                # Let the JPEG decoder scale down by a power of two on the way in: far less work for photos.
-                image.draft("L" if options.channels == 1 else "RGB", (options.image_size, options.image_size))
+            _draft(image, options)
             image = ImageOps.exif_transpose(image)  # phone photos record their rotation separately
             image.load()
             return _convert(image, colour, options, changes)
@@ -472,10 +493,10 @@ def read_image(content: bytes, name: str, image_shape: tuple[int, int, int],
     if len(content) > limits.max_source_bytes:
         raise ImageSourceError(f"{name} is {_megabytes(len(content))}, more than the "
                                f"{_megabytes(limits.max_source_bytes)} a file may have")
-    unreadable = _header_size(content, name, limits)
+    options = ConversionOptions(image_size=height, channels=channels)
+    unreadable = _header_size(content, name, limits, options)
     changes = _Changes()
-    pixels = None if isinstance(unreadable, str) else _decode(
-        content, name, ConversionOptions(image_size=height, channels=channels), changes)
+    pixels = None if isinstance(unreadable, str) else _decode(content, name, options, changes)
     if pixels is None:
         reason = unreadable if isinstance(unreadable, str) else changes.unreadable[0]
         raise ImageSourceError(f"{reason} cannot be read as an image")
@@ -510,7 +531,7 @@ def _from_files(files: _FileSet, source_name: str, options: ConversionOptions, l
     for i, (parts, read) in enumerate(files.images):
         content = read()
         digest.update("/".join(parts).encode() + b"\0" + len(content).to_bytes(8, "big") + content)
-        size = _header_size(content, clean_text("/".join(parts), 120), limits)
+        size = _header_size(content, clean_text("/".join(parts), 120), limits, options)
         if isinstance(size, str):
             changes.unreadable.append(size)
             continue

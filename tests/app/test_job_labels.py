@@ -16,19 +16,19 @@ def trained(**spec) -> object:
 
 def test_pair_label_describes_what_the_pair_records():
     pair = trained(kinds=("vae",), latent_dim=3, train=TrainConfig(epochs=1, beta=4.0, loss="mse"))
-    assert pair_label(pair) == "digits · VAE latent 3 · β=4 · MSE · 1 epoch"
+    assert pair_label(pair) == "Digits · VAE latent 3 · β=4 · MSE · 1 epoch"
     pair.ae = trained(kinds=("ae",), latent_dim=5, train=TrainConfig(epochs=2)).ae
     pair.histories["ae"] = [{}, {}]
-    assert pair_label(pair) == "digits · VAE latent 3, AE latent 5 · β=4 · MSE · VAE 1 epoch, AE 2 epochs"
+    assert pair_label(pair) == "Digits · VAE latent 3, AE latent 5 · β=4 · MSE · VAE 1 epoch, AE 2 epochs"
     pair.train_settings["vae"] = {"beta": "huge", "loss": ["not", "a", "loss"]}
-    assert pair_label(pair) == "digits · VAE latent 3, AE latent 5 · VAE 1 epoch, AE 2 epochs"
+    assert pair_label(pair) == "Digits · VAE latent 3, AE latent 5 · VAE 1 epoch, AE 2 epochs"
 
 
 def test_pair_label_names_convolutional_models():
     pair = trained(latent_dim=2, architecture="conv", train=TrainConfig(epochs=1))
-    assert pair_label(pair) == "digits · VAE+AE conv latent 2 · β=1 · 1 epoch"
+    assert pair_label(pair) == "Digits · AE + VAE conv latent 2 · β=1 · 1 epoch"
     pair.ae = trained(kinds=("ae",), latent_dim=2, train=TrainConfig(epochs=1)).ae
-    assert pair_label(pair) == "digits · VAE conv latent 2, AE latent 2 · β=1 · 1 epoch"
+    assert pair_label(pair) == "Digits · VAE conv latent 2, AE latent 2 · β=1 · 1 epoch"
 
 
 @pytest.mark.parametrize("status, suffix", [
@@ -44,7 +44,7 @@ def test_job_result_label_says_how_the_job_ended(status, suffix):
     job._training_started(("vae",))
     job._epoch_finished(pair.histories["vae"][0], weights_bytes(pair.vae))
     job._end(status)
-    assert job_result_label(job) == "digits · VAE latent 2 · β=1 · 1 epoch" + suffix
+    assert job_result_label(job) == "Digits · VAE latent 2 · β=1 · 1 epoch" + suffix
 
 
 def test_queue_words():

@@ -100,7 +100,7 @@ def test_training_on_own_images_makes_them_the_active_pair():
     workspace = at.session_state["own_workspaces"][key]
     assert workspace.dataset.name == "custom:shapes" and workspace.pair.data_manifest["images"] == 12
     assert workspace.dataset_title == "Your images: shapes" and len(workspace) == 2
-    assert workspace.label.startswith("custom:shapes · VAE+AE latent 2")
+    assert workspace.label.startswith("Your images: shapes · AE + VAE latent 2")
 
     # The data manifest can be downloaded on its own, and the checkpoint carries it too.
     manifest_button = at.get("download_button")

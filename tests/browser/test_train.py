@@ -41,7 +41,7 @@ def test_train_download_and_upload_a_tiny_model(visitor, assert_no_exceptions, t
     page = open_train(visitor)
     shipped = active_models_label(page)
     assert re.search(r"^Digits.*shipped$", shipped)
-    form = page.get_by_test_id("stForm")
+    form = page.locator(".st-key-train_settings")
     dataset = form.get_by_role("combobox", name="Dataset").input_value()
     assert dataset.startswith("Digits")
     set_number(page, "Latent size", 3)

@@ -408,9 +408,12 @@ def test_a_class_left_empty_by_unreadable_images(sandbox):
 
 
 @pytest.mark.parametrize("width, height, limits, message", [
-    (5000, 5000, ImageLimits(), "declares 5,000 x 5,000 pixels, more than the 16,777,216 .* decompression bomb"),
-    (20000, 20000, ImageLimits(max_image_pixels=10**9), "more pixels than Pillow will decode"),
+    (10000, 10000, ImageLimits(), r"is 10,000 x 10,000 pixels \(100 megapixels\), more than the 67 megapixels "
+                                  r"a picture may have here\. Any phone or camera photo fits: please scale this "
+                                  r"one down"),
+    (20000, 20000, ImageLimits(max_image_pixels=10**9), "more pixels than can be decoded safely"),
 ])
+@pytest.mark.filterwarnings("ignore::PIL.Image.DecompressionBombWarning")  # Pillow warns on the way to refusing
 def test_decompression_bombs(sandbox, width, height, limits, message):
     files = class_folders(per_class=3)
     files["clothes/hats/bomb.png"] = png_header_only(width, height)
@@ -533,3 +536,31 @@ def test_a_truncated_npy(sandbox):
     content = npy(np.zeros((10, 28, 28), np.uint8))
     refused(sandbox, content[:-100], "damaged or truncated", "cut.npy")
     refused(sandbox, content, "too large", "cut.npy", limits=ImageLimits(max_total_pixels=1_000))
+
+
+# --- camera photos ----------------------------------------------------------------------------
+
+def camera_photo(width: int, height: int) -> bytes:
+    """A JPEG of a camera's size (a smooth gradient, so the file stays small)."""
+    row = np.linspace(0, 255, width).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(np.tile(row, (height, 1))).convert("RGB").save(buffer, format="JPEG", quality=80)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("width, height", [(6000, 6000), (8160, 6120)])  # a 36 and a 50 megapixel photo
+def test_a_camera_photo_is_read_as_a_picture(width, height):
+    from vae_core.image_sources import read_image
+
+    picture = read_image(camera_photo(width, height), "photo.jpg", (1, 28, 28))
+    assert picture.shape == (1, 28, 28)
+    assert picture[0, :, 0].mean() < picture[0, :, -1].mean()  # the gradient survives: dark left, light right
+
+
+def test_a_zip_of_camera_photos_counts_them_as_decoded_scaled_down(sandbox):
+    photo = camera_photo(6000, 6000)
+    files = {f"photos/{kind}/{i}.jpg": photo for kind in ("a", "b") for i in range(2)}
+    # 4 x 36 megapixels declared; decoded at 1/8 (750 x 750) they are 2.25 megapixels in all.
+    dataset = loaded(sandbox, zip_of(files, compression=zipfile.ZIP_STORED), "photos.zip",
+                     limits=ImageLimits(max_total_pixels=3_000_000))
+    assert len(dataset.train_images) + len(dataset.test_images) == 4
