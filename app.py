@@ -12,7 +12,7 @@ from explorer import components, pages, session, widgets
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 
 # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
-st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
+st.html(f"<style>img {{ image-rendering: pixelated; }} {components.PAGE_CSS}</style>")
 components.load_runtime()
 page = pages.navigation()
 session.restore_view_from_url()

@@ -97,7 +97,9 @@ def attribute_editor(ws: Workspace) -> None:
     base = session.latent_vector()
     amounts = np.linspace(-1.0, 2.5, 8)
     strip = ws.decode(base + amounts[:, None] * direction, kind)
-    widgets.image_row(strip, [f"{a:+.1f}" for a in amounts], size_px=72)
+    widgets.image_row(strip, [f"{a:+.1f}" for a in amounts], size_px=72,
+                      alts=[f"Decoded at z {a:+.1f} along the direction from {names[class_a]} to {names[class_b]}"
+                            for a in amounts])
     moved = base + amount * direction
     left, right = st.columns([1, 2])
     with left:

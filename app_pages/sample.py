@@ -47,7 +47,8 @@ def prior_grid(ws, kind: str) -> np.ndarray:
     picture = png_bytes(mosaic, display_scale(ws.image_side, MOSAIC_CELL_PX))
     # PNG keeps the upscaled pixels exact; Streamlit would otherwise re-encode a grey image as JPEG.
     st.image(picture, output_format="PNG",
-             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}")
+             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}",
+             alt=f"A grid of {count} images the {KIND_TITLES[kind]} decoded from prior draws z, seed {seed}")
     st.download_button("Download PNG", picture, file_name=f"prior-samples-{kind}-seed{seed}-T{temperature:.1f}.png",
                        mime="image/png", key="sample_download", on_click="ignore", icon=":material/download:")
     with st.expander("Latent values z of these samples"):
@@ -74,14 +75,17 @@ def default_endpoints(ws) -> None:
 def held_out_endpoint(ws, kind: str, column, label: str, key: str) -> np.ndarray:
     with column:
         index = st.number_input(label, 0, len(ws) - 1, step=1, key=key)
-        widgets.image(ws.image(index), caption=f"#{index} · {ws.class_names[ws.labels[index]]}", size_px=72)
+        name = ws.class_names[ws.labels[index]]
+        widgets.image(ws.image(index), caption=f"#{index} · {name}", size_px=72, alt=f"Image #{index}, {name}")
     return ws.encodings[kind].mu[index]
 
 
 def strip(ws, kind: str, title: str, path: np.ndarray) -> None:
     st.markdown(f"**{title}**")
     norms = np.linalg.norm(path, axis=1)
-    widgets.image_row(ws.decode(path, kind), captions=[f"‖z‖ {n:.2f}" for n in norms], size_px=72)
+    widgets.image_row(ws.decode(path, kind), captions=[f"‖z‖ {n:.2f}" for n in norms], size_px=72,
+                      alts=[f"{title}, step {k + 1} of {len(path)}: decoded at a z of length {n:.2f}"
+                            for k, n in enumerate(norms)])
 
 
 def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> None:
