@@ -12,7 +12,7 @@ const LM_CLICK_SLOP = 4;        // a press that moves more than this is a drag, 
 const LM_BACKGROUND_TILES = 22; // decoder background: tiles per side of the visible region
 const LM_POSTERIOR = '#D62728';
 const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
-const LM_INSET_BELOW = 16;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
+const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
 
 class LatentMap {
@@ -686,13 +686,15 @@ class LatentMap {
   drawInset(probe) {
     const geometry = this.shownPosterior(probe);
     const outline = geometry && geometry.outlines[2];
-    let halfWidth = 0;
+    let outlineHalf = 0, halfWidth = 0;
     if (outline) {
-      const [cx, cy] = geometry.centre;
-      for (const [x, y] of outline.concat(geometry.draws)) halfWidth = Math.max(halfWidth, Math.abs(x - cx), Math.abs(y - cy));
+      const [cx, cy] = geometry.centre, reach = ([x, y]) => Math.max(Math.abs(x - cx), Math.abs(y - cy));
+      for (const point of outline) outlineHalf = Math.max(outlineHalf, reach(point));
+      halfWidth = outlineHalf;
+      for (const point of geometry.draws) halfWidth = Math.max(halfWidth, reach(point));
     }
     // Drawn only when the 2σ outline is too small to read on the map at its present zoom.
-    if (!outline || !(halfWidth > 0) || 2 * halfWidth * this.view.sx >= LM_INSET_BELOW) {
+    if (!outline || !(outlineHalf > 0) || 2 * outlineHalf * this.view.sx >= LM_INSET_BELOW) {
       this.insetCard.style.display = 'none';
       this.host.dataset.inset = '';
       return;
