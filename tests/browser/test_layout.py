@@ -65,12 +65,13 @@ def test_nothing_is_cut_off_with_a_point_selected(visitor, width):
     page.wait_for_timeout(500)
     visitor.screenshot(f"explore-{width}px")
     for selector in ('[data-testid="stMetricValue"] div', '[data-testid="stMetricLabel"] p',
-                     '.st-key-math_panel .katex-display', '[data-testid="stPopover"] button p',
+                     '[data-testid="stExpander"] .katex-display', '[data-testid="stPopover"] button p',
                      '[data-testid="stWidgetLabel"] p', '[data-testid="stMain"]'):
         assert not page.evaluate(CUT_OFF_JS, selector), (selector, page.evaluate(CUT_OFF_JS, selector))
     # The maths panel shows its last lines: log p(x) and the gap.
-    gap = page.locator(".st-key-math_panel .katex-display").filter(has_text="gap").last
-    panel = box(page.locator(".st-key-math_panel"))
+    panel = page.get_by_test_id("stExpander").filter(has_text="The mathematics of this point")
+    gap = panel.locator(".katex-display").filter(has_text="gap").last
+    panel = box(panel.get_by_test_id("stExpanderDetails"))
     assert gap.is_visible() and box(gap)["right"] <= panel["right"] + 1
     share = page.locator('[data-testid="stPopover"] button').first
     assert "Share" in share.inner_text()
