@@ -30,7 +30,8 @@ def prior_grid(ws, kind: str) -> np.ndarray:
     # The seed is part of the view that links carry, so it lives under session.SEED. The input has its own key
     # because Streamlit drops a widget's state on pages that do not show it, and the seed must survive those.
     st.session_state[SEED_INPUT] = session.sample_seed()
-    count_col, seed_col, temperature_col, reroll_col = st.columns([3, 2, 3, 1], vertical_alignment="bottom")
+    # Re-roll's column wide enough for its whole label from 1024 px up.
+    count_col, seed_col, temperature_col, reroll_col = st.columns([3, 2, 3, 1.5], vertical_alignment="bottom")
     count = count_col.slider("Samples", 4, 100, 36, key="sample_count", persist_state="session")
     seed = seed_col.number_input("Seed", 0, MAX_SEED, step=1, key=SEED_INPUT, on_change=copy_seed_to_session,
                                  help="The same seed, count and temperature always give the same grid.")
@@ -132,7 +133,7 @@ def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
 
 
 def main() -> None:
-    title, share = st.columns([6, 1], vertical_alignment="bottom")
+    title, share = st.columns([4, 1], vertical_alignment="bottom")  # Share keeps its whole label at 1024 px
     title.title("Sample — the prior")
     with share:
         widgets.share_link()
