@@ -142,3 +142,13 @@ def test_a_box_selection_is_summarised_in_view_in_class_colours(visitor):
     chart.wait_for()
     colours = chart.evaluate("(e) => e.data[0].marker.color")
     assert colours[:3] == list(CLASS_COLOURS[:3])
+
+
+@pytest.mark.parametrize("path", ["/edit?model=digits", "/sample?model=digits"])
+def test_buttons_keep_their_labels_at_1024_px(visitor, path):
+    visitor.page.set_viewport_size({"width": 1024, "height": 1000})
+    page = visitor.open(path)
+    wait_for_app(page, page.get_by_role("button", name=re.compile("Share")))
+    for selector in ('button [data-testid="stMarkdownContainer"]', 'button [data-testid="stMarkdownContainer"] p',
+                     '[data-testid="stWidgetLabel"] p'):
+        assert not page.evaluate(CUT_OFF_JS, selector), (selector, page.evaluate(CUT_OFF_JS, selector))
