@@ -1,5 +1,6 @@
 // The latent map: every held-out image at its code, drawn by this script on a canvas, with hover
-// decoding, clicks, box and lasso selection, zoom and pan, all answered in the browser. The server
+// decoding, clicks, box and lasso selection, zoom and pan, all answered in the browser; a keyboard
+// cursor (arrows, Enter, + and -) does what the pointer does. The server
 // hears only what it must act on (a clicked point or location, a selected region), through
 // trigger values that rerun the page's fragment.
 
@@ -165,9 +166,10 @@ class LatentMap {
       this.resetView();
     }
     this.message.style.display = 'none';
-    this.hint.textContent = this.decodesHere()
+    this.hint.textContent = (this.decodesHere()
       ? 'Hover to decode · click a point to inspect it, or empty space to decode there · scroll to zoom'
-      : 'Hover a point to see its reconstruction · click it to inspect · scroll to zoom';
+      : 'Hover a point to see its reconstruction · click it to inspect · scroll to zoom')
+      + ' · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
     this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
       + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
