@@ -28,7 +28,7 @@ def run() -> None:
     from explorer import components, pages, session, widgets
 
     # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
-    st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
+    st.html(f"<style>img {{ image-rendering: pixelated; }} {components.PAGE_CSS}</style>")
     with st.container(key=components.HIDDEN_KEY_PREFIX + "history"):
         st.html(ONE_HISTORY_ENTRY_PER_PAGE, unsafe_allow_javascript=True)
     components.load_runtime()

@@ -34,11 +34,14 @@ def reconstructions(ws) -> None:
     comparison = compare_reconstructions(ws, comparison_indices(len(ws), count, int(seed), session.selected_held_out()))
     names = [ws.class_names[ws.labels[i]] for i in comparison.indices]
     st.markdown("**Original**")
-    widgets.image_row(comparison.originals, [f"#{i} · {name}" for i, name in zip(comparison.indices, names)])
+    widgets.image_row(comparison.originals, [f"#{i} · {name}" for i, name in zip(comparison.indices, names)],
+                      alts=[f"Original image #{i}, {name}" for i, name in zip(comparison.indices, names)])
     for kind in KINDS:
         errors = comparison.pixel_mse[kind]
         st.markdown(f"**{KIND_TITLES[kind]} reconstruction** · mean per-pixel MSE {errors.mean():.4f}")
-        widgets.image_row(comparison.reconstructions[kind], [f"MSE {e:.4f}" for e in errors])
+        widgets.image_row(comparison.reconstructions[kind], [f"MSE {e:.4f}" for e in errors],
+                          alts=[f"{KIND_TITLES[kind]} reconstruction of image #{i}, {name}, MSE {e:.4f}"
+                                for i, name, e in zip(comparison.indices, names, errors)])
     better = int((comparison.pixel_mse["vae"] < comparison.pixel_mse["ae"]).sum())
     st.caption(f"Each model decodes its encoder mean μ(x). Errors are the squared difference to the original, "
                f"averaged over pixels. The VAE reconstructs {better} of these {count} images more closely than "
@@ -84,7 +87,10 @@ def prior_decodes(ws) -> None:
     for kind in KINDS:
         z = prior_samples(count, ws.latent_dim(kind), seed)
         st.markdown(f"**{KIND_TITLES[kind]} decoder**")
-        widgets.image_row(ws.decode(z, kind), size_px=64)
+        widgets.image_row(ws.decode(z, kind), size_px=64,
+                          alts=[f"{KIND_TITLES[kind]} decode of prior draw {k + 1}, z = ("
+                                + ", ".join(f"{v:+.2f}" for v in row[:4]) + (", …)" if len(row) > 4 else ")")
+                                for k, row in enumerate(z)])
     shared = "the same z" if same_size else "draws of each model's latent size"
     st.caption(f"Both decoders receive {shared}, drawn from N(0, I) with seed {seed} (the Sample page's seed). "
                "The VAE was trained to decode exactly such draws, so its samples vary like the data. The AE's "

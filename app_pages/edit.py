@@ -62,12 +62,13 @@ def server_decode(ws: Workspace, kind: str, z: np.ndarray) -> dict:
 def slider_editor(ws: Workspace) -> None:
     """The editor decodes in the browser; this fragment reruns only when a slider or the pad is let go."""
     kind = ws.main_kind
-    b1, b2, b3, _ = st.columns([1, 1.4, 1.2, 3])
-    b1.button("Reset", icon=":material/restart_alt:", key="editor_reset", on_click=session.set_latent_vector,
-              args=(None,), help="Back to the selected image's μ (or the prior mean 0 when none is selected).")
-    b2.button("Random draw", icon=":material/casino:", key="editor_random", on_click=random_draw, args=(ws,),
-              help="A fresh z ~ N(0, I).")
-    with b3:
+    # A row that wraps rather than columns that cut: each button keeps its whole label at 1024 px.
+    buttons = st.container(horizontal=True)
+    buttons.button("Reset", icon=":material/restart_alt:", key="editor_reset", on_click=session.set_latent_vector,
+                   args=(None,), help="Back to the selected image's μ (or the prior mean 0 when none is selected).")
+    buttons.button("Random draw", icon=":material/casino:", key="editor_random", on_click=random_draw, args=(ws,),
+                   help="A fresh z ~ N(0, I).")
+    with buttons:
         widgets.share_link()
     z = snapped(session.latent_vector())
     data = {"pack": workspace_pack(ws).id, "kind": kind, "z": z.tolist(), "z_version": session.latent_version(),
@@ -104,7 +105,9 @@ def attribute_editor(ws: Workspace) -> None:
     base = session.latent_vector()
     amounts = np.linspace(-1.0, 2.5, 8)
     strip = ws.decode(base + amounts[:, None] * direction, kind)
-    widgets.image_row(strip, [f"{a:+.1f}" for a in amounts], size_px=72)
+    widgets.image_row(strip, [f"{a:+.1f}" for a in amounts], size_px=72,
+                      alts=[f"Decoded at z {a:+.1f} along the direction from {names[class_a]} to {names[class_b]}"
+                            for a in amounts])
     moved = base + amount * direction
     left, right = st.columns([1, 2])
     with left:

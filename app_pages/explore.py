@@ -83,35 +83,40 @@ def ack(key: str) -> int:
 # --- controls --------------------------------------------------------------------------------------------
 
 def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
-    top = st.columns([1.1, 2.4, 0.6], vertical_alignment="bottom")
-    kind = top[0].segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
-                                    key="map_kind", help="Whose encoder places the images on the map.") \
+    # Rows that wrap rather than columns that cut: every label and the Share button keep their width at 1024 px.
+    top = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    kind = top.segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
+                                 key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
     if ws.latent_dim(kind) > 2:
-        view = top[1].segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
-                                        help="PCA is linear, so posteriors and paths can be drawn in it; "
-                                             "t-SNE keeps neighbourhoods but not distances.") or "PCA"
+        view = top.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
+                                     help="PCA is linear, so posteriors and paths can be drawn in it; "
+                                          "t-SNE keeps neighbourhoods but not distances.") or "PCA"
         view = view.lower().replace("-", "")
     else:
         view = "z"
-        top[1].caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
-    with top[2]:
+        top.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
+    with top:
         widgets.share_link()
-    toggles = st.columns(3)
-    show_posterior = toggles[0].toggle("Posterior", value=True, key="show_posterior",
-                                       help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
-                                            "with a few reparameterised draws z = μ + σ·ε.")
+    toggles = st.container(horizontal=True, gap="medium")
+    show_posterior = toggles.toggle("Posterior", value=True, key="show_posterior",
+                                    help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
+                                         "with a few reparameterised draws z = μ + σ·ε.")
     can_tile = view == "z"
-    show_background = toggles[1].toggle("Decoder background", value=False, key="show_manifold",
-                                        disabled=not can_tile,
-                                        help="Tile the decoder's output over the visible region (latent size 2 only).")
+    show_background = toggles.toggle("Decoder background", value=False, key="show_manifold",
+                                    disabled=not can_tile,
+                                    help="Tile the decoder's output over the visible region (latent size 2 only).")
     # t-SNE of tens of thousands of codes would take many minutes: the training split joins linear maps only.
-    every_image = toggles[2].toggle(f"Training images too (+{ws.total - len(ws):,})", value=False,
-                                    key=session.EVERY_IMAGE, disabled=view == "tsne",
-                                    help=f"All {ws.total:,} images on the map: the held-out split as before, the "
-                                         "training split lighter and smaller. The encoders saw the training "
-                                         "images, so their codes are a little tighter.")
-    return kind, view, show_posterior, show_background and can_tile, every_image and view != "tsne"
+    every_image = toggles.toggle(f"Training images too (+{ws.total - len(ws):,})", value=False,
+                                 key=session.EVERY_IMAGE, disabled=view == "tsne",
+                                 help=f"All {ws.total:,} images on the map: the held-out split as before, the "
+                                      "training split lighter and smaller. The encoders saw the training "
+                                      "images, so their codes are a little tighter.")
+    every_image = every_image and view != "tsne"
+    if every_image:
+        st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
+                   f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
+    return kind, view, show_posterior, show_background and can_tile, every_image
 
 
 def posterior_noise(ws: Workspace) -> np.ndarray | None:
@@ -183,9 +188,12 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
     counts, mean_image = ws.selection_summary(indices)
     c1, c2 = st.columns([1, 2])
     with c1:
-        widgets.image(mean_image, caption="mean image of the selection", size_px=140)
+        widgets.image(mean_image, caption="mean image of the selection", size_px=140,
+                      alt=f"The mean of the {len(indices):,} selected images")
     with c2:
-        st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), height=220),
+        # Each class's bar in the colour of its dots on the map.
+        colours = [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(len(ws.class_names))]
+        st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), colour=colours, height=220),
                         key="selection_counts")
 
 
@@ -264,11 +272,15 @@ def image_details(ws: Workspace, code: np.ndarray, analysis: Callable[[], PointA
         st.info("This pair has no VAE, so there is no posterior to show.")
         return
     terms = analysis()
-    c1, c2, c3 = st.columns(3)
-    c1.metric("KL (nats)", f"{terms.kl:.2f}", help="KL(q(z|x) ‖ p(z)), closed form")
-    c2.metric("Recon. (nats)", f"{terms.reconstruction_nll:.1f}",
-              help="−E_q[log p(x|z)], averaged over posterior samples")
-    c3.metric("ELBO (nats)", f"{terms.elbo:.1f}", help="reconstruction term minus KL; a lower bound on log p(x)")
+    # Signed as in ELBO = E[log p(x|z)] − KL, so the three numbers add up as shown. A row that wraps: each
+    # number keeps its full width in a narrow column.
+    numbers = st.container(horizontal=True, gap="medium", key="point_numbers")
+    numbers.metric("E[log p(x|z)] (nats)", f"{-terms.reconstruction_nll:.1f}", width="content",
+                   help="The reconstruction term: the log-likelihood of the image under the decoder, averaged "
+                        "over posterior samples z ~ q(z|x)")
+    numbers.metric("KL (nats)", f"{terms.kl:.2f}", width="content", help="KL(q(z|x) ‖ p(z)), closed form")
+    numbers.metric("ELBO (nats)", f"{terms.elbo:.1f}", width="content",
+                   help="ELBO = E[log p(x|z)] − KL: a lower bound on log p(x)")
     posterior = pd.DataFrame({"μ": terms.mu, "σ": terms.sigma, "KL (nats)": terms.kl_per_dim},
                              index=[f"z{i + 1}" for i in range(len(terms.mu))])
     # KL per dimension as bars inside the table: a chart of its own cost the browser about 50 ms a click.
@@ -282,26 +294,28 @@ def image_details(ws: Workspace, code: np.ndarray, analysis: Callable[[], PointA
 
 
 def math_panel(analysis: PointAnalysis, log_px: Callable[[], float]) -> None:
-    with st.expander("The mathematics of this point", expanded=False):
+    # Formulas broken over short aligned lines: each fits the card's column from 1024 px up, none scrolls.
+    with st.expander("The mathematics of this point", expanded=False), st.container(key="math_panel"):
         st.markdown("The evidence lower bound splits into a reconstruction term and a KL term:")
-        st.latex(r"\log p(x) \;\ge\; \mathrm{ELBO}(x) = \mathbb{E}_{q(z|x)}[\log p(x|z)] - "
-                 r"\mathrm{KL}\big(q(z|x)\,\|\,p(z)\big)")
-        st.latex(rf"{analysis.elbo:.2f} = {-analysis.reconstruction_nll:.2f} - {analysis.kl:.2f}"
-                 r"\quad\text{nats}")
+        st.latex(r"\begin{aligned}\log p(x) &\ge \mathrm{ELBO}(x)\\ &= \mathbb{E}_{q(z|x)}[\log p(x|z)]\\ "
+                 r"&\quad - \mathrm{KL}\big(q(z|x)\,\|\,p(z)\big)\end{aligned}")
+        st.latex(rf"\begin{{aligned}}\mathrm{{ELBO}} &= {analysis.elbo:.2f}\\ "
+                 rf"&= {-analysis.reconstruction_nll:.2f} - {analysis.kl:.2f}\;\text{{nats}}\end{{aligned}}")
         st.markdown("With q(z|x) = N(μ, diag σ²) and p(z) = N(0, I) the KL has a closed form, one term per dimension:")
-        terms = " + ".join(
+        terms = r"\\ &\quad + ".join(
             rf"\tfrac12({m:.2f}^2 + {s:.2f}^2 - \ln {s:.2f}^2 - 1)"
             for m, s in list(zip(analysis.mu, analysis.sigma))[:3])
-        more = r" + \dots" if len(analysis.mu) > 3 else ""
-        st.latex(r"\mathrm{KL} = \tfrac12\sum_i(\mu_i^2+\sigma_i^2-\ln\sigma_i^2-1) = " + terms + more
-                 + rf" = {analysis.kl:.3f}")
+        more = r"\\ &\quad + \dots" if len(analysis.mu) > 3 else ""
+        st.latex(r"\begin{aligned}\mathrm{KL} &= \tfrac12\textstyle\sum_i(\mu_i^2+\sigma_i^2-\ln\sigma_i^2-1)\\ "
+                 r"&= " + terms + more + rf"\\ &= {analysis.kl:.3f}\end{{aligned}}")
         # The costliest figure comes last, so everything above is already on the page.
         estimate = log_px()
         st.markdown(f"An importance-weighted estimate with K = {analysis.samples} samples tightens the bound "
                     "towards log p(x); the gap is the KL from q(z|x) to the true posterior p(z|x):")
-        st.latex(rf"\log p(x) \approx \log \tfrac1K\sum_k \frac{{p(x|z_k)\,p(z_k)}}{{q(z_k|x)}} = "
-                 rf"{estimate:.2f} \;\ge\; \mathrm{{ELBO}} = {analysis.elbo:.2f}"
-                 rf"\quad(\text{{gap}} \approx {estimate - analysis.elbo:.2f})")
+        st.latex(rf"\begin{{aligned}}\log p(x) &\approx \log \tfrac1K\textstyle\sum_k "
+                 rf"\frac{{p(x|z_k)\,p(z_k)}}{{q(z_k|x)}}\\ &= {estimate:.2f}\\ "
+                 rf"&\ge \mathrm{{ELBO}} = {analysis.elbo:.2f}\\ "
+                 rf"\text{{gap}} &\approx {estimate - analysis.elbo:.2f}\end{{aligned}}")
         st.caption("The reconstruction term and the estimate use Monte Carlo samples of z, "
                    "so their last digits move a little with the seed.")
 
@@ -322,9 +336,12 @@ def explorer(ws: Workspace) -> None:
     # its state) whether or not a pack is sent.
     slot = components.hidden_slot("packs")
     pack_id = codes_pack(ws, every_image, slot)
-    left, right = st.columns([3, 2], gap="medium")
+    # Equal halves: the card's numbers and formulas keep their width from 1024 px up (columns stack on a phone).
+    left, right = st.columns(2, gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
+        # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
+        selection = st.container()
         inspect_card(ws, index, location, kind, eps, pack_id, every_image)
         details = st.container()
     with left:
@@ -336,6 +353,7 @@ def explorer(ws: Workspace) -> None:
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         probe.section(ws)
+    with selection:
         region_panel(ws, points)
     with details:
         shown = probe.showing(ws)

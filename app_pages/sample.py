@@ -30,7 +30,8 @@ def prior_grid(ws, kind: str) -> np.ndarray:
     # The seed is part of the view that links carry, so it lives under session.SEED. The input has its own key
     # because Streamlit drops a widget's state on pages that do not show it, and the seed must survive those.
     st.session_state[SEED_INPUT] = session.sample_seed()
-    count_col, seed_col, temperature_col, reroll_col = st.columns([3, 2, 3, 1], vertical_alignment="bottom")
+    # Re-roll's column wide enough for its whole label from 1024 px up.
+    count_col, seed_col, temperature_col, reroll_col = st.columns([3, 2, 3, 1.5], vertical_alignment="bottom")
     count = count_col.slider("Samples", 4, 100, 36, key="sample_count", persist_state="session")
     seed = seed_col.number_input("Seed", 0, MAX_SEED, step=1, key=SEED_INPUT, on_change=copy_seed_to_session,
                                  help="The same seed, count and temperature always give the same grid.")
@@ -49,7 +50,8 @@ def prior_grid(ws, kind: str) -> np.ndarray:
     picture = png_bytes(mosaic, display_scale(ws.image_side, MOSAIC_CELL_PX))
     # PNG keeps the upscaled pixels exact; Streamlit would otherwise re-encode a grey image as JPEG.
     st.image(picture, output_format="PNG",
-             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}")
+             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}",
+             alt=f"A grid of {count} images the {KIND_TITLES[kind]} decoded from prior draws z, seed {seed}")
     st.download_button("Download PNG", picture, file_name=f"prior-samples-{kind}-seed{seed}-T{temperature:.1f}.png",
                        mime="image/png", key="sample_download", on_click="ignore", icon=":material/download:")
     with st.expander("Latent values z of these samples"):
@@ -76,14 +78,17 @@ def default_endpoints(ws) -> None:
 def held_out_endpoint(ws, kind: str, column, label: str, key: str) -> np.ndarray:
     with column:
         index = st.number_input(label, 0, len(ws) - 1, step=1, key=key)
-        widgets.image(ws.image(index), caption=f"#{index} · {ws.class_names[ws.labels[index]]}", size_px=72)
+        name = ws.class_names[ws.labels[index]]
+        widgets.image(ws.image(index), caption=f"#{index} · {name}", size_px=72, alt=f"Image #{index}, {name}")
     return ws.encodings[kind].mu[index]
 
 
 def strip(ws, kind: str, title: str, path: np.ndarray) -> None:
     st.markdown(f"**{title}**")
     norms = np.linalg.norm(path, axis=1)
-    widgets.image_row(ws.decode(path, kind), captions=[f"‖z‖ {n:.2f}" for n in norms], size_px=72)
+    widgets.image_row(ws.decode(path, kind), captions=[f"‖z‖ {n:.2f}" for n in norms], size_px=72,
+                      alts=[f"{title}, step {k + 1} of {len(path)}: decoded at a z of length {n:.2f}"
+                            for k, n in enumerate(norms)])
 
 
 def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> None:
@@ -130,7 +135,7 @@ def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
 
 
 def main() -> None:
-    title, share = st.columns([6, 1], vertical_alignment="bottom")
+    title, share = st.columns([4, 1], vertical_alignment="bottom")  # Share keeps its whole label at 1024 px
     title.title("Sample — the prior")
     with share:
         widgets.share_link()

@@ -101,7 +101,8 @@ def _preview(dataset: ImageDataset) -> None:
     scale = max(1, round(PREVIEW_PX / dataset.image_shape[-1]))
     for row in shown.rows:
         st.image(_png(preview_row(row.samples), scale),
-                 caption=f"{plain(row.class_name)} · {row.count:,} images")
+                 caption=f"{plain(row.class_name)} · {row.count:,} images",
+                 alt=f"Samples of your class {row.class_name[:80]} ({row.count:,} images)")
     if shown.hidden_classes:
         st.caption(f"… and {shown.hidden_classes} more classes: "
                    + ", ".join(f"{plain(name)} {count:,}"

@@ -34,23 +34,40 @@ def plain(text: str, limit: int = 80) -> str:
     return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
 
 
-def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168) -> None:
-    """A [0, 1] grey image, upscaled with nearest neighbour so pixels stay crisp."""
-    st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption, output_format="PNG")
+def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168, alt: str | None = None) -> None:
+    """A [0, 1] grey image, upscaled with nearest neighbour so pixels stay crisp.
+
+    ``alt`` names it for screen readers (what it shows: class, index or z); the caption serves when it says that.
+    """
+    st.image(png_bytes(picture, display_scale(picture.shape[-1], size_px)), caption=caption, output_format="PNG",
+             alt=_alt_text(alt or caption))
 
 
 def image_row(pictures: np.ndarray | list[np.ndarray], captions: list[str] | None = None,
-              size_px: int = 96, per_row: int | None = None) -> None:
-    """Images side by side in equal columns, each captioned; ``per_row`` wraps them onto several lines."""
+              size_px: int = 96, per_row: int | None = None, alts: list[str] | None = None) -> None:
+    """Images side by side in equal columns, each captioned; ``per_row`` wraps them onto several lines.
+
+    ``alts`` name the images for screen readers; without them the captions do.
+    """
     if not len(pictures):
         return
     scale = display_scale(pictures[0].shape[-1], size_px)
     captions = list(captions) if captions is not None else [None] * len(pictures)
+    alts = list(alts) if alts is not None else captions
     per_row = per_row or len(pictures)
     for start in range(0, len(pictures), per_row):
         columns = st.columns(per_row, gap="small")
-        for column, picture, caption in zip(columns, pictures[start:start + per_row], captions[start:start + per_row]):
-            column.image(png_bytes(picture, scale), caption=caption, width="stretch", output_format="PNG")
+        for column, picture, caption, alt in zip(columns, pictures[start:start + per_row],
+                                                 captions[start:start + per_row], alts[start:start + per_row]):
+            column.image(png_bytes(picture, scale), caption=caption, width="stretch", output_format="PNG",
+                         alt=_alt_text(alt))
+
+
+def _alt_text(text: str | None) -> str:
+    """Every picture gets a name: an image without one is announced as a bare file by screen readers."""
+    if not text:
+        raise ValueError("an image needs alt text or a caption that says what it shows")
+    return text if len(text) <= 200 else text[:199] + "…"
 
 
 def sidebar() -> None:

@@ -12,7 +12,9 @@ class DrawingPad {
     this.frame = lxElement('div', 'dp');
     this.canvas = lxElement('canvas', 'dp-canvas');
     this.canvas.width = this.canvas.height = DP_SIZE;
-    this.canvas.setAttribute('aria-label', 'Drawing pad');
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', 'Drawing pad: draw with a mouse, pen or finger '
+      + '(or upload a picture instead)');
     const bar = lxElement('div', 'dp-bar');
     const clear = lxElement('button', 'dp-button', 'Clear');
     clear.addEventListener('click', () => { this.clear(); this.host.dataset.strokes = '0'; });

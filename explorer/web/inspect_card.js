@@ -102,10 +102,13 @@ class InspectCard {
     const meta = this.pack.meta, server = this.serverTiles();
     const name = meta.class_names[this.pack.arrays.labels[index]];
     this.host.dataset.index = String(index);
-    this.frame.appendChild(lxElement('h3', 'ic-heading', `Image #${index} · ${name}`));
-    if (meta.held_out !== undefined && index >= meta.held_out) {
-      this.frame.appendChild(lxElement('div', 'ic-note', 'From the training split: the encoders saw it while they learned.'));
+    const training = meta.held_out !== undefined && index >= meta.held_out;
+    this.frame.appendChild(lxElement('h3', 'ic-heading', `${training ? 'Training image' : 'Image'} #${index} · ${name}`));
+    if (training) {
+      this.frame.appendChild(lxElement('div', 'ic-note', `From the training split (numbered from #${meta.held_out.toLocaleString()}): `
+        + 'the encoders saw it while they learned.'));
     }
+    this.subject = `image #${index}, ${name}`;
     const codes = Object.fromEntries(this.data.kinds.map((kind) => [kind, lxRow(this.pack, kind + '.mu', index)]));
     const sigma = meta.models.vae ? lxRow(this.pack, 'vae.sigma', index) : null;
     this.renderImages(server, codes, sigma, server ? server.tiles.neighbours : this.nearest(codes, index));
@@ -114,6 +117,7 @@ class InspectCard {
   renderProbe(probe) {
     const server = this.serverTiles();
     this.host.dataset.index = '';
+    this.subject = `your image ${probe.name}`;
     this.frame.appendChild(lxElement('h3', 'ic-heading', 'Your image'));
     this.frame.appendChild(lxElement('div', 'ic-note', `${probe.name}, encoded by both models: the star on the map.`));
     this.renderImages(server, probe.mu, probe.sigma, server ? server.tiles.neighbours : this.nearest(probe.mu, null));
@@ -123,12 +127,12 @@ class InspectCard {
   // per model: decoded here where the browser can, else the server's tiles.
   renderImages(server, codes, sigma, neighbourList) {
     const row = lxElement('div', 'ic-row ic-large');
-    row.appendChild(this.serverTile(server, server && server.tiles.original, 'original'));
+    row.appendChild(this.serverTile(server, server && server.tiles.original, 'original', `The original: ${this.subject}`));
     for (const kind of this.data.kinds) {
-      const caption = `${this.data.titles[kind]} reconstruction`;
+      const caption = `${this.data.titles[kind]} reconstruction`, label = `${caption} of ${this.subject}`;
       const decoder = lxDecoder(this.pack, kind);
-      row.appendChild(decoder ? this.decodedTile(decoder, codes[kind], caption)
-                              : this.serverTile(server, server && server.tiles[kind], caption));
+      row.appendChild(decoder ? this.decodedTile(decoder, codes[kind], caption, label)
+                              : this.serverTile(server, server && server.tiles[kind], caption, label));
     }
     this.frame.appendChild(row);
 
@@ -140,9 +144,12 @@ class InspectCard {
       this.data.eps.forEach((eps, k) => {
         const caption = 'ε=(' + eps.slice(0, 2).map((v) => lxSigned(v, IC_DRAW_DIGITS)).join(',')
           + (eps.length > 2 ? ',…' : '') + ')';
+        const z = mu.map((m, j) => m + sigma[j] * eps[j]);
+        const label = `Posterior draw ${k + 1} of ${this.subject}, decoded: z = (`
+          + z.slice(0, 4).map((v) => lxSigned(v, 2)).join(', ') + (z.length > 4 ? ', …' : '') + ')';
         draws.appendChild(decoder
-          ? this.decodedTile(decoder, mu.map((m, j) => m + sigma[j] * eps[j]), caption)
-          : this.serverTile(server, server && server.tiles.draws[k], caption));
+          ? this.decodedTile(decoder, z, caption, label)
+          : this.serverTile(server, server && server.tiles.draws[k], caption, label));
       });
       this.frame.appendChild(draws);
     }
@@ -150,10 +157,20 @@ class InspectCard {
     this.frame.appendChild(lxElement('div', 'ic-section', 'Nearest neighbours in latent space (distance between μ\'s)'));
     const neighbours = lxElement('div', 'ic-row ic-small');
     for (const [j, distance, tile] of neighbourList) {
-      const figure = this.serverTile(server, tile, `#${j} · ${distance.toFixed(2)}`);
+      const name = this.pack.meta.class_names[this.pack.arrays.labels[j]];
+      const figure = this.serverTile(server, tile, `#${j} · ${distance.toFixed(2)}`,
+                                     `Neighbour image #${j}, ${name}, at distance ${distance.toFixed(2)}`);
+      // A button for the keyboard and for screen readers: Tab reaches it, Enter or Space inspects it.
       figure.classList.add('ic-link');
+      figure.tabIndex = 0;
+      figure.setAttribute('role', 'button');
+      // The name starts with the visible caption, so speech input ("click #3161") finds it.
+      figure.setAttribute('aria-label', `#${j} · ${distance.toFixed(2)}: inspect image #${j}, ${name}`);
       figure.title = `Inspect image #${j}`;
       figure.addEventListener('click', () => this.select(j));
+      figure.addEventListener('keydown', (event) => {
+        if (event.key === 'Enter' || event.key === ' ') { event.preventDefault(); this.select(j); }
+      });
       neighbours.appendChild(figure);
     }
     this.frame.appendChild(neighbours);
@@ -162,12 +179,13 @@ class InspectCard {
   renderLocation(z, kind) {
     const server = this.serverTiles();
     this.host.dataset.index = '';
+    this.subject = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
     this.frame.appendChild(lxElement('h3', 'ic-heading', `Decoded at z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`));
     const decoder = lxDecoder(this.pack, kind);
-    const caption = `${this.data.titles[kind]} decoder`;
+    const caption = `${this.data.titles[kind]} decoder`, label = `${caption} output at ${this.subject}`;
     const row = lxElement('div', 'ic-row ic-single');
-    row.appendChild(decoder ? this.decodedTile(decoder, z, caption)
-                            : this.serverTile(server, server && server.tiles.location, caption));
+    row.appendChild(decoder ? this.decodedTile(decoder, z, caption, label)
+                            : this.serverTile(server, server && server.tiles.location, caption, label));
     this.frame.appendChild(row);
   }
 
@@ -200,23 +218,26 @@ class InspectCard {
     this.trigger('point', {index, seq: this.seq});
   }
 
-  figure(caption) {
+  // A picture named for screen readers by `label` (what it shows: its image, class, z).
+  figure(caption, label) {
     const figure = lxElement('figure', 'ic-tile');
     const canvas = lxElement('canvas', 'ic-canvas');
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', label);
     figure.append(canvas, lxElement('figcaption', '', caption));
     return [figure, canvas];
   }
 
-  decodedTile(decoder, z, caption) {
-    const [figure, canvas] = this.figure(caption);
+  decodedTile(decoder, z, caption, label) {
+    const [figure, canvas] = this.figure(caption, label);
     const [, h, w] = this.pack.meta.image_shape;
     lxPaintGray(canvas, decoder.gray(z), w, h);
     this.tilePainted();
     return figure;
   }
 
-  serverTile(server, tile, caption) {
-    const [figure, canvas] = this.figure(caption);
+  serverTile(server, tile, caption, label) {
+    const [figure, canvas] = this.figure(caption, label);
     const [, h, w] = this.pack.meta.image_shape;
     if (server && tile !== null && tile !== undefined) {
       if (!server.bytes) server.bytes = lxBytes(server.pixels);

@@ -72,6 +72,8 @@ class LatentEditor {
 
     const output = lxElement('div', 'le-output');
     this.canvas = lxElement('canvas', 'le-image');
+    this.canvas.setAttribute('role', 'img');
+    this.canvas.setAttribute('aria-label', 'The decoded image');
     this.caption = lxElement('div', 'le-caption');
     this.prior = lxElement('div', 'le-prior');
     output.append(this.canvas, this.caption, this.prior);
@@ -80,6 +82,8 @@ class LatentEditor {
     this.traversalTitle = lxElement('div', 'le-section',
       'Traversals: each row sweeps one dimension from −3 to +3 while the others stay at z.');
     this.traversal = lxElement('canvas', 'le-traversal');
+    this.traversal.setAttribute('role', 'img');
+    this.traversal.setAttribute('aria-label', 'Traversals of each latent dimension from −3 to +3');
     this.traversalCaption = lxElement('div', 'le-caption');
     this.frame.append(top, this.traversalTitle, this.traversal, this.traversalCaption);
   }
@@ -105,7 +109,13 @@ class LatentEditor {
       }
     }
     this.pad = lxElement('canvas', 'le-pad');
-    this.pad.setAttribute('aria-label', 'Latent pad: drag to move two dimensions at once');
+    this.pad.setAttribute('aria-label', 'Latent pad: drag, or use the arrow keys (Shift for big steps), '
+      + 'to move two dimensions at once');
+    // The keyboard moves the pad's point too: a step a key, the decode follows, the release commits.
+    this.pad.tabIndex = 0;
+    this.pad.setAttribute('role', 'application');
+    this.pad.addEventListener('keydown', (e) => this.padKey(e));
+    this.pad.addEventListener('keyup', (e) => { if (e.key.startsWith('Arrow')) this.commit(); });
     this.pad.width = this.pad.height = LE_PAD_SIZE * (window.devicePixelRatio || 1);
     this.pad.style.width = this.pad.style.height = LE_PAD_SIZE + 'px';
     this.pad.addEventListener('pointerdown', (e) => {
@@ -180,6 +190,17 @@ class LatentEditor {
     this.refresh(false);
   }
 
+  padKey(event) {
+    const moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, 1], ArrowDown: [0, -1]};
+    if (!moves[event.key]) return;
+    event.preventDefault();
+    const [a, b] = this.padDims, [dx, dy] = moves[event.key], step = this.data.limit / (event.shiftKey ? 4 : 20);
+    this.z[a] = this.snap(this.z[a] + dx * step);
+    this.z[b] = this.snap(this.z[b] + dy * step);
+    this.syncSliders();
+    this.refresh(false);
+  }
+
   syncSliders() {
     this.sliders.forEach(({input, value}, i) => {
       input.value = String(this.z[i]);
@@ -219,6 +240,7 @@ class LatentEditor {
     const [, h, w] = this.pack.meta.image_shape;
     lxPaintGray(this.canvas, this.decoder.gray(z), w, h);
     this.caption.textContent = `${this.data.title} at z = (${text})`;
+    this.canvas.setAttribute('aria-label', this.caption.textContent);
     this.host.dataset.z = z.map((v) => v.toFixed(2)).join(',');
     lxMark('editor-decode', {z: this.host.dataset.z});
     // A sweep costs 9 decodes per dimension: every frame for small latents, else when let go.
@@ -283,6 +305,7 @@ class LatentEditor {
     if (!server.bytes) server.bytes = lxBytes(server.pixels);
     lxPaintBytes(this.canvas, server.bytes, 0, w, h);
     this.caption.textContent = `${this.data.title} at z = (${this.zText(server.z)}) · decoded on the server`;
+    this.canvas.setAttribute('aria-label', this.caption.textContent);
     this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
     lxMark('editor-decode', {z: this.host.dataset.z});
     // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.

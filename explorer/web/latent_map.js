@@ -1,5 +1,6 @@
 // The latent map: every held-out image at its code, drawn by this script on a canvas, with hover
-// decoding, clicks, box and lasso selection, zoom and pan, all answered in the browser. The server
+// decoding, clicks, box and lasso selection, zoom and pan, all answered in the browser; a keyboard
+// cursor (arrows, Enter, + and -) does what the pointer does. The server
 // hears only what it must act on (a clicked point or location, a selected region), through
 // trigger values that rerun the page's fragment.
 
@@ -11,6 +12,9 @@ const LM_CELL = 16;             // hit-test grid cell, CSS pixels
 const LM_CLICK_SLOP = 4;        // a press that moves more than this is a drag, not a click
 const LM_BACKGROUND_TILES = 22; // decoder background: tiles per side of the visible region
 const LM_POSTERIOR = '#D62728';
+const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
+const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
+const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
 
 class LatentMap {
   constructor(root, host) {
@@ -62,15 +66,37 @@ class LatentMap {
     this.overlay = el('canvas', 'lm-overlay');
     this.tooltip = el('div', 'lm-tooltip');
     this.message = el('div', 'lm-message', 'Loading the map…');
-    // The lens: a card in a corner of the plot that moves to the other corner when the cursor comes near.
-    this.lensCard = el('div', 'lm-lens-card');
-    this.lensTitle = el('div', 'lm-lens-title');
+    // Only the overlay is seen by assistive technology: it takes the focus and the keys, and says what it is.
+    this.scene.setAttribute('aria-hidden', 'true');
+    this.overlay.tabIndex = 0;
+    this.overlay.setAttribute('role', 'application');
+    this.overlay.setAttribute('aria-roledescription', 'latent map');
+    this.status = el('div', 'lm-status');
+    this.status.setAttribute('role', 'status');
+    this.status.setAttribute('aria-live', 'polite');
+    this.status.id = 'lm-status';
+    this.overlay.setAttribute('aria-describedby', this.status.id);
+    this.plot.append(this.scene, this.overlay, this.tooltip, this.message);
+    // Beside the plot, never over it: the lens (the decode under the cursor) and the selected image's
+    // posterior magnified, for posteriors too small to see on the map.
+    const aside = el('div', 'lm-aside');
+    this.lensCard = el('div', 'lm-card lm-lens-card');
+    this.lensTitle = el('div', 'lm-card-title');
     this.lens = el('canvas', 'lm-lens');
-    this.lensCaption = el('div', 'lm-lens-caption');
+    this.lens.setAttribute('role', 'img');
+    this.lens.setAttribute('aria-label', 'Decoded image under the cursor');
+    this.lensCaption = el('div', 'lm-card-caption');
     this.lensCard.append(this.lensTitle, this.lens, this.lensCaption);
-    this.plot.append(this.scene, this.overlay, this.tooltip, this.lensCard, this.message);
+    this.insetCard = el('div', 'lm-card lm-inset-card');
+    this.inset = el('canvas', 'lm-inset');
+    this.inset.setAttribute('role', 'img');
+    this.inset.setAttribute('aria-label', 'The selected image\'s posterior, magnified');
+    this.insetCaption = el('div', 'lm-card-caption');
+    this.insetCard.append(el('div', 'lm-card-title', 'Posterior, magnified'), this.inset, this.insetCaption);
+    this.insetCard.style.display = 'none';
+    aside.append(this.lensCard, this.insetCard);
     this.legend = el('div', 'lm-legend');
-    this.frame.append(bar, this.plot, this.legend);
+    this.frame.append(bar, this.plot, this.status, aside, this.legend);
     this.root.appendChild(this.frame);
     this.setMode('pan');
 
@@ -80,6 +106,8 @@ class LatentMap {
     this.overlay.addEventListener('pointerleave', () => this.onPointerLeave());
     this.overlay.addEventListener('wheel', (e) => this.onWheel(e), {passive: false});
     this.overlay.addEventListener('dblclick', () => { this.resetView(); this.draw(); });
+    this.overlay.addEventListener('keydown', (e) => this.onKey(e));
+    this.overlay.addEventListener('blur', () => { this.cursor = null; this.hideTooltip(); this.drawOverlay(); });
     this.resizeObserver = new ResizeObserver(() => this.resize());
     this.resizeObserver.observe(this.frame);
     this.onBusSelect = (event) => {
@@ -138,10 +166,15 @@ class LatentMap {
       this.resetView();
     }
     this.message.style.display = 'none';
-    this.hint.textContent = this.decodesHere()
+    this.hint.textContent = (this.decodesHere()
       ? 'Hover to decode · click a point to inspect it, or empty space to decode there · scroll to zoom'
-      : 'Hover a point to see its reconstruction · click it to inspect · scroll to zoom';
+      : 'Hover a point to see its reconstruction · click it to inspect · scroll to zoom')
+      + ' · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
+    this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
+      + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
+      + `that decodes where it stands${this.decodesHere() ? '' : ' (or shows the point under it)'}; `
+      + 'Enter inspects the nearest image; plus and minus zoom; Escape leaves the cursor.');
     if (data.lens) this.showServerLens(data.lens);
     else if (fresh) this.showLensAtRest();
     this.host.dataset.ready = '1';
@@ -551,7 +584,9 @@ class LatentMap {
       context.moveTo(px - 6, py + 6); context.lineTo(px + 6, py - 6);
       context.stroke();
     }
+    if (this.cursor) this.drawCursor(context);
     context.restore();
+    this.drawInset(probe);
     this.host.dataset.selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
     lxMark('map-overlay', {selected: this.selected});
   }
@@ -634,6 +669,172 @@ class LatentMap {
       context.fill();
       context.stroke();
     }
+  }
+
+  // --- the posterior, magnified: where σ is a few pixels on the map, q(z|x) would be one red blob ------
+
+  // The geometry of the posterior shown now (the selected image's, else the person's own picture's), or null.
+  shownPosterior(probe) {
+    if (!this.data.posterior) return null;
+    if (this.selected !== null && this.selected !== undefined && this.selected < this.x.length) {
+      return this.posteriorGeometry(this.selected);
+    }
+    if (probe && this.probeActive && probe.sigma && this.model.has_sigma) {
+      return this.posteriorGeometryOf(probe.mu, probe.sigma);
+    }
+    return null;
+  }
+
+  drawInset(probe) {
+    const geometry = this.shownPosterior(probe);
+    const outline = geometry && geometry.outlines[2];
+    let outlineHalf = 0, halfWidth = 0;
+    if (outline) {
+      const [cx, cy] = geometry.centre, reach = ([x, y]) => Math.max(Math.abs(x - cx), Math.abs(y - cy));
+      for (const point of outline) outlineHalf = Math.max(outlineHalf, reach(point));
+      halfWidth = outlineHalf;
+      for (const point of geometry.draws) halfWidth = Math.max(halfWidth, reach(point));
+    }
+    // Drawn only when the 2σ outline is too small to read on the map at its present zoom.
+    if (!outline || !(outlineHalf > 0) || 2 * outlineHalf * this.view.sx >= LM_INSET_BELOW) {
+      this.insetCard.style.display = 'none';
+      this.host.dataset.inset = '';
+      return;
+    }
+    this.insetCard.style.display = '';
+    const size = LM_INSET, dpr = window.devicePixelRatio || 1;
+    if (this.inset.width !== Math.round(size * dpr)) {
+      this.inset.width = this.inset.height = Math.round(size * dpr);
+      this.inset.style.width = this.inset.style.height = size + 'px';
+    }
+    const [cx, cy] = geometry.centre, half = halfWidth * 1.25, scale = size / (2 * half);
+    const toInset = (x, y) => [size / 2 + (x - cx) * scale, size / 2 - (y - cy) * scale];
+    const context = this.inset.getContext('2d');
+    context.setTransform(dpr, 0, 0, dpr, 0, 0);
+    context.fillStyle = '#ffffff';
+    context.fillRect(0, 0, size, size);
+    // The images whose codes fall inside the magnified square, as on the map.
+    for (let i = 0; i < this.x.length; i++) {
+      if (Math.abs(this.x[i] - cx) > half || Math.abs(this.y[i] - cy) > half || !this.shown(i)) continue;
+      const [px, py] = toInset(this.x[i], this.y[i]);
+      context.fillStyle = this.colour(this.labels[i]);
+      context.globalAlpha = 0.6;
+      context.beginPath();
+      context.arc(px, py, 3, 0, 2 * Math.PI);
+      context.fill();
+    }
+    context.globalAlpha = 1;
+    context.strokeStyle = LM_POSTERIOR;
+    context.lineWidth = 2;
+    for (const [n, dash] of [[1, []], [2, [6, 4]]]) {
+      context.setLineDash(dash);
+      context.beginPath();
+      geometry.outlines[n].forEach(([x, y], k) => {
+        const [px, py] = toInset(x, y);
+        if (k === 0) context.moveTo(px, py); else context.lineTo(px, py);
+      });
+      context.stroke();
+    }
+    context.setLineDash([]);
+    context.fillStyle = LM_POSTERIOR;
+    for (const [x, y] of geometry.draws) {
+      const [px, py] = toInset(x, y);
+      context.beginPath();
+      context.arc(px, py, 3, 0, 2 * Math.PI);
+      context.fill();
+    }
+    context.strokeStyle = '#111111';
+    context.lineWidth = 2;
+    context.beginPath();
+    context.arc(size / 2, size / 2, 5, 0, 2 * Math.PI);
+    context.stroke();
+    context.strokeStyle = '#999999';
+    context.lineWidth = 1;
+    context.strokeRect(0.5, 0.5, size - 1, size - 1);
+    const zoom = scale / this.view.sx;
+    const caption = `×${zoom >= 10 ? Math.round(zoom) : zoom.toFixed(1)}: 1σ and 2σ of q(z|x), `
+      + `${geometry.draws.length} draws z = μ + σ·ε`;
+    this.insetCaption.textContent = caption;
+    this.inset.setAttribute('aria-label', `The posterior q(z|x) magnified ${caption}`);
+    this.host.dataset.inset = String(zoom);
+  }
+
+  // --- the keyboard: a cursor that hovers and clicks like the pointer ---------------------------------
+
+  describe(index) {
+    const name = this.pack.meta.class_names[this.labels[index]];
+    const split = this.heldOut() < this.x.length ? (index < this.heldOut() ? ' · held-out' : ' · training') : '';
+    return `#${index} · ${name}${split}`;
+  }
+
+  onKey(event) {
+    if (!this.view || !this.size) return;
+    const moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
+    if (!this.cursor) {
+      const selected = this.selected !== null && this.selected !== undefined && this.selected < this.x.length;
+      this.cursor = selected ? this.toPx(this.x[this.selected], this.y[this.selected])
+        : [LM_MARGIN.left + this.size.pw / 2, LM_MARGIN.top + this.size.ph / 2];
+    }
+    if (moves[event.key]) {
+      const step = this.size.pw / (event.shiftKey ? 8 : LM_KEY_STEPS), [dx, dy] = moves[event.key];
+      const [x, y] = this.cursor;
+      this.cursor = [Math.min(LM_MARGIN.left + this.size.pw, Math.max(LM_MARGIN.left, x + dx * step)),
+                     Math.min(LM_MARGIN.top + this.size.ph, Math.max(LM_MARGIN.top, y + dy * step))];
+    } else if (event.key === 'Enter' || event.key === ' ') {
+      const index = this.nearestShown(...this.cursor);
+      if (index !== null) {
+        this.selectPoint(index);
+        this.status.textContent = `Inspecting ${this.describe(index)}`;
+      }
+      event.preventDefault();
+      return;
+    } else if (event.key === '+' || event.key === '=' || event.key === '-') {
+      const [x, y] = this.toData(...this.cursor), factor = event.key === '-' ? 1 / 1.5 : 1.5;
+      this.view.sx *= factor;
+      this.view.sy *= factor;
+      const [nx, ny] = this.toData(...this.cursor);
+      this.view.cx += x - nx;
+      this.view.cy += y - ny;
+      this.draw();
+    } else if (event.key === 'Escape') {
+      this.cursor = null;
+      this.hideTooltip();
+      this.drawOverlay();
+      return;
+    } else {
+      return;
+    }
+    event.preventDefault();
+    this.showHover(...this.cursor);
+    const z = this.toData(...this.cursor), nearest = this.nearestShown(...this.cursor);
+    this.status.textContent = `Cursor at ${this.data.axis_titles[0]} ${z[0].toFixed(2)}, `
+      + `${this.data.axis_titles[1]} ${z[1].toFixed(2)}`
+      + (nearest !== null ? `; nearest image ${this.describe(nearest)}` : '');
+    this.host.dataset.cursor = z.map((v) => v.toFixed(3)).join(',');
+    this.drawOverlay();
+  }
+
+  // The drawn point nearest to (px, py), however far (null when none is drawn).
+  nearestShown(px, py) {
+    let best = null, bestDistance = Infinity;
+    for (let i = 0; i < this.x.length; i++) {
+      if (!this.shown(i) || !this.insidePlot(this.screenX[i], this.screenY[i])) continue;
+      const distance = (this.screenX[i] - px) ** 2 + (this.screenY[i] - py) ** 2;
+      if (distance < bestDistance) { best = i; bestDistance = distance; }
+    }
+    return best;
+  }
+
+  drawCursor(context) {
+    const [px, py] = this.cursor;
+    context.strokeStyle = '#111111';
+    context.lineWidth = 1.5;
+    context.beginPath();
+    context.moveTo(px - 10, py); context.lineTo(px - 3, py);
+    context.moveTo(px + 3, py); context.lineTo(px + 10, py);
+    context.moveTo(px, py - 10); context.lineTo(px, py - 3);
+    context.moveTo(px, py + 3); context.lineTo(px, py + 10);
+    context.stroke();
   }
 
   // The plot's rectangle inside the component, in CSS pixels (for tests and tools).
@@ -829,8 +1030,7 @@ class LatentMap {
   showHover(px, py) {
     const index = this.insidePlot(px, py) ? this.pointAt(px, py) : null;
     if (index !== null) {
-      const name = this.pack.meta.class_names[this.labels[index]];
-      this.tooltip.textContent = `#${index} · ${name}`;
+      this.tooltip.textContent = this.describe(index);
       this.tooltip.style.left = (px + 12) + 'px';
       this.tooltip.style.top = (py - 26) + 'px';
       this.tooltip.style.display = 'block';
@@ -838,7 +1038,6 @@ class LatentMap {
       this.hideTooltip();
     }
     if (!this.insidePlot(px, py)) return;
-    this.dodgeLens(px, py);
     if (this.decodesHere()) {
       const z = this.toData(px, py);
       if (this.decoder) {
@@ -852,13 +1051,6 @@ class LatentMap {
       this.paintLens(this.mainDecoder.gray(lxRow(this.pack, main + '.mu', index)),
                      `#${index} · ${name}: ${main.toUpperCase()} reconstruction`);
     }
-  }
-
-  dodgeLens(px, py) {
-    const card = this.lensCard.getBoundingClientRect(), plot = this.plot.getBoundingClientRect();
-    const left = card.left - plot.left - 16, right = card.right - plot.left + 16;
-    const top = card.top - plot.top - 16, bottom = card.bottom - plot.top + 16;
-    if (px >= left && px <= right && py >= top && py <= bottom) this.lensCard.classList.toggle('lm-lens-left');
   }
 
   // Before any hover: the decode at the centre of the map (or a hint where there is nothing to decode).
@@ -875,6 +1067,7 @@ class LatentMap {
     const [, h, w] = this.pack.meta.image_shape;
     lxPaintGray(this.lens, gray, w, h);
     this.lensCaption.textContent = caption;
+    this.lens.setAttribute('aria-label', `Decoded image: ${caption}`);
     this.host.dataset.lens = caption;
     lxMark('lens', {caption});
   }
@@ -897,6 +1090,7 @@ class LatentMap {
     lxPaintBytes(this.lens, lens.bytes, 0, w, h);
     const caption = `z = (${lxSigned(lens.z[0], 2)}, ${lxSigned(lens.z[1], 2)}) · decoded on the server`;
     this.lensCaption.textContent = caption;
+    this.lens.setAttribute('aria-label', `Decoded image: ${caption}`);
     this.host.dataset.lens = caption;
     if (this.lensWanted && (this.lensWanted[0] !== lens.z[0] || this.lensWanted[1] !== lens.z[1])) {
       this.requestServerLens(this.lensWanted);

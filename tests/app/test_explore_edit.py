@@ -84,12 +84,13 @@ def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
     assert "vae" not in server["tiles"] and "draws" not in server["tiles"]
     assert np.array(card["eps"]).shape == (8, 2)
     labels = [m.label for m in at.metric]
-    assert labels == ["KL (nats)", "Recon. (nats)", "ELBO (nats)"]
-    kl, reconstruction, elbo = (float(m.value) for m in at.metric)
-    assert kl > 0
-    assert elbo == pytest.approx(-reconstruction - kl, abs=0.15)  # displayed values are rounded
+    # Signed as in ELBO = E[log p(x|z)] − KL, in that order, so the numbers add up as they read.
+    assert labels == ["E[log p(x|z)] (nats)", "KL (nats)", "ELBO (nats)"]
+    reconstruction, kl, elbo = (float(m.value) for m in at.metric)
+    assert kl > 0 and reconstruction < 0
+    assert elbo == pytest.approx(reconstruction - kl, abs=0.15)  # displayed values are rounded
     latex = " ".join(element.value for element in at.latex)
-    assert "ELBO" in latex and "KL" in latex and r"\log p(x) \approx" in latex
+    assert "ELBO" in latex and "KL" in latex and r"\log p(x) &\approx" in latex
     assert f"{ws.log_px(7):.2f}" in latex
     assert at.query_params["point"] == "7"
 
