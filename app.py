@@ -14,6 +14,8 @@ st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:",
 # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
 st.html(f"<style>img {{ image-rendering: pixelated; }} {components.HIDDEN_CSS}</style>")
 components.load_runtime()
+if session.owner_cookie_missing():
+    components.remember_owner(session.OWNER_COOKIE, session.owner_token())
 page = pages.navigation()
 session.restore_view_from_url()
 widgets.sidebar()

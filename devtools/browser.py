@@ -11,6 +11,7 @@ import re
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -52,7 +53,9 @@ class StreamlitServer:
         self.port = free_port()
         self.log_path = log_path or ARTIFACTS / f"streamlit-{self.port}.log"
         self.extra_args = extra_args
-        self.env = env or {}
+        self.env = dict(env or {})
+        # Pairs made in a test server are kept in a store of its own, never in the default under ~/.cache.
+        self.env.setdefault("LATENT_EXPLORER_STORE", tempfile.mkdtemp(prefix="latent-explorer-store-"))
         self.process: subprocess.Popen | None = None
         self.started_at: float | None = None
 

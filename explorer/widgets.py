@@ -10,6 +10,7 @@ from vae_core.data import DOWNLOAD_DIR
 from vae_core.download import download_dataset, mirrors_reachable
 from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
+from vae_core.store import StoreError
 
 from . import session
 
@@ -60,13 +61,14 @@ def sidebar() -> None:
     st.session_state["model_picker"] = session.active_key()
     st.sidebar.selectbox("Models", keys, format_func=labels.get,
                          key="model_picker", on_change=lambda: session.activate(st.session_state["model_picker"]),
-                         help="The AE and VAE pair every page shows. Pairs you train or upload appear here "
-                              "for this browser session only.")
+                         help="The AE and VAE pair every page shows. Pairs you train, upload or open by link "
+                              "appear here; Your models lists every pair you made.")
     ws = session.active_workspace()
     parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
     for notice in session.pop_pair_notices():
         st.sidebar.info(plain(notice, limit=400), icon=":material/inventory_2:")
+    your_models()
     missing_datasets()
     job = st.session_state.get(session.TRAINING_JOB)
     if job is not None:
@@ -78,6 +80,42 @@ def sidebar() -> None:
                        + ("" if devices[0] != "cpu" else " (no GPU found)"))
     with st.sidebar.expander("Help"):
         st.markdown(HELP)
+
+
+def your_models() -> None:
+    """The stored models this browser made: open, rename, delete. (Others reach them only by link.)"""
+    problem = session.store_problem()
+    if problem is not None:
+        st.sidebar.caption(f"⚠️ Models you train or upload are not being kept on this server right now: "
+                           f"{plain(problem, limit=200)}. They last as long as this session.")
+        return
+    mine = session.my_models()
+    if not mine:
+        return
+    labels = {entry.model_id: entry.label for entry in mine}
+    with st.sidebar.expander(f"Your models ({len(mine)})", icon=":material/inventory_2:"):
+        st.caption("Kept on this server for you, in this browser; a link shows one to anyone who has it.")
+        chosen = st.selectbox("Model", list(labels), format_func=labels.get, key="your_models_pick",
+                              label_visibility="collapsed")
+        open_col, delete_col = st.columns(2)
+        if open_col.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
+            _store_action(lambda: session.open_stored(chosen))
+        if delete_col.button("Delete", key="your_models_delete", icon=":material/delete:", width="stretch",
+                             help="Deletes it from this server; its link then says it is gone."):
+            _store_action(lambda: session.delete_stored(chosen))
+        with st.form("your_models_rename", border=False):
+            name = st.text_input("New name", max_chars=80, key="your_models_name", placeholder=labels[chosen])
+            if st.form_submit_button("Rename", icon=":material/edit:") and name.strip():
+                _store_action(lambda: session.rename_stored(chosen, name))
+
+
+def _store_action(action) -> None:
+    """Run one of Your models' actions; a fault becomes a notice and changes nothing."""
+    try:
+        action()
+    except (StoreError, DatasetUnavailable) as err:
+        st.session_state.setdefault(session.PAIR_NOTICES, []).append(f"That did not work: {err}")
+    st.rerun()
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -137,11 +175,32 @@ def share_link() -> None:
     (the sidebar is not redrawn when only a fragment reruns).
     """
     with st.popover("Share", icon=":material/link:", help="A link that reopens this view"):
+        model_id = session.stored_id()
+        if session.linkable_model() is None:
+            st.caption("This model is not kept on this server, so no link can open it: the link below opens "
+                       "the app without it. Download a checkpoint (Train page) to keep it.")
+        elif model_id is not None and session.active_workspace().pair.data_manifest is not None:
+            _own_images_notice(model_id)
         st.code(session.shareable_link(), language=None, wrap_lines=True)
-        st.caption("Opens this page with the same model, point, latent vector and seed. "
-                   "Models trained or uploaded in this session stay private and cannot be linked.")
+        st.caption("Opens this page with the same model, point, latent vector and seed.")
+
+
+def _own_images_notice(model_id: str) -> None:
+    """Above the link to a model of a person's own images: what the link gives away, and a way out."""
+    count = session.active_workspace().total  # both splits are stored with it
+    if not session.sharing_own_images():
+        st.caption(f"This model was trained on your own images. This server keeps such models for their maker "
+                   f"only: the link opens it in this browser, and nowhere else. ({count:,} images are stored "
+                   "with it.)")
+    else:
+        st.warning(f"Anyone with this link will see this model and the {count:,} images stored with it "
+                   "(your own images).", icon=":material/visibility:")
+    if session.is_mine(model_id) and st.button("Delete from this server", key="share_delete", icon=":material/delete:",
+                 help="The model and its images are deleted from this server; the link then says it is gone."):
+        _store_action(lambda: session.delete_stored(model_id))
 
 
 def url_notices() -> None:
+    """What a link asked for and did not get (every value it quotes is escaped and shortened)."""
     for notice in session.pop_url_notices():
         st.warning(f"The link could not be followed in full: {notice}.", icon=":material/link_off:")
