@@ -95,7 +95,7 @@ def your_models() -> None:
     labels = {entry.model_id: entry.label for entry in mine}
     with st.sidebar.expander(f"Your models ({len(mine)})", icon=":material/inventory_2:"):
         st.caption("Kept on this server for you, in this browser; a link shows one to anyone who has it.")
-        chosen = st.selectbox("Model", list(labels), format_func=labels.get, key="your_models_pick",
+        chosen = st.selectbox("Kept model", list(labels), format_func=labels.get, key="your_models_pick",
                               label_visibility="collapsed")
         open_col, delete_col = st.columns(2)
         if open_col.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
