@@ -19,6 +19,7 @@ leaves a small tombstone under ``gone/<id>.json`` so that its link can say what 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import json
@@ -106,6 +107,23 @@ class StoredModel:
     entry: StoredEntry
     pair: ModelPair
     dataset: ImageDataset | None  # the person's own images, when the pair was trained on them
+
+
+def _faults_as_unavailable(method):
+    """A backend's own exceptions (a network error, a permission refused) become StoreUnavailable, so callers
+    have one family of errors to turn into words."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except StoreError:
+            raise
+        except Exception as err:  # noqa: BLE001 - fsspec backends raise their own kinds
+            raise StoreUnavailable(f"the model store did not answer ({type(err).__name__}: "
+                                   f"{str(err).splitlines()[0] if str(err) else 'no detail'})") from err
+
+    return wrapper
 
 
 def new_model_id() -> str:
@@ -220,41 +238,39 @@ class ModelStore:
         self._write(key, json.dumps(content).encode("utf-8"))
 
     # --- writing ---------------------------------------------------------------------------------
+    @_faults_as_unavailable
     def put(self, pair: ModelPair, label: str, owner_token: str, dataset: ImageDataset | None = None) -> str:
         """Keep a pair (and, for one trained on a person's own images, those images); returns its new id.
 
         The entry file is written last, so until then no reader lists or opens the model.
         """
         model_id = new_model_id()
-        try:
-            checkpoint = checkpoint_bytes(pair)
-            self._write(self._entry_key(model_id, "checkpoint.pt"), checkpoint)
-            size = len(checkpoint)
-            entry = {"dataset": pair.dataset, "owner": owner_hash(owner_token), "created": time.time()}
-            if pair.data_manifest is not None:
-                if dataset is None:
-                    raise ValueError("a pair trained on a person's own images is kept with its images")
-                images = _dataset_bytes(dataset)
-                self._write(self._entry_key(model_id, "images.npz"), images)
-                size += len(images)
-                entry.update(class_names=list(dataset.class_names),
-                             image_count=len(dataset.train_labels) + len(dataset.test_labels))
-            self._write_json(self._entry_key(model_id, "label.json"), {"label": clean_label(label)})
-            self._write_json(self._entry_key(model_id, "opened.json"), {"at": entry["created"]})
-            self._write_json(self._entry_key(model_id, "entry.json"), dict(entry, size_bytes=size))
-        except StoreError:
-            raise
-        except Exception as err:  # noqa: BLE001 - any backend fault: the visitor hears it was not kept
-            raise StoreUnavailable(f"the model could not be kept ({type(err).__name__}: {err})") from err
+        checkpoint = checkpoint_bytes(pair)
+        self._write(self._entry_key(model_id, "checkpoint.pt"), checkpoint)
+        size = len(checkpoint)
+        entry = {"dataset": pair.dataset, "owner": owner_hash(owner_token), "created": time.time()}
+        if pair.data_manifest is not None:
+            if dataset is None:
+                raise StoreError("a pair trained on a person's own images is kept with its images")
+            images = _dataset_bytes(dataset)
+            self._write(self._entry_key(model_id, "images.npz"), images)
+            size += len(images)
+            entry.update(class_names=list(dataset.class_names),
+                         image_count=len(dataset.train_labels) + len(dataset.test_labels))
+        self._write_json(self._entry_key(model_id, "label.json"), {"label": clean_label(label)})
+        self._write_json(self._entry_key(model_id, "opened.json"), {"at": entry["created"]})
+        self._write_json(self._entry_key(model_id, "entry.json"), dict(entry, size_bytes=size))
         self.enforce_retention()
         return model_id
 
+    @_faults_as_unavailable
     def rename(self, model_id: str, owner_token: str, label: str) -> str:
         self._check_owner(model_id, owner_token)
         label = clean_label(label)
         self._write_json(self._entry_key(model_id, "label.json"), {"label": label})
         return label
 
+    @_faults_as_unavailable
     def delete(self, model_id: str, owner_token: str) -> None:
         self._check_owner(model_id, owner_token)
         self._let_go(model_id, "deleted")
@@ -280,6 +296,7 @@ class ModelStore:
             pass
 
     # --- reading ---------------------------------------------------------------------------------
+    @_faults_as_unavailable
     def entry(self, model_id: str) -> StoredEntry:
         """What the store says about a model; UnknownModel, ModelGone or EntryRefused when it cannot say."""
         check_model_id(model_id)
@@ -319,6 +336,7 @@ class ModelStore:
         except (KeyError, TypeError, ValueError) as err:
             raise EntryRefused("its description is damaged") from err
 
+    @_faults_as_unavailable
     def open(self, model_id: str) -> StoredModel:
         """Load a kept model through the safe checkpoint loader, and note that it was opened."""
         entry = self.entry(model_id)
@@ -338,6 +356,7 @@ class ModelStore:
         self._write_json(self._entry_key(model_id, "opened.json"), {"at": time.time()})
         return StoredModel(entry=entry, pair=pair, dataset=dataset)
 
+    @_faults_as_unavailable
     def entries(self, owner_token: str | None = None) -> list[StoredEntry]:
         """Every complete entry (or one owner's), most recently opened first; damaged ones are skipped."""
         found = []
@@ -355,6 +374,7 @@ class ModelStore:
         return sorted(found, key=lambda e: e.last_opened, reverse=True)
 
     # --- retention -------------------------------------------------------------------------------
+    @_faults_as_unavailable
     def enforce_retention(self, now: float | None = None) -> list[str]:
         """Let go of models not opened for max_age_s, then of the least recently opened until the store fits
         max_bytes; returns the ids let go. (Shipped models are never in the store, so they never go.)"""

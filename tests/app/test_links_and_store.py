@@ -190,3 +190,40 @@ def test_a_pair_let_go_from_memory_comes_back_from_the_store():
     assert session.STORED_IDS in at.session_state
     key = at.session_state[session.WORKSPACE]
     assert at.session_state[session.STORED_IDS][key] == ids[0]
+
+
+@pytest.fixture(scope="module")
+def own_images_pair_id():
+    """A pair trained on a person's own images (12 of them), kept with those images by owner 'p…'."""
+    from devtools.sample_images import shapes_zip
+    from vae_core.image_sources import ConversionOptions, load_image_source
+    from vae_core.models import ModelConfig, ModelPair, build_model
+
+    dataset = load_image_source(shapes_zip(), "shapes.zip", ConversionOptions(image_size=12))
+    config = ModelConfig(kind="vae", input_shape=(1, 12, 12), hidden_dim=16, latent_dim=2)
+    pair = ModelPair(dataset=dataset.name, vae=build_model(config).eval(), data_manifest=dataset.manifest)
+    count = len(dataset.train_labels) + len(dataset.test_labels)
+    return ModelStore.from_environment().put(pair, "my shapes", "p" * 43, dataset=dataset), count
+
+
+def test_share_says_who_sees_a_model_of_own_images_and_offers_to_delete_it(own_images_pair_id):
+    model_id, count = own_images_pair_id
+    owner = run_app(model=model_id, state={session.OWNER_TOKEN: "p" * 43})
+    assert not link_notices(owner)
+    warnings = " ".join(w.value for w in owner.warning)
+    assert f"Anyone with this link will see this model and the {count} images stored with it" in warnings
+    assert any(b.label == "Delete from this server" for b in owner.button)
+    stranger = run_app(model=model_id)
+    assert not link_notices(stranger)
+    assert not any(b.label == "Delete from this server" for b in stranger.button)
+
+
+def test_a_host_can_keep_models_of_own_images_for_their_maker_only(own_images_pair_id, monkeypatch):
+    model_id, _ = own_images_pair_id
+    monkeypatch.setenv(session.SHARE_OWN_IMAGES_ENV, "off")
+    stranger = run_app(model=model_id, point="1")
+    (notice,) = link_notices(stranger)
+    assert "for its maker only" in notice and stranger.session_state[session.WORKSPACE] == "digits"
+    owner = run_app(model=model_id, state={session.OWNER_TOKEN: "p" * 43})
+    assert not link_notices(owner)
+    assert any("for their maker only" in c.value for c in owner.caption)

@@ -111,7 +111,7 @@ def test_a_write_that_fails_leaves_the_previous_file_whole(store, digits_pair, m
         raise OSError("disk full")
 
     monkeypatch.setattr(store.fs, "mv", broken_move)
-    with pytest.raises(OSError):
+    with pytest.raises(StoreUnavailable, match="disk full"):
         store.rename(model_id, OWNER, "after")
     monkeypatch.undo()
     assert store.entry(model_id).label == "before"
@@ -224,6 +224,17 @@ def test_tampered_entries_are_refused_without_running_anything(store, digits_pai
     with pytest.raises(EntryRefused):
         store.open(described_id)
     assert described_id not in [e.model_id for e in store.entries()]
+
+
+def test_a_backend_fault_while_reading_is_the_store_not_answering(store, digits_pair, monkeypatch):
+    model_id = store.put(digits_pair, "kept", OWNER)
+
+    def refused(*args, **kwargs):
+        raise PermissionError("access denied")
+
+    monkeypatch.setattr(store.fs, "open", refused)
+    with pytest.raises(StoreUnavailable, match="access denied"):
+        store.open(model_id)
 
 
 def test_a_store_that_cannot_be_reached_says_so(tmp_path):
