@@ -9,6 +9,7 @@ MAX_OWN_PAIRS most recently used ones in its own ``st.session_state``.
 
 from __future__ import annotations
 
+import copy
 import math
 import os
 import re
@@ -146,20 +147,24 @@ def activate(key: str) -> None:
         own[key] = own.pop(key)  # most recently used last
 
 
-def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = None,
-                 model_id: str | None = None) -> str:
-    """Register a pair trained, uploaded or opened from the store in this session and make it active; returns
-    its key. A new pair (no ``model_id``) is written to the model store first, so it outlives the session.
+def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = None) -> str:
+    """Register a pair trained or uploaded in this session, kept in the model store first so that it outlives
+    the session, and make it active; returns its key.
 
-    A session keeps its MAX_OWN_PAIRS most recently used pairs in memory (each holds its models and its
-    held-out codes); an older one is let go from memory, with a notice. ``dataset``: the pair's dataset when it
-    is in no registry (a person's own images); else loaded by name.
+    ``dataset``: the pair's dataset when it is in no registry (a person's own images); else loaded by name.
     """
     if dataset is None:
         dataset = load_dataset(pair.dataset, download=False)
     workspace = Workspace(pair, dataset, label=f"{label} (this session)")
-    if model_id is None:
-        model_id = keep_in_store(pair, label, dataset)
+    return _hold(workspace, keep_in_store(pair, label, dataset))
+
+
+def _hold(workspace: Workspace, model_id: str | None) -> str:
+    """Hold a workspace in this session's memory and make it active; its key.
+
+    A session holds its MAX_OWN_PAIRS most recently used pairs (each holds its models and its held-out codes);
+    an older one is let go from memory, with a notice.
+    """
     workspaces = own_workspaces()
     number = st.session_state[OWN_COUNT] = st.session_state.get(OWN_COUNT, 0) + 1
     key = f"own-{number}"
@@ -184,8 +189,11 @@ def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = Non
 
 @st.cache_resource(show_spinner=False)
 def _store_at(url: str, max_mb: str, max_days: str) -> ModelStore:
-    """One ModelStore per configuration and server process (a fault is not cached: the next run tries again)."""
-    return ModelStore.from_environment()
+    """One ModelStore per configuration and server process (a fault is not cached: the next run tries again).
+    Models past the age cap go when a server starts, as well as whenever a model is kept."""
+    store = ModelStore.from_environment()
+    store.enforce_retention()
+    return store
 
 
 def model_store() -> ModelStore:
@@ -253,12 +261,24 @@ def open_stored(model_id: str) -> str:
             activate(key)
             return key
     store = model_store()
-    entry = store.entry(model_id)
+    entry = store.entry(model_id)  # every time: it may have been deleted, renamed or let go since it was loaded
     if entry.image_count and not sharing_own_images() and entry.owner != owner_hash(owner_token()):
         raise StoreError("it was trained on its maker's own images, which this server keeps for its maker only")
+    workspace = _stored_workspace(store, model_id)
+    store.note_opened(model_id)
+    # This session's own copy carries its label (a rename changes it); models, codes and caches are shared.
+    mine = copy.copy(workspace)
+    mine.label = f"{entry.label} (this session)"
+    return _hold(mine, model_id)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Opening the model…", hash_funcs={ModelStore: id})
+def _stored_workspace(store: ModelStore, model_id: str) -> Workspace:
+    """A stored pair, read and encoded once per server process while it is in demand (a link shared with many
+    people is opened by many sessions), like the shipped pairs."""
     kept = store.open(model_id)
     dataset = kept.dataset or load_dataset(kept.entry.dataset, download=False)
-    return add_own_pair(kept.pair, kept.entry.label, dataset=dataset, model_id=model_id)
+    return Workspace(kept.pair, dataset, label=kept.entry.label)
 
 
 def my_models() -> list:

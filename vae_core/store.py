@@ -353,8 +353,13 @@ class ModelStore:
             self._raise_missing(model_id)  # let go while it was being read
         except CheckpointError as err:
             raise EntryRefused(f"its checkpoint was refused: {err}") from err
-        self._write_json(self._entry_key(model_id, "opened.json"), {"at": time.time()})
+        self.note_opened(model_id)
         return StoredModel(entry=entry, pair=pair, dataset=dataset)
+
+    @_faults_as_unavailable
+    def note_opened(self, model_id: str) -> None:
+        """Record that the model was opened now (a server that holds it in memory opens it without reading)."""
+        self._write_json(self._entry_key(model_id, "opened.json"), {"at": time.time()})
 
     @_faults_as_unavailable
     def entries(self, owner_token: str | None = None) -> list[StoredEntry]:
