@@ -26,6 +26,8 @@ and lets you look inside the VAE's latent space.
 - **Train**: new models with your settings, or upload a checkpoint.
 
 Links carry the view: copy the address bar, or use a page's **Share** button, to share exactly this.
+Models you train or upload are kept on this server: **Your models** lists them in this browser, and
+a link opens one for anyone who has it.
 """
 
 
