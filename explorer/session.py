@@ -245,7 +245,9 @@ def sharing_own_images() -> bool:
 def keep_in_store(pair: ModelPair, label: str, dataset: ImageDataset) -> str | None:
     """Write a new pair to the store; its id, or None (with a notice) when the store cannot keep it."""
     try:
-        return model_store().put(pair, label, owner_token(), dataset=dataset if pair.data_manifest else None)
+        model_id = model_store().put(pair, label, owner_token(), dataset=dataset if pair.data_manifest else None)
+        _owner_entries.clear()
+        return model_id
     except StoreError as err:
         st.session_state.setdefault(PAIR_NOTICES, []).append(
             f"{label} is not kept on this server ({err}): it lasts as long as this session. "
@@ -284,9 +286,16 @@ def _stored_workspace(store: ModelStore, model_id: str) -> Workspace:
 def my_models() -> list:
     """This browser's stored models (StoredEntry), most recently opened first; empty when the store is away."""
     try:
-        return model_store().entries(owner_token())
+        return _owner_entries(model_store(), model_store().url, owner_token())
     except StoreError:
         return []
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _owner_entries(_store: ModelStore, url: str, token: str) -> list:
+    """An owner's list, read at most every 15 s by this server (the sidebar asks on every run); cleared when
+    this server keeps, renames or deletes a model, so a change made here shows at once."""
+    return _store.entries(token)
 
 
 def is_mine(model_id: str) -> bool:
@@ -298,6 +307,7 @@ def is_mine(model_id: str) -> bool:
 
 def rename_stored(model_id: str, label: str) -> None:
     label = model_store().rename(model_id, owner_token(), label)
+    _owner_entries.clear()
     for key, kept_id in stored_ids().items():
         if kept_id == model_id and key in own_workspaces():
             own_workspaces()[key].label = f"{label} (this session)"
@@ -306,6 +316,7 @@ def rename_stored(model_id: str, label: str) -> None:
 def delete_stored(model_id: str) -> None:
     """Delete one of this browser's models from the store, and from this session's memory."""
     model_store().delete(model_id, owner_token())
+    _owner_entries.clear()
     for key in [k for k, kept_id in stored_ids().items() if kept_id == model_id]:
         stored_ids().pop(key)
         own_workspaces().pop(key, None)

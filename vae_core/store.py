@@ -11,6 +11,8 @@ processes may share. Each model is one entry under ``models/<id>/``:
 - ``entry.json``: what it is (dataset, owner, created, size), written last: an entry without it is
   half-written and never listed or opened.
 
+``owners/<owner hash>/<id>`` marks each owner's models, so that listing one person's models reads theirs only.
+
 Every file is written to a temporary key and then moved onto its own, so a reader sees either the old
 content or the new, never a part. Ids are random (144 bits), so two writers never pick the same entry; when
 two servers let the same entry go at once, the second finds it gone and carries on. A model that is let go
@@ -204,6 +206,11 @@ class ModelStore:
     def _key(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
 
+    def _owner_key(self, owner: str, model_id: str = "") -> str:
+        if not re.fullmatch(r"[0-9a-f]{64}", owner):
+            raise EntryRefused("its owner is damaged")
+        return self._key("owners", owner, *([check_model_id(model_id)] if model_id else []))
+
     def _entry_key(self, model_id: str, name: str = "") -> str:
         return self._key("models", check_model_id(model_id), *([name] if name else []))
 
@@ -260,6 +267,7 @@ class ModelStore:
         self._write_json(self._entry_key(model_id, "label.json"), {"label": clean_label(label)})
         self._write_json(self._entry_key(model_id, "opened.json"), {"at": entry["created"]})
         self._write_json(self._entry_key(model_id, "entry.json"), dict(entry, size_bytes=size))
+        self._write_json(self._owner_key(entry["owner"], model_id), {})
         self.enforce_retention()
         return model_id
 
@@ -285,6 +293,10 @@ class ModelStore:
         Two servers may let the same model go at once: whatever one of them already removed, the other skips.
         """
         self._write_json(self._key("gone", f"{check_model_id(model_id)}.json"), {"reason": reason, "at": time.time()})
+        try:
+            self.fs.rm(self._owner_key(self.entry(model_id).owner, model_id))
+        except (StoreError, FileNotFoundError):
+            pass  # already let go by another server, or its description is damaged: no marker to find
         for name in ("entry.json", "checkpoint.pt", "images.npz", "label.json", "opened.json"):
             try:
                 self.fs.rm(self._entry_key(model_id, name))
@@ -364,9 +376,13 @@ class ModelStore:
     @_faults_as_unavailable
     def entries(self, owner_token: str | None = None) -> list[StoredEntry]:
         """Every complete entry (or one owner's), most recently opened first; damaged ones are skipped."""
-        found = []
         wanted = owner_hash(owner_token) if owner_token is not None else None
-        for path in self.fs.ls(self._key("models"), detail=False):
+        try:
+            paths = self.fs.ls(self._key("models") if wanted is None else self._owner_key(wanted), detail=False)
+        except FileNotFoundError:
+            return []  # an owner who never kept a model
+        found = []
+        for path in paths:
             model_id = path.rstrip("/").rsplit("/", 1)[-1]
             if not ID_PATTERN.fullmatch(model_id):
                 continue
