@@ -35,13 +35,19 @@ OWNER = "owner-token"
 
 
 @pytest.fixture(params=["folder", "memory"])
-def store(request, tmp_path):
+def store_url(request, tmp_path):
+    """A local folder, or a place in fsspec's memory filesystem (shared by every instance in this process)."""
     if request.param == "folder":
-        yield ModelStore(tmp_path / "store")
+        yield str(tmp_path / "store")
         return
     url = f"memory://store-{secrets.token_hex(6)}"
-    yield ModelStore(url)
+    yield url
     fsspec.filesystem("memory").rm(url.removeprefix("memory://"), recursive=True)
+
+
+@pytest.fixture
+def store(store_url):
+    return ModelStore(store_url)
 
 
 @pytest.fixture(scope="module")
@@ -118,9 +124,9 @@ def test_a_write_that_fails_leaves_the_previous_file_whole(store, digits_pair, m
     assert not [p for p in store.fs.find(store.root) if p.endswith(".tmp")]
 
 
-def test_two_writers_and_a_reader_at_once(tmp_path, digits_pair):
-    """Two server processes share a folder: each has its own ModelStore on it."""
-    url = tmp_path / "shared"
+def test_two_writers_and_a_reader_at_once(store_url, digits_pair):
+    """Two server processes share a store: each has its own ModelStore on it."""
+    url = store_url
     writers = [ModelStore(url), ModelStore(url)]
     reader = ModelStore(url)
     written: list[str] = []
@@ -152,8 +158,7 @@ def test_two_writers_and_a_reader_at_once(tmp_path, digits_pair):
         assert reader.open(model_id).pair.vae is not None
 
 
-def test_retention_lets_the_least_recently_opened_go_first_and_says_so(tmp_path, digits_pair):
-    store = ModelStore(tmp_path / "store")
+def test_retention_lets_the_least_recently_opened_go_first_and_says_so(store, digits_pair):
     ids = [store.put(digits_pair, f"pair {n}", OWNER) for n in range(3)]
     size = store.entry(ids[0]).size_bytes
     now = time.time()
@@ -173,8 +178,31 @@ def test_retention_lets_the_least_recently_opened_go_first_and_says_so(tmp_path,
     assert store.entries() == []
 
 
-def test_opening_keeps_a_model_from_going_first(tmp_path, digits_pair):
-    store = ModelStore(tmp_path / "store")
+def test_two_servers_letting_the_same_models_go_at_once(store_url, digits_pair):
+    first, second = ModelStore(store_url), ModelStore(store_url)
+    ids = [first.put(digits_pair, f"pair {n}", OWNER) for n in range(4)]
+    first.max_bytes = second.max_bytes = first.entry(ids[0]).size_bytes  # room for one
+    errors: list[BaseException] = []
+
+    def retain(store):
+        try:
+            store.enforce_retention()
+        except BaseException as err:  # noqa: BLE001 - reported by the assertion below
+            errors.append(err)
+
+    threads = [threading.Thread(target=retain, args=(s,)) for s in (first, second)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert [e.model_id for e in first.entries()] == [ids[-1]] == [e.model_id for e in first.entries(OWNER)]
+    for model_id in ids[:-1]:
+        with pytest.raises(ModelGone):
+            second.open(model_id)
+
+
+def test_opening_keeps_a_model_from_going_first(store, digits_pair):
     older = store.put(digits_pair, "older", OWNER)
     time.sleep(0.01)
     newer = store.put(digits_pair, "newer", OWNER)
@@ -195,7 +223,7 @@ def test_only_the_owner_renames_or_deletes_and_a_deleted_link_says_so(store, dig
     store.delete(model_id, OWNER)
     with pytest.raises(ModelGone, match="deleted") as gone:
         store.open(model_id)
-    assert gone.value.reason == "deleted" and store.entries() == []
+    assert gone.value.reason == "deleted" and store.entries() == [] and store.entries(OWNER) == []
 
 
 def test_tampered_entries_are_refused_without_running_anything(store, digits_pair, own_images, tmp_path):
