@@ -102,9 +102,11 @@ def your_models() -> None:
         open_col, delete_col = st.columns(2)
         if open_col.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
             _store_action(lambda: session.open_stored(chosen))
-        if delete_col.button("Delete", key="your_models_delete", icon=":material/delete:", width="stretch",
-                             help="Deletes it from this server; its link then says it is gone."):
-            _store_action(lambda: session.delete_stored(chosen))
+        # Asked twice: a deleted model cannot come back, and its links stop working.
+        with delete_col.popover("Delete", icon=":material/delete:", width="stretch"):
+            st.caption(f"{plain(labels[chosen])} will be deleted from this server, and its links will say so.")
+            if st.button("Delete it", key="your_models_delete", type="primary"):
+                _store_action(lambda: session.delete_stored(chosen))
         with st.form("your_models_rename", border=False):
             name = st.text_input("New name", max_chars=80, key="your_models_name", placeholder=labels[chosen])
             if st.form_submit_button("Rename", icon=":material/edit:") and name.strip():
@@ -190,15 +192,18 @@ def share_link() -> None:
 def _own_images_notice(model_id: str) -> None:
     """Above the link to a model of a person's own images: what the link gives away, and a way out."""
     count = session.active_workspace().total  # both splits are stored with it
+    mine = session.is_mine(model_id)
+    whose = "your own images" if mine else "its maker's own images"
     if not session.sharing_own_images():
-        st.caption(f"This model was trained on your own images. This server keeps such models for their maker "
-                   f"only: the link opens it in this browser, and nowhere else. ({count:,} images are stored "
+        st.caption(f"This model was trained on {whose}. This server keeps such models for their maker only: "
+                   f"the link opens it in the maker's browser, and nowhere else. ({count:,} images are stored "
                    "with it.)")
     else:
         st.warning(f"Anyone with this link will see this model and the {count:,} images stored with it "
-                   "(your own images).", icon=":material/visibility:")
-    if session.is_mine(model_id) and st.button("Delete from this server", key="share_delete", icon=":material/delete:",
-                 help="The model and its images are deleted from this server; the link then says it is gone."):
+                   f"({whose}).", icon=":material/visibility:")
+    if mine and st.button("Delete from this server", key="share_delete", icon=":material/delete:",
+                          help="The model and its images are deleted from this server; the link then says "
+                               "it is gone."):
         _store_action(lambda: session.delete_stored(model_id))
 
 

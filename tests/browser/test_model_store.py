@@ -19,6 +19,7 @@ from devtools.browser import (
     click_at,
     exception_texts,
     isolated_data_points,
+    screenshot,
     server_tracebacks,
     set_number,
     wait_for_app,
@@ -163,7 +164,9 @@ def test_a_trained_pair_is_listed_after_a_reload_and_deleting_it_ends_its_link(b
         listed.click()
         sidebar = page.get_by_test_id("stSidebar")
         assert sidebar.get_by_role("combobox", name="Kept model").input_value() == label
-        sidebar.get_by_role("button", name="Delete", exact=True).click()
+        screenshot(page, "store-your-models")
+        sidebar.get_by_role("button", name=re.compile("Delete")).click()
+        page.get_by_role("button", name="Delete it", exact=True).click()
         wait_for_app(page, lambda: your_models(page).count() == 0)
 
         page.goto(f"{store_server.url}/?model={model_id}&point=3", wait_until="domcontentloaded")
