@@ -99,11 +99,10 @@ def your_models() -> None:
         st.caption("Kept on this server for you, in this browser; a link shows one to anyone who has it.")
         chosen = st.selectbox("Kept model", list(labels), format_func=labels.get, key="your_models_pick",
                               label_visibility="collapsed")
-        open_col, delete_col = st.columns(2)
-        if open_col.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
+        if st.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
             _store_action(lambda: session.open_stored(chosen))
         # Asked twice: a deleted model cannot come back, and its links stop working.
-        with delete_col.popover("Delete", icon=":material/delete:", width="stretch"):
+        with st.popover("Delete", icon=":material/delete:", width="stretch"):
             st.caption(f"{plain(labels[chosen])} will be deleted from this server, and its links will say so.")
             if st.button("Delete it", key="your_models_delete", type="primary"):
                 _store_action(lambda: session.delete_stored(chosen))

@@ -164,6 +164,7 @@ def test_a_trained_pair_is_listed_after_a_reload_and_deleting_it_ends_its_link(b
         listed.click()
         sidebar = page.get_by_test_id("stSidebar")
         assert sidebar.get_by_role("combobox", name="Kept model").input_value() == label
+        wait_for_app(page, sidebar.get_by_role("button", name="Rename"))
         screenshot(page, "store-your-models")
         sidebar.get_by_role("button", name=re.compile("Delete")).click()
         page.get_by_role("button", name="Delete it", exact=True).click()
