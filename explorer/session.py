@@ -14,6 +14,7 @@ import math
 import os
 import re
 import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
@@ -196,9 +197,23 @@ def _store_at(url: str, max_mb: str, max_days: str) -> ModelStore:
     return store
 
 
+# configuration -> (when, why) the store last could not be reached: a store that is away is asked again only
+# after STORE_RETRY_S, not on every run of every session (an unreachable bucket can take seconds to say so).
+_store_faults: dict[tuple[str, ...], tuple[float, str]] = {}
+STORE_RETRY_S = 60.0
+
+
 def model_store() -> ModelStore:
     """The store the environment names; StoreUnavailable when it cannot be reached."""
-    return _store_at(*(os.environ.get(name, "") for name in (STORE_ENV, MAX_MB_ENV, MAX_DAYS_ENV)))
+    configuration = tuple(os.environ.get(name, "") for name in (STORE_ENV, MAX_MB_ENV, MAX_DAYS_ENV))
+    fault = _store_faults.get(configuration)
+    if fault is not None and time.monotonic() - fault[0] < STORE_RETRY_S:
+        raise StoreUnavailable(fault[1])
+    try:
+        return _store_at(*configuration)
+    except StoreUnavailable as err:
+        _store_faults[configuration] = (time.monotonic(), str(err))
+        raise
 
 
 def store_problem() -> str | None:
@@ -425,7 +440,7 @@ def _open_linked_model(model: str, notices: list[str]) -> bool:
     try:
         open_stored(model)
     except (StoreError, DatasetUnavailable) as err:
-        notices.append(f"the model it names cannot be opened: {plain_reason(err)}; showing the default instead")
+        notices.append(f"the model it names cannot be opened ({_plain_reason(err)}); showing the default instead")
         return False
     return True
 
@@ -436,7 +451,7 @@ def _quoted(value: str) -> str:
     return "'" + plain(value, limit=40) + "'"
 
 
-def plain_reason(err: Exception) -> str:
+def _plain_reason(err: Exception) -> str:
     """An error's words as they are shown in a notice (they may quote a file's or a store's contents)."""
     from .widgets import plain  # widgets imports this module
     return plain(str(err), limit=300)
