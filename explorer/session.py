@@ -10,6 +10,7 @@ MAX_OWN_PAIRS most recently used ones in its own ``st.session_state``.
 from __future__ import annotations
 
 import copy
+import logging
 import math
 import os
 import re
@@ -35,6 +36,7 @@ from vae_core.store import (
 )
 from vae_core.workspace import Workspace
 
+LOG = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt",
                  "fashion-mnist-conv": "fashion-mnist-conv-latent2.pt"}
@@ -213,16 +215,26 @@ def model_store() -> ModelStore:
         return _store_at(*configuration)
     except StoreUnavailable as err:
         _store_faults[configuration] = (time.monotonic(), str(err))
+        LOG.warning("models are not being kept: %s", err)
         raise
 
 
-def store_problem() -> str | None:
-    """Why models are not being kept right now, or None when the store answers."""
+def visitor_reason(err: Exception) -> str:
+    """An error in words for a visitor: the store's own faults name paths and hosts, which go to the server's
+    log instead."""
+    if isinstance(err, StoreUnavailable):
+        LOG.warning("model store: %s", err)
+        return "models are not being kept on this server right now"
+    return str(err)
+
+
+def store_reachable() -> bool:
+    """Whether models are being kept right now (why not goes to the server's log)."""
     try:
         model_store()
-    except StoreUnavailable as err:
-        return str(err)
-    return None
+    except StoreUnavailable:
+        return False
+    return True
 
 
 def stored_ids() -> dict[str, str]:
@@ -265,7 +277,7 @@ def keep_in_store(pair: ModelPair, label: str, dataset: ImageDataset) -> str | N
         return model_id
     except StoreError as err:
         st.session_state.setdefault(PAIR_NOTICES, []).append(
-            f"{label} is not kept on this server ({err}): it lasts as long as this session. "
+            f"{label} is not kept on this server ({visitor_reason(err)}): it lasts as long as this session. "
             "Download a checkpoint (Train page) to keep it.")
         return None
 
@@ -454,7 +466,7 @@ def _quoted(value: str) -> str:
 def _plain_reason(err: Exception) -> str:
     """An error's words as they are shown in a notice (they may quote a file's or a store's contents)."""
     from .widgets import plain  # widgets imports this module
-    return plain(str(err), limit=300)
+    return plain(visitor_reason(err), limit=300)
 
 
 def _parse_floats(text: str, count: int) -> list[float] | None:

@@ -86,10 +86,9 @@ def sidebar() -> None:
 
 def your_models() -> None:
     """The stored models this browser made: open, rename, delete. (Others reach them only by link.)"""
-    problem = session.store_problem()
-    if problem is not None:
-        st.sidebar.caption(f"⚠️ Models you train or upload are not being kept on this server right now: "
-                           f"{plain(problem, limit=200)}. They last as long as this session.")
+    if not session.store_reachable():
+        st.sidebar.caption("⚠️ Models you train or upload are not being kept on this server right now: each "
+                           "lasts as long as this session (download a checkpoint on the Train page to keep one).")
         return
     mine = session.my_models()
     if not mine:
@@ -117,7 +116,8 @@ def _store_action(action) -> None:
     try:
         action()
     except (StoreError, DatasetUnavailable) as err:
-        st.session_state.setdefault(session.PAIR_NOTICES, []).append(f"That did not work: {err}")
+        notices = st.session_state.setdefault(session.PAIR_NOTICES, [])
+        notices.append(f"That did not work: {session.visitor_reason(err)}")
     st.rerun()
 
 

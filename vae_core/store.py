@@ -198,9 +198,14 @@ class ModelStore:
     @classmethod
     def from_environment(cls) -> ModelStore:
         """The store LATENT_EXPLORER_STORE names (a local folder by default), with the environment's caps."""
-        return cls(os.environ.get(STORE_ENV) or DEFAULT_STORE,
-                   max_bytes=int(float(os.environ.get(MAX_MB_ENV, DEFAULT_MAX_MB)) * 2**20),
-                   max_age_s=float(os.environ.get(MAX_DAYS_ENV, DEFAULT_MAX_DAYS)) * DAY_S)
+        caps = {}
+        for name, default in ((MAX_MB_ENV, DEFAULT_MAX_MB), (MAX_DAYS_ENV, DEFAULT_MAX_DAYS)):
+            try:
+                caps[name] = float(os.environ.get(name) or default)
+            except ValueError:
+                raise StoreUnavailable(f"{name} must be a number, not {os.environ[name]!r}") from None
+        return cls(os.environ.get(STORE_ENV) or DEFAULT_STORE, max_bytes=int(caps[MAX_MB_ENV] * 2**20),
+                   max_age_s=caps[MAX_DAYS_ENV] * DAY_S)
 
     # --- keys and atomic files -------------------------------------------------------------------
     def _key(self, *parts: str) -> str:

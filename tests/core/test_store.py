@@ -270,3 +270,14 @@ def test_a_store_that_cannot_be_reached_says_so(tmp_path):
     blocker.write_text("not a folder")
     with pytest.raises(StoreUnavailable, match="cannot be reached"):
         ModelStore(blocker / "store")
+
+
+def test_caps_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENT_EXPLORER_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LATENT_EXPLORER_STORE_MAX_MB", "1.5")
+    monkeypatch.setenv("LATENT_EXPLORER_STORE_MAX_DAYS", "2")
+    store = ModelStore.from_environment()
+    assert (store.max_bytes, store.max_age_s) == (int(1.5 * 2**20), 2 * DAY_S)
+    monkeypatch.setenv("LATENT_EXPLORER_STORE_MAX_MB", "lots")
+    with pytest.raises(StoreUnavailable, match="must be a number"):
+        ModelStore.from_environment()
