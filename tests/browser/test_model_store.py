@@ -26,6 +26,7 @@ from devtools.browser import (
     wait_for_card,
     wait_for_map,
 )
+from devtools.sample_images import shapes_zip
 from vae_core.store import ID_PATTERN, STORE_ENV
 
 pytestmark = pytest.mark.browser
@@ -176,6 +177,42 @@ def test_a_trained_pair_is_listed_after_a_reload_and_deleting_it_ends_its_link(b
         assert "its owner deleted it from this server" in notice.inner_text()
         wait_for_map(page)
         assert active_models_label(page).startswith("Digits")
+        assert not exception_texts(page)
+    finally:
+        context.close()
+
+
+def test_share_says_what_a_link_to_own_images_shows_and_deletes_it(browser, store_server):
+    context, page = new_page(browser)
+    try:
+        page.goto(store_server.url + "/train", wait_until="domcontentloaded")
+        wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
+        page.get_by_test_id("stFileUploader").filter(has_text="Images to train on").locator('input[type="file"]') \
+            .set_input_files(files=[{"name": "shapes.zip", "mimeType": "application/zip", "buffer": shapes_zip()}])
+        wait_for_app(page, page.get_by_text("12 images in 2 classes", exact=False))
+        set_number(page, "Hidden size", 16)
+        set_number(page, "Epochs", 1)
+        page.get_by_role("button", name="Train", exact=True).click()
+        wait_for_app(page, alert(page, "Training finished"), timeout_s=TRAIN_WAIT_S)
+        model_id = wait_for_query(page, "model", ID_PATTERN.pattern)
+
+        page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=re.compile(r"Explore$")).click()
+        wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
+        wait_for_map(page)
+        page.get_by_role("button", name=re.compile("Share")).click()
+        body = page.get_by_test_id("stPopoverBody")
+        warning = body.get_by_text("Anyone with this link will see this model and the 12 images stored with it")
+        wait_for_app(page, warning)
+        assert model_id in body.locator("code").first.inner_text()
+        screenshot(page, "store-share-own-images")
+        body.get_by_role("button", name="Delete from this server").click()
+        wait_for_app(page, lambda: active_models_label(page).startswith("Digits"))
+        assert query(page).get("model") == "digits"
+
+        page.goto(f"{store_server.url}/?model={model_id}", wait_until="domcontentloaded")
+        notice = page.get_by_text("The link could not be followed in full", exact=False)
+        wait_for_app(page, notice)
+        assert "its owner deleted it from this server" in notice.inner_text()
         assert not exception_texts(page)
     finally:
         context.close()
