@@ -25,6 +25,7 @@ import functools
 import hashlib
 import io
 import json
+import math
 import os
 import re
 import secrets
@@ -56,6 +57,9 @@ MAX_LABEL_CHARS = 80
 MAX_IMAGES_BYTES = ImageLimits().max_dataset_values + 8 * ImageLimits().max_images + 2**20  # pixels, labels, headers
 
 DAY_S = 86_400
+# Retention reads every entry's description: after a put it runs at most this often per process, so keeping a
+# model stays quick on a large remote store (which may then be over its cap for up to this long).
+RETENTION_EVERY_S = 60.0
 
 
 class StoreError(Exception):
@@ -186,6 +190,7 @@ class ModelStore:
         self.url = str(url)
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
+        self._retained_at = -math.inf  # time.monotonic() of the last retention pass
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
             self.fs.makedirs(self._key("models"), exist_ok=True)
@@ -273,7 +278,8 @@ class ModelStore:
         self._write_json(self._entry_key(model_id, "opened.json"), {"at": entry["created"]})
         self._write_json(self._entry_key(model_id, "entry.json"), dict(entry, size_bytes=size))
         self._write_json(self._owner_key(entry["owner"], model_id), {})
-        self.enforce_retention()
+        if time.monotonic() - self._retained_at >= RETENTION_EVERY_S:
+            self.enforce_retention()
         return model_id
 
     @_faults_as_unavailable
@@ -405,6 +411,7 @@ class ModelStore:
         """Let go of models not opened for max_age_s, then of the least recently opened until the store fits
         max_bytes; returns the ids let go. (Shipped models are never in the store, so they never go.)"""
         now = time.time() if now is None else now
+        self._retained_at = time.monotonic()
         kept = sorted(self.entries(), key=lambda e: e.last_opened)
         let_go = [e for e in kept if now - e.last_opened > self.max_age_s]
         kept = [e for e in kept if e not in let_go]

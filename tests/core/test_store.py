@@ -281,3 +281,14 @@ def test_caps_from_the_environment(monkeypatch, tmp_path):
     monkeypatch.setenv("LATENT_EXPLORER_STORE_MAX_MB", "lots")
     with pytest.raises(StoreUnavailable, match="must be a number"):
         ModelStore.from_environment()
+
+
+def test_keeping_a_model_lets_the_oldest_go_when_the_store_is_over_its_cap(store_url, digits_pair):
+    store = ModelStore(store_url)
+    older = store.put(digits_pair, "older", OWNER)
+    store.max_bytes = store.entry(older).size_bytes  # room for one
+    store._retained_at = -float("inf")  # as in a server whose last retention pass was over a minute ago
+    newer = store.put(digits_pair, "newer", OWNER)
+    assert [e.model_id for e in store.entries()] == [newer]
+    with pytest.raises(ModelGone, match="let go"):
+        store.open(older)
