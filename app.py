@@ -32,6 +32,8 @@ def run() -> None:
     with st.container(key=components.HIDDEN_KEY_PREFIX + "history"):
         st.html(ONE_HISTORY_ENTRY_PER_PAGE, unsafe_allow_javascript=True)
     components.load_runtime()
+    if session.owner_cookie_missing():
+        components.remember_owner(session.OWNER_COOKIE, session.owner_token())
     page = pages.navigation()
     session.restore_view_from_url()
     widgets.sidebar()

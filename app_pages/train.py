@@ -415,7 +415,8 @@ def sweep_results(sweep: BetaSweep) -> None:
 def main() -> None:
     st.title("Train")
     st.caption("Train a new AE, VAE or both on your settings and watch the ELBO's two terms as it learns. "
-               "The result becomes this browser session's active model; nobody else sees it.")
+               "The result becomes the active model and is kept on this server for you (Your models, in the "
+               "sidebar); others see it only through a link you share.")
     busy = TRAINING_JOB in st.session_state
     own_images.section()
     settings_form(busy=busy)

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -52,7 +54,12 @@ class StreamlitServer:
         self.port = free_port()
         self.log_path = log_path or ARTIFACTS / f"streamlit-{self.port}.log"
         self.extra_args = extra_args
-        self.env = env or {}
+        self.env = dict(env or {})
+        # Pairs made in a test server are kept in a store of its own (removed by stop()), never in the default
+        # under ~/.cache; a caller that names a store keeps it.
+        self.own_store = None
+        if "LATENT_EXPLORER_STORE" not in self.env:
+            self.own_store = self.env["LATENT_EXPLORER_STORE"] = tempfile.mkdtemp(prefix="latent-explorer-store-")
         self.process: subprocess.Popen | None = None
         self.started_at: float | None = None
 
@@ -110,6 +117,8 @@ class StreamlitServer:
                 self.process.wait(timeout=15)
         if getattr(self, "_log", None) is not None:
             self._log.close()
+        if self.own_store is not None:
+            shutil.rmtree(self.own_store, ignore_errors=True)
 
 
 def launch_chromium(playwright):

@@ -7,6 +7,7 @@
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
+- ``remember_owner``: sets the cookie that tells the server whose models this browser's are.
 
 A component's element carries its script every time it is drawn again, so the scripts of the map, the
 card and the editor are a few lines that hand over to the runtime; the runtime's element and the packs
@@ -93,6 +94,24 @@ _card = st.components.v2.component("latent_explorer_card", css=_source("inspect_
 _editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
                                      js=_bootstrap("editor"))
 _pad = st.components.v2.component("latent_explorer_pad", css=_source("drawing_pad.css"), js=_bootstrap("pad"))
+
+
+# Set from the page itself (v2 components are not in an iframe), so it is the app's own first-party cookie; the
+# server reads it back from the next request's headers (st.context.cookies).
+_owner_cookie = st.components.v2.component("latent_explorer_owner", js="""
+export default function ({data}) {
+  if (data && data.name && data.token) {
+    document.cookie = `${data.name}=${data.token}; path=/; max-age=${data.max_age}; SameSite=Lax`;
+  }
+}
+""")
+OWNER_COOKIE_MAX_AGE_S = 400 * 86_400  # the longest browsers keep a cookie
+
+
+def remember_owner(name: str, token: str) -> None:
+    """Keep this browser's owner token in a cookie, so its models are its own after a reload or a restart."""
+    _owner_cookie(data={"name": name, "token": token, "max_age": OWNER_COOKIE_MAX_AGE_S},
+                  key=HIDDEN_KEY_PREFIX + "owner")
 
 
 def hidden_slot(name: str):

@@ -1,7 +1,7 @@
 """The Train page's "Your own images" section: upload, convert, preview; the settings form then trains on them.
 
-The converted dataset lives in this browser session's state only, like the pairs trained on it; nothing
-is written to disk (vae_core.image_sources reads archives in memory).
+The converted dataset lives in this browser session's state (vae_core.image_sources reads archives in
+memory); a pair trained on it is written to the model store together with these images.
 """
 
 from __future__ import annotations
@@ -135,7 +135,8 @@ def section() -> None:
     st.caption(f"A .zip of PNG or JPEG images, in one folder per class (the folder names the class) or all together "
                f"(unlabelled), or a NumPy .npy/.npz array of images (an .npz may add `labels`). Up to "
                f"{LIMITS.max_images:,} images, {LIMITS.max_source_bytes // 2**20} MB per file and "
-               f"{LIMITS.max_unpacked_bytes // 2**20} MB unpacked. Everything stays in this browser session.")
+               f"{LIMITS.max_unpacked_bytes // 2**20} MB unpacked. A model trained on them is kept on this server "
+               f"with them, for you; its link shows both to whoever has it.")
     upload_col, size_col, channels_col = st.columns([3, 1, 1])
     upload = upload_col.file_uploader(
         "Images to train on", type=["zip", "npz", "npy"], key="own_images_upload",

@@ -1,24 +1,42 @@
 """Per-session state of the explorer: which model pair is active, the view, and the URL that carries it.
 
 Shipped model pairs are loaded once per server process and shared by every
-session (they are never modified). Pairs a visitor trains or uploads live in
-that visitor's own ``st.session_state`` only, so no one else ever sees them.
+session (they are never modified). Pairs a visitor trains or uploads are written
+once to the model store (vae_core.store), where their link (``?model=<id>``)
+finds them from any server sharing it; in memory, each session holds its
+MAX_OWN_PAIRS most recently used ones in its own ``st.session_state``.
 """
 
 from __future__ import annotations
 
+import copy
+import logging
 import math
 import os
+import re
+import secrets
+import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import streamlit as st
 
-from vae_core import DATASETS, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
+from vae_core import DATASETS, DatasetUnavailable, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
 from vae_core.latent import MAX_SEED
+from vae_core.store import (
+    ID_PATTERN,
+    MAX_DAYS_ENV,
+    MAX_MB_ENV,
+    STORE_ENV,
+    ModelStore,
+    StoreError,
+    StoreUnavailable,
+    owner_hash,
+)
 from vae_core.workspace import Workspace
 
+LOG = logging.getLogger(__name__)
 ASSETS = Path(__file__).resolve().parent.parent / "assets"
 SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt",
                  "fashion-mnist-conv": "fashion-mnist-conv-latent2.pt"}
@@ -28,7 +46,17 @@ SHIPPED_VARIANTS = {"fashion-mnist-conv": ("fashion-mnist", "convolutional")}
 # A host may pin it (say to the lighter digits) with this variable.
 LANDING_ENV = "LATENT_EXPLORER_LANDING"
 LANDING_ORDER = ("fashion-mnist", "digits")
-MAX_OWN_PAIRS = 3
+MAX_OWN_PAIRS = 3  # in memory; the store keeps every pair, and one let go from memory is opened again from it
+# A host may keep pairs trained on a person's own images for their owner only ("off").
+SHARE_OWN_IMAGES_ENV = "LATENT_EXPLORER_SHARE_OWN_IMAGES"
+# The owner token: set in the browser by components.remember_owner, read back from the request's cookies.
+OWNER_COOKIE = "latent_explorer_owner"
+OWNER_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+# Query values: what a link may carry, checked before anything is converted (str.isdigit accepts "²", and int()
+# refuses more than 4,300 digits).
+MAX_QUERY_CHARS = 2000
+WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
+DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
 
 # session_state keys
@@ -44,6 +72,8 @@ NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
+STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
+OWNER_TOKEN = "owner_token"
 
 
 @st.cache_resource(show_spinner="Loading the shipped models and encoding the held-out images…")
@@ -121,25 +151,204 @@ def activate(key: str) -> None:
 
 
 def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = None) -> str:
-    """Register a pair trained or uploaded in this session and make it active; returns its key.
+    """Register a pair trained or uploaded in this session, kept in the model store first so that it outlives
+    the session, and make it active; returns its key.
 
-    A session keeps its MAX_OWN_PAIRS most recently used pairs (each holds its models and its held-out codes);
-    an older one is dropped, with a notice. ``dataset``: the pair's dataset when it is in no registry (a
-    person's own images); else loaded by name.
+    ``dataset``: the pair's dataset when it is in no registry (a person's own images); else loaded by name.
     """
     if dataset is None:
         dataset = load_dataset(pair.dataset, download=False)
+    workspace = Workspace(pair, dataset, label=f"{label} (this session)")
+    return _hold(workspace, keep_in_store(pair, label, dataset))
+
+
+def _hold(workspace: Workspace, model_id: str | None) -> str:
+    """Hold a workspace in this session's memory and make it active; its key.
+
+    A session holds its MAX_OWN_PAIRS most recently used pairs (each holds its models and its held-out codes);
+    an older one is let go from memory, with a notice.
+    """
     workspaces = own_workspaces()
     number = st.session_state[OWN_COUNT] = st.session_state.get(OWN_COUNT, 0) + 1
     key = f"own-{number}"
-    workspaces[key] = Workspace(pair, dataset, label=f"{label} (this session)")
+    workspaces[key] = workspace
+    if model_id is not None:
+        stored_ids()[key] = model_id
     activate(key)
     while len(workspaces) > MAX_OWN_PAIRS:
-        dropped = workspaces.pop(next(iter(workspaces)))
+        dropped_key = next(iter(workspaces))
+        dropped = workspaces.pop(dropped_key)
+        if stored_ids().pop(dropped_key, None) is not None:
+            text = "It stays on this server: open it again from Your models or its link."
+        else:
+            text = "Download a checkpoint (Train page) to keep a pair."
         st.session_state.setdefault(PAIR_NOTICES, []).append(
-            f"This session keeps its {MAX_OWN_PAIRS} most recently used pairs, so {dropped.label} was let go. "
-            "Download a checkpoint (Train page) to keep a pair.")
+            f"This session keeps its {MAX_OWN_PAIRS} most recently used pairs in memory, so {dropped.label} "
+            f"was let go. {text}")
     return key
+
+
+# --- the model store -----------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def _store_at(url: str, max_mb: str, max_days: str) -> ModelStore:
+    """One ModelStore per configuration and server process (a fault is not cached: the next run tries again).
+    Models past the age cap go when a server starts, as well as whenever a model is kept."""
+    store = ModelStore.from_environment()
+    store.enforce_retention()
+    return store
+
+
+# configuration -> (when, why) the store last could not be reached: a store that is away is asked again only
+# after STORE_RETRY_S, not on every run of every session (an unreachable bucket can take seconds to say so).
+_store_faults: dict[tuple[str, ...], tuple[float, str]] = {}
+STORE_RETRY_S = 60.0
+
+
+def model_store() -> ModelStore:
+    """The store the environment names; StoreUnavailable when it cannot be reached."""
+    configuration = tuple(os.environ.get(name, "") for name in (STORE_ENV, MAX_MB_ENV, MAX_DAYS_ENV))
+    fault = _store_faults.get(configuration)
+    if fault is not None and time.monotonic() - fault[0] < STORE_RETRY_S:
+        raise StoreUnavailable(fault[1])
+    try:
+        return _store_at(*configuration)
+    except StoreUnavailable as err:
+        _store_faults[configuration] = (time.monotonic(), str(err))
+        LOG.warning("models are not being kept: %s", err)
+        raise
+
+
+def visitor_reason(err: Exception) -> str:
+    """An error in words for a visitor: the store's own faults name paths and hosts, which go to the server's
+    log instead."""
+    if isinstance(err, StoreUnavailable):
+        LOG.warning("model store: %s", err)
+        return "models are not being kept on this server right now"
+    return str(err)
+
+
+def store_reachable() -> bool:
+    """Whether models are being kept right now (why not goes to the server's log)."""
+    try:
+        model_store()
+    except StoreUnavailable:
+        return False
+    return True
+
+
+def stored_ids() -> dict[str, str]:
+    return st.session_state.setdefault(STORED_IDS, {})
+
+
+def stored_id(key: str | None = None) -> str | None:
+    """The store id of a pair in memory (the active one by default), None for a shipped or unkept pair."""
+    return stored_ids().get(active_key() if key is None else key)
+
+
+def owner_token() -> str:
+    """This browser's owner token: from its cookie, else a new one (components.remember_owner sets it)."""
+    token = st.session_state.get(OWNER_TOKEN)
+    if token is None:
+        cookie = _owner_cookie()
+        token = cookie if cookie is not None and OWNER_TOKEN_PATTERN.fullmatch(cookie) else secrets.token_urlsafe(32)
+        st.session_state[OWNER_TOKEN] = token
+    return token
+
+
+def _owner_cookie() -> str | None:
+    cookie = st.context.cookies.get(OWNER_COOKIE)
+    return cookie if isinstance(cookie, str) else None  # no request (AppTest) has no cookies
+
+
+def owner_cookie_missing() -> bool:
+    return _owner_cookie() != owner_token()
+
+
+def sharing_own_images() -> bool:
+    return os.environ.get(SHARE_OWN_IMAGES_ENV, "on").strip().lower() not in ("off", "0", "false", "no")
+
+
+def keep_in_store(pair: ModelPair, label: str, dataset: ImageDataset) -> str | None:
+    """Write a new pair to the store; its id, or None (with a notice) when the store cannot keep it."""
+    try:
+        model_id = model_store().put(pair, label, owner_token(), dataset=dataset if pair.data_manifest else None)
+        _owner_entries.clear()
+        return model_id
+    except StoreError as err:
+        st.session_state.setdefault(PAIR_NOTICES, []).append(
+            f"{label} is not kept on this server ({visitor_reason(err)}): it lasts as long as this session. "
+            "Download a checkpoint (Train page) to keep it.")
+        return None
+
+
+def open_stored(model_id: str) -> str:
+    """Make a stored pair active (from memory when this session holds it); its key. Raises StoreError or
+    DatasetUnavailable with words for the visitor."""
+    for key, kept_id in stored_ids().items():
+        if kept_id == model_id and key in own_workspaces():
+            activate(key)
+            return key
+    store = model_store()
+    entry = store.entry(model_id)  # every time: it may have been deleted, renamed or let go since it was loaded
+    if entry.image_count and not sharing_own_images() and entry.owner != owner_hash(owner_token()):
+        raise StoreError("it was trained on its maker's own images, which this server keeps for its maker only")
+    workspace = _stored_workspace(store, model_id)
+    store.note_opened(model_id)
+    # This session's own copy carries its label (a rename changes it); models, codes and caches are shared.
+    mine = copy.copy(workspace)
+    mine.label = f"{entry.label} (this session)"
+    return _hold(mine, model_id)
+
+
+@st.cache_resource(max_entries=8, show_spinner="Opening the model…", hash_funcs={ModelStore: id})
+def _stored_workspace(store: ModelStore, model_id: str) -> Workspace:
+    """A stored pair, read and encoded once per server process while it is in demand (a link shared with many
+    people is opened by many sessions), like the shipped pairs."""
+    kept = store.open(model_id)
+    dataset = kept.dataset or load_dataset(kept.entry.dataset, download=False)
+    return Workspace(kept.pair, dataset, label=kept.entry.label)
+
+
+def my_models() -> list:
+    """This browser's stored models (StoredEntry), most recently opened first; empty when the store is away."""
+    try:
+        return _owner_entries(model_store(), model_store().url, owner_token())
+    except StoreError:
+        return []
+
+
+@st.cache_data(ttl=15, show_spinner=False)
+def _owner_entries(_store: ModelStore, url: str, token: str) -> list:
+    """An owner's list, read at most every 15 s by this server (the sidebar asks on every run); cleared when
+    this server keeps, renames or deletes a model, so a change made here shows at once."""
+    return _store.entries(token)
+
+
+def is_mine(model_id: str) -> bool:
+    try:
+        return model_store().entry(model_id).owner == owner_hash(owner_token())
+    except StoreError:
+        return False
+
+
+def rename_stored(model_id: str, label: str) -> None:
+    label = model_store().rename(model_id, owner_token(), label)
+    _owner_entries.clear()
+    for key, kept_id in stored_ids().items():
+        if kept_id == model_id and key in own_workspaces():
+            own_workspaces()[key].label = f"{label} (this session)"
+
+
+def delete_stored(model_id: str) -> None:
+    """Delete one of this browser's models from the store, and from this session's memory."""
+    model_store().delete(model_id, owner_token())
+    _owner_entries.clear()
+    for key in [k for k, kept_id in stored_ids().items() if kept_id == model_id]:
+        stored_ids().pop(key)
+        own_workspaces().pop(key, None)
+    if st.session_state.get(WORKSPACE) not in workspace_labels():
+        activate(landing_key())
 
 
 # --- the view: selection, latent vector, seed ---------------------------------------
@@ -189,59 +398,100 @@ def sample_seed() -> int:
 # --- the URL -----------------------------------------------------------------------
 
 def restore_view_from_url() -> None:
-    """Once per session: apply model, point, z and seed from the query string; bad values become notices."""
+    """Once per session: apply model, point, z and seed from the query string; bad values become notices.
+
+    Every value is checked against a strict pattern and a length before it is converted, and shown in a
+    notice only escaped and shortened (a link is a stranger's text).
+    """
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    params = st.query_params
+    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed")}
+    params = {name: value for name, value in query.items() if value is not None}
     notices = []
     model = params.get("model")
-    if model is not None:
-        if model in shipped_keys():
-            activate(model)
-        else:
-            notices.append(f"model '{model}' is not available here (links can only name shipped models); "
-                           "showing the default instead")
-    latent_dim = active_workspace().latent_dim()
+    if model is not None and not _open_linked_model(model, notices):
+        # The point and z belong to the model the link names: on another model they would be another view.
+        if "point" in params or "z" in params:
+            notices[-1] += ", without the point and latent vector it names (they belong to that model)"
+        params.pop("point", None)
+        params.pop("z", None)
+    ws = active_workspace()
     point = params.get("point")
     if point is not None:
-        ws = active_workspace()
-        if point.isdigit() and int(point) < ws.total:
+        if WHOLE_NUMBER.fullmatch(point) and int(point) < ws.total:
             select(int(point))
             if not ws.is_held_out(int(point)):
                 st.session_state[EVERY_IMAGE] = True  # a training image: show the map it is on
         else:
-            notices.append(f"point '{point}' does not exist in this dataset; no point selected")
+            notices.append(f"point {_quoted(point)} does not exist in this dataset; no point selected")
     z = params.get("z")
     if z is not None:
-        values = _parse_floats(z)
-        if values is not None and len(values) == latent_dim:
+        values = _parse_floats(z, ws.latent_dim())
+        if values is not None:
             set_latent_vector(np.array(values))
         else:
-            notices.append(f"latent vector '{z}' is not {latent_dim} numbers; starting from the default")
+            notices.append(f"latent vector {_quoted(z)} is not {ws.latent_dim()} numbers; starting from the default")
     seed = params.get("seed")
     if seed is not None:
-        if seed.isdigit() and int(seed) <= MAX_SEED:
+        if WHOLE_NUMBER.fullmatch(seed) and int(seed) <= MAX_SEED:
             st.session_state[SEED] = int(seed)
         else:
-            notices.append(f"seed '{seed}' is not a whole number; using 0")
+            notices.append(f"seed {_quoted(seed)} is not a whole number from 0 to {MAX_SEED:,}; using 0")
     st.session_state[NOTICES] = notices
 
 
-def _parse_floats(text: str) -> list[float] | None:
+def _open_linked_model(model: str, notices: list[str]) -> bool:
+    """Activate the model a link names; False, with a notice, when it cannot be opened."""
+    if model in shipped_keys():
+        activate(model)
+        return True
+    if not ID_PATTERN.fullmatch(model):
+        notices.append(f"model {_quoted(model)} is not a model of this server; showing the default instead")
+        return False
     try:
-        values = [float(v) for v in text.split(",")]
-    except ValueError:
+        open_stored(model)
+    except (StoreError, DatasetUnavailable) as err:
+        notices.append(f"the model it names cannot be opened ({_plain_reason(err)}); showing the default instead")
+        return False
+    return True
+
+
+def _quoted(value: str) -> str:
+    """A link's value in a notice: escaped and shortened (a link is a stranger's text)."""
+    from .widgets import plain  # widgets imports this module
+    return "'" + plain(value, limit=40) + "'"
+
+
+def _plain_reason(err: Exception) -> str:
+    """An error's words as they are shown in a notice (they may quote a file's or a store's contents)."""
+    from .widgets import plain  # widgets imports this module
+    return plain(visitor_reason(err), limit=300)
+
+
+def _parse_floats(text: str, count: int) -> list[float] | None:
+    """Exactly ``count`` plain decimal numbers separated by commas (no "nan", "inf", "1_0" or other digits)."""
+    parts = text.split(",") if len(text) <= MAX_QUERY_CHARS else []
+    if len(parts) != count or not all(DECIMAL.fullmatch(part) for part in parts):
         return None
+    values = [float(part) for part in parts]
     return values if all(math.isfinite(v) for v in values) else None
 
 
-def view_params() -> dict[str, str]:
-    """The query string that reopens this view; session-only models cannot be named in a link."""
-    params: dict[str, str] = {}
+def linkable_model() -> str | None:
+    """What ``?model=`` names for the active pair: a shipped key or a store id; None for a pair kept nowhere."""
     key = active_key()
-    if key in SHIPPED_FILES:
-        params["model"] = key
+    return key if key in SHIPPED_FILES else stored_id(key)
+
+
+def view_params() -> dict[str, str]:
+    """The query string that reopens this view. A point, z or seed only ever travels with the model it belongs
+    to: for a pair the link cannot name, the query string is empty."""
+    params: dict[str, str] = {}
+    model = linkable_model()
+    if model is None:
+        return params
+    params["model"] = model
     index = selected_index()
     if index is not None:
         params["point"] = str(index)

@@ -10,6 +10,7 @@ from vae_core.data import DOWNLOAD_DIR, missing_dataset_message
 from vae_core.download import download_dataset, mirrors_reachable
 from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
+from vae_core.store import StoreError
 
 from . import session
 
@@ -25,6 +26,8 @@ and lets you look inside the VAE's latent space.
 - **Train**: new models with your settings, or upload a checkpoint.
 
 Links carry the view: copy the address bar, or use a page's **Share** button, to share exactly this.
+Models you train or upload are kept on this server: **Your models** lists them in this browser, and
+a link opens one for anyone who has it.
 """
 
 
@@ -77,8 +80,8 @@ def sidebar() -> None:
     st.session_state["model_picker"] = session.active_key()
     st.sidebar.selectbox("Models", keys, format_func=labels.get,
                          key="model_picker", on_change=lambda: session.activate(st.session_state["model_picker"]),
-                         help="The AE and VAE pair every page shows. Pairs you train or upload appear here "
-                              "for this browser session only.")
+                         help="The AE and VAE pair every page shows. Pairs you train, upload or open by link "
+                              "appear here; Your models lists every pair you made.")
     # The menu cuts long names short: the active one is written out in full beneath it.
     st.sidebar.caption(plain(labels[session.active_key()], limit=300))
     ws = session.active_workspace()
@@ -86,6 +89,7 @@ def sidebar() -> None:
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
     for notice in session.pop_pair_notices():
         st.sidebar.info(plain(notice, limit=400), icon=":material/inventory_2:")
+    your_models()
     missing_datasets()
     job = st.session_state.get(session.TRAINING_JOB)
     if job is not None:
@@ -108,6 +112,43 @@ def server_notes() -> None:
     st.markdown("**Running this app yourself?**")
     for name in missing:
         st.caption(missing_dataset_message(name) + f" Downloads are kept in `{DOWNLOAD_DIR}`.")
+
+
+def your_models() -> None:
+    """The stored models this browser made: open, rename, delete. (Others reach them only by link.)"""
+    if not session.store_reachable():
+        st.sidebar.caption("⚠️ Models you train or upload are not being kept on this server right now: each "
+                           "lasts as long as this session (download a checkpoint on the Train page to keep one).")
+        return
+    mine = session.my_models()
+    if not mine:
+        return
+    labels = {entry.model_id: entry.label for entry in mine}
+    with st.sidebar.expander(f"Your models ({len(mine)})", icon=":material/inventory_2:"):
+        st.caption("Kept on this server for you, in this browser; a link shows one to anyone who has it.")
+        chosen = st.selectbox("Kept model", list(labels), format_func=labels.get, key="your_models_pick",
+                              label_visibility="collapsed")
+        if st.button("Open", key="your_models_open", icon=":material/open_in_browser:", width="stretch"):
+            _store_action(lambda: session.open_stored(chosen))
+        # Asked twice: a deleted model cannot come back, and its links stop working.
+        with st.popover("Delete", icon=":material/delete:", width="stretch"):
+            st.caption(f"{plain(labels[chosen])} will be deleted from this server, and its links will say so.")
+            if st.button("Delete it", key="your_models_delete", type="primary"):
+                _store_action(lambda: session.delete_stored(chosen))
+        with st.form("your_models_rename", border=False):
+            name = st.text_input("New name", max_chars=80, key="your_models_name", placeholder=labels[chosen])
+            if st.form_submit_button("Rename", icon=":material/edit:") and name.strip():
+                _store_action(lambda: session.rename_stored(chosen, name))
+
+
+def _store_action(action) -> None:
+    """Run one of Your models' actions; a fault becomes a notice and changes nothing."""
+    try:
+        action()
+    except (StoreError, DatasetUnavailable) as err:
+        notices = st.session_state.setdefault(session.PAIR_NOTICES, [])
+        notices.append(f"That did not work: {session.visitor_reason(err)}")
+    st.rerun()
 
 
 @st.cache_data(ttl=300, show_spinner=False)
@@ -162,11 +203,35 @@ def share_link() -> None:
     (the sidebar is not redrawn when only a fragment reruns).
     """
     with st.popover("Share", icon=":material/link:", help="A link that reopens this view"):
+        model_id = session.stored_id()
+        if session.linkable_model() is None:
+            st.caption("This model is not kept on this server, so no link can open it: the link below opens "
+                       "the app without it. Download a checkpoint (Train page) to keep it.")
+        elif model_id is not None and session.active_workspace().pair.data_manifest is not None:
+            _own_images_notice(model_id)
         st.code(session.shareable_link(), language=None, wrap_lines=True)
-        st.caption("Opens this page with the same model, point, latent vector and seed. "
-                   "Models trained or uploaded in this session stay private and cannot be linked.")
+        st.caption("Opens this page with the same model, point, latent vector and seed.")
+
+
+def _own_images_notice(model_id: str) -> None:
+    """Above the link to a model of a person's own images: what the link gives away, and a way out."""
+    count = session.active_workspace().total  # both splits are stored with it
+    mine = session.is_mine(model_id)
+    whose = "your own images" if mine else "its maker's own images"
+    if not session.sharing_own_images():
+        st.caption(f"This model was trained on {whose}. This server keeps such models for their maker only: "
+                   f"the link opens it in the maker's browser, and nowhere else. ({count:,} images are stored "
+                   "with it.)")
+    else:
+        st.warning(f"Anyone with this link will see this model and the {count:,} images stored with it "
+                   f"({whose}).", icon=":material/visibility:")
+    if mine and st.button("Delete from this server", key="share_delete", icon=":material/delete:",
+                          help="The model and its images are deleted from this server; the link then says "
+                               "it is gone."):
+        _store_action(lambda: session.delete_stored(model_id))
 
 
 def url_notices() -> None:
+    """What a link asked for and did not get (every value it quotes is escaped and shortened)."""
     for notice in session.pop_url_notices():
         st.warning(f"The link could not be followed in full: {notice}.", icon=":material/link_off:")

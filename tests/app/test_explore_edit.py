@@ -109,9 +109,14 @@ def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
 
 
 def test_bad_link_falls_back_with_a_notice():
-    at = run_app(point="99999", z="abc", seed="x", model="nope")
+    at = run_app(point="99999", z="abc", seed="x")
     warnings = " ".join(w.value for w in at.warning)
-    assert "point '99999'" in warnings and "model 'nope'" in warnings and "seed 'x'" in warnings
+    assert "point '99999'" in warnings and "latent vector 'abc'" in warnings and "seed 'x'" in warnings
+    assert component_data(at, "inspect_card")["selected"] is None
+    # A point belongs to its model: with a model this server lacks, it is not applied to another one.
+    at = run_app(point="3", model="nope")
+    warnings = " ".join(w.value for w in at.warning)
+    assert "model 'nope'" in warnings and "without the point" in warnings
     assert component_data(at, "inspect_card")["selected"] is None
 
 

@@ -395,10 +395,10 @@ def test_a_session_keeps_its_three_most_recently_used_pairs():
     at = AppTest.from_function(script, default_timeout=120).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["made"] == ["own-1", "own-2", "own-3", "own-4"]
-    # pair 2 was the least recently used: it went, with a notice that says how to keep a pair.
+    # pair 2 was the least recently used: it went from memory, with a notice that says where it still is.
     assert list(at.session_state["own_workspaces"]) == ["own-3", "own-1", "own-4"]
     assert at.session_state["workspace_key"] == "own-4"
     notice = " ".join(i.value for i in at.sidebar.info).replace("\\", "")  # shown as Markdown, escaped
-    assert "pair 2 (this session) was let go" in notice and "Download a checkpoint" in notice
+    assert "pair 2 (this session) was let go" in notice and "open it again from Your models" in notice
     at.run()
     assert not at.sidebar.info  # said once
