@@ -495,3 +495,12 @@ def default_engine() -> TrainingEngine:
         if _default_engine is None:
             _default_engine = TrainingEngine()
         return _default_engine
+
+
+def close_default_engine() -> None:
+    """Stop the process-wide engine's trainings and its LocalCluster, if it was ever started."""
+    global _default_engine
+    with _default_engine_lock:
+        engine, _default_engine = _default_engine, None
+    if engine is not None:
+        engine.close()
