@@ -22,6 +22,7 @@ from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig,
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint
 from vae_core.data import dataset_title
+from vae_core.engine import cluster_address
 from vae_core.jobs import BetaSweep, JobProgress, JobSpec, JobStatus, TrainingJob, TrainingRefused
 from vae_core.latent import MAX_SEED
 from vae_core.models import KIND_TITLES
@@ -123,6 +124,12 @@ def job_spec(dataset: str, model: str, architecture: str, latent_dim: int, hidde
 
 
 @st.fragment
+def training_devices() -> list[str]:
+    """What a training may run on: this server's devices, or on a cluster "auto", so that each worker trains on
+    its own best device (a GPU worker on its GPU) whatever this server has."""
+    return ["auto"] if cluster_address() else available_devices()
+
+
 def settings_form(busy: bool) -> None:
     """The settings, with two ways to submit them: train one pair, or run a beta sweep with them.
 
@@ -134,7 +141,7 @@ def settings_form(busy: bool) -> None:
     own = own_images.session_dataset()
     if own is not None:
         datasets.append(own.name)
-    devices = available_devices()
+    devices = training_devices()
     busy_help = "This session's training is under way; stop it or wait for it to end." if busy else None
     with st.container(border=True, key="train_settings"):
         data_col, size_col, optimiser_col = st.columns(3)
@@ -358,12 +365,17 @@ def checkpoints() -> None:
         show(st.session_state.pop(UPLOAD_OUTCOME, None))
 
 
+def device_text(device) -> str:
+    """'CUDA', 'CPU'; "auto" (a cluster's worker chose) as what it means."""
+    return "the worker's best device" if device == "auto" else str(device).upper()
+
+
 def settings_text(settings: dict) -> str:
     """' — 30 epochs · batch 128 · Adam 0.001 · β=1 · BCE · seed 0 · CPU' from a pair's recorded train_settings."""
     try:
         return (f" — {settings['epochs']} epochs · batch {settings['batch_size']} · "
                 f"Adam {settings['learning_rate']:g} · β={settings['beta']:g} · {str(settings['loss']).upper()} · "
-                f"seed {settings['seed']} · {str(settings['device']).upper()}")
+                f"seed {settings['seed']} · {device_text(settings['device'])}")
     except (KeyError, TypeError, ValueError):  # an uploaded file may record less, or other types
         return ""
 

@@ -8,6 +8,7 @@ import streamlit as st
 from vae_core import DATASETS, DatasetUnavailable, available_devices, is_available
 from vae_core.data import DOWNLOAD_DIR, missing_dataset_message
 from vae_core.download import download_dataset, mirrors_reachable
+from vae_core.engine import cluster_address
 from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
 from vae_core.store import StoreError
@@ -96,9 +97,12 @@ def sidebar() -> None:
         job.keep_alive()  # the visitor is still here, on whichever page
         st.sidebar.info("A training is under way; the Train page shows it and collects the result.",
                         icon=":material/model_training:")
-    devices = available_devices()
-    st.sidebar.caption(f"Compute: {', '.join(d.upper() for d in devices)}"
-                       + ("" if devices[0] != "cpu" else " (no GPU found)"))
+    if cluster_address():
+        st.sidebar.caption("Compute: trainings run on the workers of a training cluster")
+    else:
+        devices = available_devices()
+        st.sidebar.caption(f"Compute: {', '.join(d.upper() for d in devices)}"
+                           + ("" if devices[0] != "cpu" else " (no GPU found)"))
     with st.sidebar.expander("Help"):
         st.markdown(HELP)
         server_notes()

@@ -16,7 +16,7 @@ from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetUnavailable, ImageDataset, is_available, load_dataset
 from .diagnostics import LOG_PX_SAMPLES, diagnose, log_px_per_image
 from .download import DownloadProgress, download_dataset
-from .engine import CLUSTER_ENV, TrainingEngine
+from .engine import CLUSTER_ENV, TrainingEngine, cluster_address
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
 from .jobs import JobStatus, TrainingJob
 from .models import ARCHITECTURES, KIND_TITLES, ModelPair
@@ -69,7 +69,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="arithmetic of the layers: auto = bf16 on a CPU that computes it natively, else fp32")
     train.add_argument("--threads", type=int,
                        help="torch threads (default: $OMP_NUM_THREADS where set, else the physical cores)")
-    train.add_argument("--cluster", metavar="ADDRESS", default=os.environ.get(CLUSTER_ENV) or None,
+    train.add_argument("--cluster", metavar="ADDRESS", default=cluster_address(),
                        help="train on a worker of this dask scheduler (tcp://host:port) instead of in this "
                             f"process (default: ${CLUSTER_ENV} where set)")
     train.add_argument("--output", "-o", default="checkpoint.pt", help="checkpoint path to write")

@@ -150,7 +150,7 @@ class TrainingEngine:
 
     def __init__(self, address: str | None = None, max_workers: int | None = None,
                  threads_per_worker: int | None = None, niceness: int = WORKER_NICENESS):
-        self.address = address or os.environ.get(CLUSTER_ENV) or None
+        self.address = address or cluster_address()
         cores = physical_cpu_cores()
         self.max_workers = max_workers if max_workers is not None else _workers_from_environment() or cores
         if self.max_workers < 1:
@@ -473,6 +473,11 @@ def _start_workers_without_main() -> None:
 
     preparation_data.leaves_main_out_for = WORKER_PROCESS_NAME
     multiprocessing.spawn.get_preparation_data = preparation_data
+
+
+def cluster_address() -> str | None:
+    """The scheduler that ``$LATENT_EXPLORER_CLUSTER`` names, or None: train on a LocalCluster of this machine."""
+    return os.environ.get(CLUSTER_ENV) or None
 
 
 def _workers_from_environment() -> int | None:

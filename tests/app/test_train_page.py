@@ -402,3 +402,14 @@ def test_a_session_keeps_its_three_most_recently_used_pairs():
     assert "pair 2 (this session) was let go" in notice and "open it again from Your models" in notice
     at.run()
     assert not at.sidebar.info  # said once
+
+
+def test_on_a_cluster_the_workers_choose_their_device(monkeypatch):
+    """The web server's own devices say nothing about a cluster's workers: a GPU worker must not be told 'cpu'."""
+    monkeypatch.setenv("LATENT_EXPLORER_CLUSTER", "tcp://127.0.0.1:9")
+    at = fresh_page()
+    assert not [s for s in at.selectbox if s.key == "train_device"]
+    captured = {}
+    monkeypatch.setattr(TrainingJob, "start", lambda job: captured.setdefault("spec", job.spec) and job)
+    at.button(key="train_start").click().run()
+    assert captured["spec"].train.device == "auto"
