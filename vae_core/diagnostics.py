@@ -163,6 +163,7 @@ class LikelihoodJob:
         self.model, self.images, self.loss, self.samples, self.seed = model, images, loss, samples, seed
         self._claimed = False
         self._lock = threading.Lock()
+        self._finished = threading.Event()
         self.done_images, self.total_images = 0, 0
         self.result: Likelihoods | None = None
         self.error: str | None = None
@@ -174,7 +175,11 @@ class LikelihoodJob:
 
     @property
     def finished(self) -> bool:
-        return self.result is not None or self.error is not None
+        return self._finished.is_set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished (or the timeout passed); whether it has."""
+        return self._finished.wait(timeout)
 
     @property
     def progress(self) -> float:
@@ -193,6 +198,8 @@ class LikelihoodJob:
                                       self.samples)
         except Exception as err:  # a failed set is reported on the page: nothing raises in a worker thread
             self.error = f"{type(err).__name__}: {err}"
+        finally:
+            self._finished.set()
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:

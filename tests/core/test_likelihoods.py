@@ -54,8 +54,9 @@ def test_a_job_gives_log_px_above_the_elbo_on_average_and_runs_once(trained_vae,
     for thread in threads:
         thread.join()
     assert sorted(claims) == [False, False, False, True]
+    assert not job.wait(timeout=0)
     job.run()
-    assert job.finished and job.error is None and job.progress == 1.0 and len(loads) == 1
+    assert job.wait(timeout=0) and job.error is None and job.progress == 1.0 and len(loads) == 1
     result = job.result
     np.testing.assert_allclose(result.log_px, log_px_per_image(trained_vae, images, samples=8))
     np.testing.assert_allclose(result.elbo, elbo_per_image(trained_vae, images))
