@@ -4,6 +4,7 @@ log p(x) and its AUROC) and the Sample page's marks on prior draws that fall in 
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -39,8 +40,11 @@ def finished_compare():
 def test_the_kl_bars_show_with_the_active_units():
     at = run_page(COMPARE)
     ws = session.shipped_workspace("digits")
-    assert at.get("plotly_chart")  # the bars are among the page's charts
-    count = active_units(ws.encodings["vae"].mu)
+    bars = next(chart for chart in at.get("plotly_chart") if chart.key == "compare_kl_bars")
+    codes = ws.encodings["vae"]
+    np.testing.assert_allclose(json.loads(bars.proto.spec)["data"][0]["y"],
+                               diagnostics.kl_per_dimension_mean(codes.mu, codes.logvar))
+    count = active_units(codes.mu)
     assert f"Active units: {count} of {ws.latent_dim('vae')}" in captions(at)
 
 
