@@ -163,7 +163,8 @@ def kl_per_dimension(kl: np.ndarray, active: np.ndarray, height: int = 280) -> g
     """The KL of each latent dimension to the prior, active units in the VAE's colour and collapsed ones grey."""
     labels = [f"z{i + 1}" for i in range(len(kl))]
     fig = go.Figure(go.Bar(
-        x=labels, y=kl, marker_color=[KIND_COLOURS["vae"] if a else "#BBBBBB" for a in active],
+        x=labels, y=np.asarray(kl, dtype=float).tolist(),
+        marker_color=[KIND_COLOURS["vae"] if a else "#BBBBBB" for a in active],
         customdata=["active" if a else "inactive" for a in active],
         hovertemplate="%{x}: %{y:.3f} nats, %{customdata}<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
