@@ -9,6 +9,7 @@ from explorer import figures, own_images, probe, session, widgets
 from explorer.likelihood import started
 from vae_core import diagnostics
 from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
+from vae_core.data import DATASETS
 from vae_core.latent import MAX_SEED, active_dimensions, point_log_px, prior_samples
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import HELD_OUT
@@ -137,7 +138,9 @@ def dimensions_used(ws) -> None:
 
 def comparison_set_options(ws) -> dict[str, str]:
     """Sets of images to score against the held-out split: other datasets on this machine, the visitor's upload."""
-    options = ws.comparison_sets()
+    side = ws.image_side
+    options = {name: title if DATASETS[name].image_shape[-1] == side else f"{title}, resized to {side}×{side}"
+               for name, title in ws.comparison_sets().items()}
     uploaded = own_images.session_dataset()
     if uploaded is not None and uploaded.name != ws.dataset.name:
         options[OWN_SET] = "your uploaded images"

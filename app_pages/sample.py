@@ -75,7 +75,8 @@ def holes_caption(ws, in_hole: np.ndarray) -> None:
         f"Samples in a hole of the prior (red frame): {marked}. A hole is a place the prior N(0, I) draws from but "
         f"hardly any image encodes to: there the held-out images' codes have less than 1/{HOLE_RATIO:g} of the "
         f"prior's density (q(z) < p(z)/{HOLE_RATIO:g}). The decoder learned from codes of real images only, so "
-        f"what it draws there is a blurred blend of its neighbours. For this VAE "
+        f"what it draws there is a guess: often a faint, blurred blend of the classes around the hole, sometimes "
+        f"an exaggerated copy of the nearest class at the prior's edge. For this VAE "
         f"{ws.prior_hole_fraction():.0%} of all prior draws land in a hole.")
 
 
