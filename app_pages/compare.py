@@ -3,14 +3,13 @@
 import numpy as np
 import pandas as pd
 import streamlit as st
-import torch
 
 from explorer import figures, own_images, probe, session, widgets
 from explorer.likelihood import started
 from vae_core import diagnostics
 from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
 from vae_core.data import DATASETS
-from vae_core.latent import MAX_SEED, active_dimensions, point_log_px, prior_samples
+from vae_core.latent import MAX_SEED, active_dimensions, prior_samples
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import HELD_OUT
 
@@ -158,7 +157,7 @@ def likelihood_job(ws, key: str):
 def likelihood_section(ws) -> None:
     st.subheader("How likely the images are: log p(x)")
     options = comparison_set_options(ws)
-    preferred = [key for key in ("mnist", OWN_SET) if key in options]
+    preferred = [key for key in (OWN_SET, "mnist") if key in options]  # the visitor's own images first
     other = None
     if options:
         other = st.selectbox("Compare the held-out images with", list(options), format_func=options.get,
@@ -215,8 +214,7 @@ def out_of_distribution(ws, held_out, other, other_title: str | None) -> None:
     marks = {}
     picture = probe.current(ws)
     if picture is not None:
-        value = point_log_px(ws.vae, torch.as_tensor(picture.image, dtype=torch.float32), ws.loss("vae"),
-                             samples=held_out.samples)
+        value = picture.log_px(ws)  # the Explore card's figure, computed once per picture
         marks[f"your picture {value:.1f}"] = value
     st.plotly_chart(figures.histograms(series, "log p(x) (nats per image)", marks=marks), key="compare_ood_histogram")
     if other is None:

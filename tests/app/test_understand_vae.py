@@ -5,18 +5,22 @@ from __future__ import annotations
 
 import io
 import json
+import weakref
 
 import numpy as np
 import pytest
+import torch
 from page_runner import page_path, run_page
 from PIL import Image
 
-from explorer import session
+from explorer import own_images, probe, session
 from vae_core import diagnostics
+from vae_core.data import ImageDataset
 from vae_core.latent import active_units, prior_samples
 from vae_core.workspace import HELD_OUT
 
 COMPARE, SAMPLE = page_path("compare"), page_path("sample")
+OWN_SET = "own-images"
 WAIT_S = 600  # how long a test waits for the background computation before it fails, not a speed requirement
 
 
@@ -68,6 +72,35 @@ def test_the_other_set_shows_its_auroc(finished_compare):
     expected = diagnostics.auroc(held_out.result.log_px, other.result.log_px)
     assert [m.value for m in at.metric] == [f"{expected:.3f}"]
     assert "Nalisnick et al., 2019" in captions(at)
+
+
+def test_your_picture_is_a_mark_on_the_histogram(finished_compare):
+    _, ws, _ = finished_compare
+    image = ws.image_tensors(5)[0].numpy()
+    picture = probe.Probe(id="five", name="five", image=image, codes=ws.encode(image), workspace=weakref.ref(ws))
+    at = run_page(COMPARE, **{probe.PROBE: picture})
+    chart = next(chart for chart in at.get("plotly_chart") if chart.key == "compare_ood_histogram")
+    annotations = [a["text"] for a in json.loads(chart.proto.spec)["layout"]["annotations"]]
+    assert annotations == [f"your picture {picture.log_px(ws):.1f}"]
+
+
+def test_the_visitors_uploaded_images_can_be_the_other_set():
+    rng = np.random.default_rng(0)
+    uploaded = ImageDataset(
+        name="custom-test", class_names=("a", "b"),
+        train_images=torch.from_numpy(rng.integers(0, 256, (20, 3, 16, 16), dtype=np.uint8)),
+        train_labels=torch.zeros(20, dtype=torch.long),
+        test_images=torch.from_numpy(rng.integers(0, 256, (12, 3, 16, 16), dtype=np.uint8)),
+        test_labels=torch.zeros(12, dtype=torch.long))
+    at = run_page(COMPARE, **{own_images.DATASET: uploaded})
+    assert at.selectbox(key="compare_ood_set").value == OWN_SET  # the visitor's own images come first
+    ws = session.shipped_workspace("digits")
+    held_out = ws.likelihood_job(HELD_OUT, samples=diagnostics.PAGE_LOG_PX_SAMPLES)
+    other = ws.likelihood_job(f"{OWN_SET}:custom-test", samples=diagnostics.PAGE_LOG_PX_SAMPLES)
+    assert held_out.wait(WAIT_S) and other.wait(WAIT_S) and other.error is None
+    assert other.result.log_px.shape == (12,)
+    at.run()
+    assert [m.value for m in at.metric] == [f"{diagnostics.auroc(held_out.result.log_px, other.result.log_px):.3f}"]
 
 
 def red_pixels(png: bytes) -> int:
