@@ -242,6 +242,8 @@ def main() -> None:
     message = missing_model_message(ws)
     if message:
         st.info(message, icon=":material/info:")
+        if ws.vae is not None:  # a VAE alone (a β sweep's, say) can still be understood
+            understand_the_vae(ws)
         return
     st.caption("Both models compress an image to a few numbers and decode it back. The VAE also pays a KL "
                "price for codes that stray from N(0, I); this page shows what that buys and what it costs.")

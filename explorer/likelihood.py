@@ -6,13 +6,40 @@ per server process; the pages poll its progress.
 
 from __future__ import annotations
 
+import atexit
 import threading
 
 from vae_core.diagnostics import LikelihoodJob
+
+# Threads still computing; stopped when the process exits, since torch aborts the interpreter if a daemon thread
+# is inside one of its operations while Python shuts down.
+_running: dict[LikelihoodJob, threading.Thread] = {}
+_running_lock = threading.Lock()
 
 
 def started(job: LikelihoodJob) -> LikelihoodJob:
     """The job, running in a thread of its own unless someone already started it."""
     if job.claim():
-        threading.Thread(target=job.run, name="log p(x)", daemon=True).start()
+        thread = threading.Thread(target=_run, args=(job,), name="log p(x)", daemon=True)
+        with _running_lock:
+            _running[job] = thread
+        thread.start()
     return job
+
+
+def _run(job: LikelihoodJob) -> None:
+    try:
+        job.run()
+    finally:
+        with _running_lock:
+            _running.pop(job, None)
+
+
+@atexit.register
+def _stop_running_jobs() -> None:
+    with _running_lock:
+        running = list(_running.items())
+    for job, _ in running:
+        job.cancel()
+    for _, thread in running:
+        thread.join(timeout=30)

@@ -164,6 +164,7 @@ class LikelihoodJob:
         self._claimed = False
         self._lock = threading.Lock()
         self._finished = threading.Event()
+        self._cancelled = threading.Event()
         self.done_images, self.total_images = 0, 0
         self.result: Likelihoods | None = None
         self.error: str | None = None
@@ -176,6 +177,10 @@ class LikelihoodJob:
     @property
     def finished(self) -> bool:
         return self._finished.is_set()
+
+    def cancel(self) -> None:
+        """Stop after the batch under way (the job then ends with an error saying so)."""
+        self._cancelled.set()
 
     def wait(self, timeout: float | None = None) -> bool:
         """Block until the job has finished (or the timeout passed); whether it has."""
@@ -192,6 +197,8 @@ class LikelihoodJob:
 
             def count(done: int, _total: int) -> None:
                 self.done_images = done
+                if self._cancelled.is_set():
+                    raise InterruptedError("cancelled")
 
             log_px = log_px_per_image(self.model, images, self.loss, self.samples, seed=self.seed, on_progress=count)
             self.result = Likelihoods(log_px, elbo_per_image(self.model, images, self.loss, seed=self.seed),

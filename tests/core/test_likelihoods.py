@@ -73,6 +73,14 @@ def test_a_failing_set_is_reported_not_raised(trained_vae):
     assert job.finished and job.result is None and "no such file" in job.error
 
 
+def test_a_cancelled_job_stops_after_its_batch(trained_vae, digits):
+    job = LikelihoodJob(trained_vae, lambda: digits.images("train"), samples=2)  # 1,437 images: three batches
+    job.cancel()
+    job.run()
+    assert job.finished and job.result is None and "cancelled" in job.error
+    assert 0 < job.done_images < job.total_images  # one batch of 500, not all the images
+
+
 def test_the_workspace_keeps_one_job_per_set_and_resizes_other_sets(digits_workspace):
     ws = digits_workspace
     assert ws.likelihood_job(HELD_OUT, samples=4) is ws.likelihood_job(HELD_OUT, samples=4)
