@@ -209,7 +209,7 @@ def active_units_by_beta(betas: list[float], active: list[int], latent_dim: int,
                                line=dict(color=KIND_COLOURS["vae"]),
                                hovertemplate="β=%{x:g}: %{y} active units<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
-                      xaxis=dict(title="β", type="log"),
+                      xaxis=dict(title="β", type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas]),
                       yaxis=dict(title=f"active units (of {latent_dim})", range=[0, latent_dim + 0.5], dtick=1))
     grid_style(fig)
     return fig
