@@ -31,8 +31,9 @@ from .training import _batch_losses, evaluate
 HOLE_RATIO = 10.0
 # log p(x) per image: K importance samples (the evaluate command's default too).
 LOG_PX_SAMPLES = 100
-# The pages' K: 10,000 Fashion-MNIST images take seconds on a CPU, not minutes (benchmarks/README.md).
-PAGE_LOG_PX_SAMPLES = 20
+# The pages' K, the same as the CLI's: 10,000 Fashion-MNIST images take about 5 s on two quiet CPU cores, minutes
+# on busy ones (benchmarks/README.md); tests lower it.
+PAGE_LOG_PX_SAMPLES = LOG_PX_SAMPLES
 
 
 def kl_per_dimension_mean(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:

@@ -24,6 +24,14 @@ OWN_SET = "own-images"
 WAIT_S = 600  # how long a test waits for the background computation before it fails, not a speed requirement
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _few_importance_samples():
+    """K = 8 instead of the pages' 100: the same code, less to wait for."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(diagnostics, "PAGE_LOG_PX_SAMPLES", 8)
+        yield
+
+
 def captions(at) -> str:
     return "\n".join(c.value for c in at.caption)
 
