@@ -7,7 +7,8 @@ import streamlit as st
 from explorer import session, widgets
 from explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
 from vae_core.comparison import interpolation_partner
-from vae_core.images import display_scale, png_bytes, tile
+from vae_core.diagnostics import HOLE_RATIO
+from vae_core.images import display_scale, framed_mosaic_png, png_bytes, tile
 from vae_core.latent import MAX_SEED, lerp, prior_samples, slerp
 from vae_core.models import KIND_TITLES
 
@@ -46,12 +47,20 @@ def prior_grid(ws, kind: str) -> np.ndarray:
 
     z = prior_samples(count, ws.latent_dim(kind), int(seed), temperature)
     images = ws.decode(z, kind)
-    mosaic = tile(images, columns=int(np.ceil(np.sqrt(count))))
-    picture = png_bytes(mosaic, display_scale(ws.image_side, MOSAIC_CELL_PX))
+    columns = int(np.ceil(np.sqrt(count)))
+    scale = display_scale(ws.image_side, MOSAIC_CELL_PX)
+    picture = png_bytes(tile(images, columns=columns), scale)
+    caption = f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}"
+    in_hole = ws.in_prior_hole(z) if kind == "vae" else np.zeros(count, dtype=bool)
+    shown = framed_mosaic_png(images, columns, scale, in_hole) if in_hole.any() else picture
+    if in_hole.any():
+        caption += f"; red frame: in a hole ({int(in_hole.sum())} of {count})"
     # PNG keeps the upscaled pixels exact; Streamlit would otherwise re-encode a grey image as JPEG.
-    st.image(picture, output_format="PNG",
-             caption=f"{count} decodes of z ~ N(0, {temperature:.1f}² I) by the {KIND_TITLES[kind]}, seed {seed}",
-             alt=f"A grid of {count} images the {KIND_TITLES[kind]} decoded from prior draws z, seed {seed}")
+    st.image(shown, output_format="PNG", caption=caption,
+             alt=f"A grid of {count} images the {KIND_TITLES[kind]} decoded from prior draws z, seed {seed}"
+                 + (f", {int(in_hole.sum())} of them framed in red: in a hole of the prior" if in_hole.any() else ""))
+    if kind == "vae":
+        holes_caption(ws, in_hole)
     st.download_button("Download PNG", picture, file_name=f"prior-samples-{kind}-seed{seed}-T{temperature:.1f}.png",
                        mime="image/png", key="sample_download", on_click="ignore", icon=":material/download:")
     with st.expander("Latent values z of these samples"):
@@ -61,6 +70,17 @@ def prior_grid(ws, kind: str) -> np.ndarray:
                      column_config={c: st.column_config.NumberColumn(format="%.3f") for c in table.columns})
         st.caption("Samples are numbered row by row through the grid, starting at 0.")
     return z
+
+
+def holes_caption(ws, in_hole: np.ndarray) -> None:
+    marked = ", ".join(str(i) for i in np.flatnonzero(in_hole)) or "none"
+    st.caption(
+        f"Samples in a hole of the prior (red frame): {marked}. A hole is a place the prior N(0, I) draws from but "
+        f"hardly any image encodes to: there the held-out images' codes have less than 1/{HOLE_RATIO:g} of the "
+        f"prior's density (q(z) < p(z)/{HOLE_RATIO:g}). The decoder learned from codes of real images only, so "
+        f"what it draws there is a guess: often a faint, blurred blend of the classes around the hole, sometimes "
+        f"an exaggerated copy of the nearest class at the prior's edge. For this VAE "
+        f"{ws.prior_hole_fraction():.0%} of all prior draws land in a hole.")
 
 
 def default_endpoints(ws) -> None:

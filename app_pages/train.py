@@ -414,6 +414,15 @@ def sweep_results(sweep: BetaSweep) -> None:
         st.plotly_chart(figures.rate_distortion([p.beta for p in finished], [p.kl for p in finished],
                                                 [p.reconstruction for p in finished]), key="sweep_plot")
     loadable = [p.beta for p in finished if p.status.done]
+    if len(loadable) >= 2:
+        counted = {beta: sweep.active_units(beta) for beta in loadable}
+        counted = {beta: count for beta, count in counted.items() if count is not None}
+        st.plotly_chart(figures.active_units_by_beta(list(counted), list(counted.values()),
+                                                     sweep.spec.model_config("vae").latent_dim),
+                        key="sweep_active_units")
+        st.caption("Active units: latent dimensions whose encoder mean still varies across the held-out images "
+                   "(variance above 0.01). A large β makes unused dimensions cheap to switch off: they collapse "
+                   "to the prior and carry nothing.")
     if loadable:
         left, right = st.columns([2, 1], vertical_alignment="bottom")
         beta = left.selectbox("Explore the VAE trained with", loadable, format_func=lambda b: f"β = {b:g}",

@@ -157,3 +157,59 @@ def rate_distortion(betas: list[float], kl: list[float], reconstruction: list[fl
                       yaxis_title="distortion: −log p(x|z), nats per image")
     grid_style(fig)
     return fig
+
+
+def kl_per_dimension(kl: np.ndarray, active: np.ndarray, height: int = 280) -> go.Figure:
+    """The KL of each latent dimension to the prior, active units in the VAE's colour and collapsed ones grey."""
+    labels = [f"z{i + 1}" for i in range(len(kl))]
+    fig = go.Figure(go.Bar(
+        x=labels, y=np.asarray(kl, dtype=float).tolist(),
+        marker_color=[KIND_COLOURS["vae"] if a else "#BBBBBB" for a in active],
+        customdata=["active" if a else "inactive" for a in active],
+        hovertemplate="%{x}: %{y:.3f} nats, %{customdata}<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+                      yaxis_title="KL to N(0, 1), nats per image", xaxis_title="latent dimension")
+    grid_style(fig)
+    return fig
+
+
+@dataclass
+class Histogram:
+    """One set of values on a histogram chart, with its look."""
+
+    values: np.ndarray
+    colour: str
+
+
+def histograms(series: dict[str, Histogram], x_title: str, marks: dict[str, float] | None = None,
+               height: int = 320) -> go.Figure:
+    """Overlaid histograms, each normalised to its own count (sets of different sizes compare), and vertical
+    marks (a mean, one picture's value), labelled at the top."""
+    fig = go.Figure()
+    values = np.concatenate([h.values for h in series.values()])
+    low, high = np.percentile(values, [0.5, 99.5]) if len(values) else (0.0, 1.0)
+    bins = dict(start=float(low), end=float(high), size=max(float(high - low), 1e-9) / 60)
+    for name, histogram in series.items():
+        fig.add_trace(go.Histogram(x=histogram.values, name=name, histnorm="probability", xbins=bins,
+                                   marker_color=histogram.colour, opacity=0.6 if len(series) > 1 else 0.85,
+                                   hovertemplate="%{x}: %{y:.1%}<extra>" + name + "</extra>"))
+    for name, x in (marks or {}).items():
+        fig.add_vline(x=x, line=dict(color="#111111", dash="dash", width=2), annotation_text=name,
+                      annotation_position="top")
+    fig.update_layout(barmode="overlay", height=height, margin=dict(l=10, r=10, t=30, b=10), plot_bgcolor="white",
+                      xaxis_title=x_title, yaxis_title="share of the set", yaxis_tickformat=".0%",
+                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+    grid_style(fig)
+    return fig
+
+
+def active_units_by_beta(betas: list[float], active: list[int], latent_dim: int, height: int = 300) -> go.Figure:
+    """How many latent dimensions each VAE of a beta sweep still uses."""
+    fig = go.Figure(go.Scatter(x=betas, y=active, mode="lines+markers", marker=dict(size=10, color=KIND_COLOURS["vae"]),
+                               line=dict(color=KIND_COLOURS["vae"]),
+                               hovertemplate="β=%{x:g}: %{y} active units<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), plot_bgcolor="white",
+                      xaxis=dict(title="β", type="log", tickvals=betas, ticktext=[f"{b:g}" for b in betas]),
+                      yaxis=dict(title=f"active units (of {latent_dim})", range=[0, latent_dim + 0.5], dtick=1))
+    grid_style(fig)
+    return fig

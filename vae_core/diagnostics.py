@@ -15,6 +15,7 @@ Everything takes tensors or arrays and returns NumPy arrays or plain numbers, so
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
@@ -24,12 +25,15 @@ import torch.nn.functional as F
 
 from .latent import active_units, encode_images
 from .losses import importance_weighted_log_px, kl_per_dimension
-from .training import evaluate
+from .training import _batch_losses, evaluate
 
 # A prior sample lands in a hole where q(z) < p(z) / HOLE_RATIO.
 HOLE_RATIO = 10.0
 # log p(x) per image: K importance samples (the evaluate command's default too).
 LOG_PX_SAMPLES = 100
+# The pages' K, the same as the CLI's: 10,000 Fashion-MNIST images take about 5 s on two quiet CPU cores, minutes
+# on busy ones (benchmarks/README.md); tests lower it.
+PAGE_LOG_PX_SAMPLES = LOG_PX_SAMPLES
 
 
 def kl_per_dimension_mean(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -61,6 +65,11 @@ def log_prior(z: np.ndarray) -> np.ndarray:
     return -0.5 * (z.shape[1] * math.log(2 * math.pi) + (z ** 2).sum(1))
 
 
+def in_prior_hole(z: np.ndarray, mu: np.ndarray, sigma: np.ndarray) -> np.ndarray:
+    """Whether each row of z lies in a hole: q(z) < p(z) / HOLE_RATIO, q the aggregate posterior of (mu, sigma)."""
+    return log_aggregate_posterior(z, mu, sigma) < log_prior(z) - math.log(HOLE_RATIO)
+
+
 def prior_hole_fraction(mu: np.ndarray, sigma: np.ndarray, samples: int = 4096, seed: int = 0) -> float:
     """The share of prior samples z ~ N(0, I) at which q(z) < p(z) / HOLE_RATIO, by Monte Carlo.
 
@@ -68,8 +77,7 @@ def prior_hole_fraction(mu: np.ndarray, sigma: np.ndarray, samples: int = 4096, 
     what the decoder never learned to draw.
     """
     z = np.random.default_rng(seed).standard_normal((samples, mu.shape[1]))
-    in_hole = log_aggregate_posterior(z, mu, sigma) < log_prior(z) - math.log(HOLE_RATIO)
-    return float(in_hole.mean())
+    return float(in_prior_hole(z, mu, sigma).mean())
 
 
 @dataclass(frozen=True)
@@ -110,6 +118,96 @@ def log_px_per_image(model, images: torch.Tensor, loss: str = "bce", samples: in
         if on_progress is not None:
             on_progress(min(start + batch_size, len(images)), len(images))
     return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+@torch.no_grad()
+def elbo_per_image(model, images: torch.Tensor, loss: str = "bce", batch_size: int = 2048, seed: int = 0) -> np.ndarray:
+    """The one-sample ELBO of each image (nats, (N,)).
+
+    The same draws as ``evaluate``, so its mean is ``-evaluate(...)["loss"]``: the Compare table's ELBO.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    out = []
+    for start in range(0, len(images), batch_size):
+        reconstruction, kl = _batch_losses(model, images[start:start + batch_size].to(model.device), loss, generator)
+        out.append(-(reconstruction + kl).cpu())
+    model.train(was_training)
+    return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+@dataclass(frozen=True)
+class Likelihoods:
+    """log p(x) and the ELBO of each image of a set, in nats."""
+
+    log_px: np.ndarray
+    elbo: np.ndarray
+    samples: int  # K, the importance samples behind each log p(x)
+
+    @property
+    def gap(self) -> np.ndarray:
+        """log p(x) - ELBO per image: what the bound leaves out, KL(q(z|x) || p(z|x)) up to the estimates' noise."""
+        return self.log_px - self.elbo
+
+
+class LikelihoodJob:
+    """log p(x) and the ELBO of a set of images under one VAE, computed once by whoever claims it.
+
+    Whoever gets True from ``claim()`` calls ``run()`` (in a thread of its own, say); everyone else reads
+    ``progress``, ``result`` and ``error``. ``images`` is a function, so that loading or resizing a set
+    happens in the worker too.
+    """
+
+    def __init__(self, model, images: Callable[[], torch.Tensor], loss: str = "bce",
+                 samples: int = PAGE_LOG_PX_SAMPLES, seed: int = 0):
+        self.model, self.images, self.loss, self.samples, self.seed = model, images, loss, samples, seed
+        self._claimed = False
+        self._lock = threading.Lock()
+        self._finished = threading.Event()
+        self._cancelled = threading.Event()
+        self.done_images, self.total_images = 0, 0
+        self.result: Likelihoods | None = None
+        self.error: str | None = None
+
+    def claim(self) -> bool:
+        with self._lock:
+            claimed, self._claimed = self._claimed, True
+            return not claimed
+
+    @property
+    def finished(self) -> bool:
+        return self._finished.is_set()
+
+    def cancel(self) -> None:
+        """Stop after the batch under way (the job then ends with an error saying so)."""
+        self._cancelled.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job has finished (or the timeout passed); whether it has."""
+        return self._finished.wait(timeout)
+
+    @property
+    def progress(self) -> float:
+        return self.done_images / self.total_images if self.total_images else 0.0
+
+    def run(self) -> None:
+        try:
+            images = self.images()
+            self.total_images = len(images)
+
+            def count(done: int, _total: int) -> None:
+                self.done_images = done
+                if self._cancelled.is_set():
+                    raise InterruptedError("cancelled")
+
+            log_px = log_px_per_image(self.model, images, self.loss, self.samples, seed=self.seed, on_progress=count)
+            self.result = Likelihoods(log_px, elbo_per_image(self.model, images, self.loss, seed=self.seed),
+                                      self.samples)
+        except Exception as err:  # a failed set is reported on the page: nothing raises in a worker thread
+            self.error = f"{type(err).__name__}: {err}"
+        finally:
+            self._finished.set()
 
 
 def auroc(positive: np.ndarray, negative: np.ndarray) -> float:

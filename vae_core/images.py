@@ -41,3 +41,24 @@ def png_bytes(image: np.ndarray, scale: int = 1) -> bytes:
 def display_scale(image_side: int, target_pixels: int) -> int:
     """Integer upscale factor that brings an image side near target_pixels (at least 1)."""
     return max(1, round(target_pixels / image_side))
+
+
+def framed_mosaic_png(images: np.ndarray, columns: int, scale: int, framed: np.ndarray,
+                      colour: tuple[int, int, int] = (214, 39, 40)) -> bytes:
+    """``tile(images, columns)`` as RGB PNG bytes, upscaled, with a frame of ``colour`` in the padding around each
+    image where ``framed`` (bool, (N,)) is set."""
+    mosaic = tile(images, columns)
+    rgb = np.repeat(to_uint8(upscale(mosaic, scale) if scale > 1 else mosaic)[..., None], 3, axis=2)
+    _, h, w = images.shape
+    columns = max(1, min(columns, len(images)))
+    for i in np.flatnonzero(framed):
+        r, c = divmod(int(i), columns)
+        # The cell with its one-pixel padding ring, in upscaled pixels.
+        top, left = r * (h + 1) * scale, c * (w + 1) * scale
+        bottom, right = top + (h + 2) * scale, left + (w + 2) * scale
+        ring = np.ones((bottom - top, right - left), dtype=bool)
+        ring[scale:-scale, scale:-scale] = False
+        rgb[top:bottom, left:right][ring] = colour
+    buffer = io.BytesIO()
+    Image.fromarray(rgb).save(buffer, format="PNG")
+    return buffer.getvalue()

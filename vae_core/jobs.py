@@ -26,7 +26,9 @@ import time
 from dataclasses import dataclass, replace
 from enum import Enum
 
+from .data import load_dataset
 from .engine import TrainingEngine, TrainingRefused, default_engine
+from .latent import active_units, encode_images
 from .models import ModelPair
 from .pairs import KIND_ORDER, JobSpec, PairResult, model_from_bytes, train_pair, weights_bytes
 
@@ -284,6 +286,7 @@ class BetaSweep:
         self._engine = engine
         self.jobs = {beta: TrainingJob(vae_only.with_train(beta=beta), abandon_after_s, owner, engine)
                      for beta in betas}
+        self._active_units: dict[float, int] = {}
 
     def start(self) -> BetaSweep:
         """Queue the sweep; raises TrainingRefused when its owner already has a training queued or running."""
@@ -324,3 +327,14 @@ class BetaSweep:
 
     def pair(self, beta: float) -> ModelPair | None:
         return self.jobs[beta].result_pair()
+
+    def active_units(self, beta: float) -> int | None:
+        """Active units (``latent.active_units``) of the VAE trained with ``beta`` on the held-out split, once its
+        training has ended; computed once per beta."""
+        if beta not in self._active_units:
+            pair = self.pair(beta) if self.jobs[beta].status.done else None
+            if pair is None or pair.vae is None:
+                return None
+            dataset = self.spec.custom_dataset or load_dataset(self.spec.dataset, download=False)
+            self._active_units[beta] = active_units(encode_images(pair.vae, dataset.test_images).mu)
+        return self._active_units[beta]

@@ -247,6 +247,11 @@ def latent_grid(x_range: tuple[float, float], y_range: tuple[float, float], n: i
 
 # --- whole-set measures ----------------------------------------------------------------
 
+def active_dimensions(mu: np.ndarray, threshold: float = 0.01) -> np.ndarray:
+    """Which dimensions' encoder mean varies across the data: Cov_x(E_q[z_u]) > threshold (Burda et al.); bool (d,)."""
+    return mu.var(axis=0) > threshold
+
+
 def active_units(mu: np.ndarray, threshold: float = 0.01) -> int:
-    """Dimensions whose encoder mean varies across the data: Cov_x(E_q[z_u]) > threshold (Burda et al.)."""
-    return int((mu.var(axis=0) > threshold).sum())
+    """How many dimensions are active (``active_dimensions``)."""
+    return int(active_dimensions(mu, threshold).sum())

@@ -11,13 +11,15 @@ that looks at the same models.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 from cachetools import LRUCache, cachedmethod
 
-from .data import ImageDataset
+from .data import DATASETS, ImageDataset, is_available, load_dataset
+from .diagnostics import PAGE_LOG_PX_SAMPLES, LikelihoodJob, images_like, in_prior_hole, prior_hole_fraction
 from .images import tile
 from .latent import (
     Encoding,
@@ -35,6 +37,8 @@ from .latent import (
 )
 from .models import ModelPair
 from .training import evaluate
+
+HELD_OUT = "held-out"  # the likelihood set of the workspace's own held-out split
 
 
 @dataclass(frozen=True)
@@ -69,7 +73,8 @@ class Workspace:
             kind: self.projections[kind](encoding.mu) for kind, encoding in self.encodings.items()}
         self._cache_condition = threading.Condition()
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
-                        "summary": LRUCache(4), "all": LRUCache(1)}
+                        "summary": LRUCache(4), "all": LRUCache(1), "holes": LRUCache(1),
+                        "likelihoods": LRUCache(8)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -231,3 +236,44 @@ class Workspace:
         return ModelSummary(kind=kind, reconstruction_nll=figures["reconstruction"], pixel_mse=pixel_mse,
                             kl=figures["kl"] if is_vae else None, elbo=-figures["loss"] if is_vae else None,
                             active_units=active_units(self.encodings[kind].mu), latent_dim=model.config.latent_dim)
+
+    # --- the VAE's likelihood and its prior's holes ---------------------------------------
+    def comparison_sets(self) -> dict[str, str]:
+        """Registered datasets on this machine other than the pair's own, by name: their titles."""
+        return {name: info.title for name, info in DATASETS.items()
+                if name != self.dataset.name and is_available(name)}
+
+    def likelihood_job(self, key: str = HELD_OUT, images: Callable[[], torch.Tensor] | None = None,
+                       samples: int = PAGE_LOG_PX_SAMPLES) -> LikelihoodJob:
+        """The VAE's log p(x) and ELBO of a set of images, one job per (set, K) however many callers ask.
+
+        ``key``: HELD_OUT, a name from ``comparison_sets`` (its held-out split, resized to the model's
+        images), or any name with ``images`` (a function giving float images of any size in [0, 1]).
+        The job is not run here: whoever claims it does.
+        """
+        if self.vae is None:
+            raise ValueError("log p(x) needs a VAE, and this pair holds none")
+        if images is None:
+            own = self.dataset if key == HELD_OUT else None
+
+            def registered_split() -> torch.Tensor:
+                return (own or load_dataset(key, download=False)).images("test")
+            images = registered_split
+        shape = self.vae.config.input_shape
+        with self._cache_condition:
+            jobs = self._caches["likelihoods"]
+            if (key, samples) not in jobs:
+                jobs[(key, samples)] = LikelihoodJob(self.vae, lambda: images_like(images(), shape), self.loss("vae"),
+                                                     samples, seed=0 if key == HELD_OUT else 1)
+            return jobs[(key, samples)]
+
+    def in_prior_hole(self, z: np.ndarray) -> np.ndarray:
+        """Whether each code z lies where the prior has ten times the density of the VAE's held-out codes."""
+        codes = self.encodings["vae"]
+        return in_prior_hole(z, codes.mu, codes.sigma)
+
+    @cachedmethod(lambda self: self._caches["holes"], condition=lambda self: self._cache_condition)
+    def prior_hole_fraction(self) -> float:
+        """The share of prior draws that land in a hole of the VAE's held-out codes (Monte Carlo; cached)."""
+        codes = self.encodings["vae"]
+        return prior_hole_fraction(codes.mu, codes.sigma)

@@ -307,8 +307,10 @@ def test_beta_sweep_uses_the_settings_on_screen_plots_rate_against_distortion_an
     assert "training_job" not in at.session_state and at.session_state["beta_sweep"] is sweep
     assert "The β sweep has ended" in messages(at.success)
     assert not at.button(key="sweep_start").disabled
-    plot = json.loads(at.get("plotly_chart")[-1].proto.spec)
-    assert plot["data"][0]["text"] == ["β=0.5", "β=4"]
+    charts = {chart.key: json.loads(chart.proto.spec) for chart in at.get("plotly_chart")}
+    assert charts["sweep_plot"]["data"][0]["text"] == ["β=0.5", "β=4"]
+    assert charts["sweep_active_units"]["data"][0]["x"] == [0.5, 4.0]
+    assert charts["sweep_active_units"]["data"][0]["y"] == [sweep.active_units(0.5), sweep.active_units(4.0)]
     assert "own_workspaces" not in at.session_state or not at.session_state["own_workspaces"]
     at.selectbox(key="sweep_pick").set_value(4.0)
     at.button(key="sweep_load").click().run()

@@ -1,7 +1,9 @@
 """The beta sweep: one VAE per beta, trained in turn in one task; more beta trades reconstruction for a smaller KL."""
 
 import pytest
+import torch
 
+from vae_core import load_dataset
 from vae_core.jobs import BetaSweep, JobSpec, JobStatus
 from vae_core.training import TrainConfig
 
@@ -25,6 +27,12 @@ def test_sweep_traces_rate_against_distortion(engine):
     pair = sweep.pair(4.0)
     assert pair.ae is None and pair.vae is not None
     assert pair.train_settings["vae"]["beta"] == 4.0
+    # Active units of each VAE on the held-out digits, against the variance of its encoder means computed here.
+    held_out = load_dataset("digits").images("test")
+    for beta in (0.25, 4.0):
+        with torch.no_grad():
+            mu, _ = sweep.pair(beta).vae.encode(held_out)
+        assert sweep.active_units(beta) == int((mu.double().var(0, unbiased=False) > 0.01).sum())
 
 
 def test_sweep_can_be_cancelled_and_needs_two_betas(engine):
