@@ -32,7 +32,7 @@ POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
 HINT = ("Click a point to inspect it, or empty space to decode that location. "
-        "Choose Box or Lasso above the map to summarise a region.")
+        "Choose Box or Lasso in the map's toolbar to summarise a region.")
 
 
 # --- events from the browser (callbacks: they run before the fragment draws) -----------------------

@@ -1,9 +1,10 @@
 """The explorer's browser components (``st.components.v2``: inline HTML, CSS and JS, no build step).
 
-- ``load_runtime``: a hidden element carrying the code of every component below (web/*.js), once.
+- ``load_runtime``: hidden elements carrying Plotly.js (from the installed ``plotly`` package) and the code
+  of every component below (web/*.js), once.
 - ``send_pack``: a hidden element that hands a binary pack (explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
-- ``latent_map``: the map of the codes, drawn, hovered, zoomed and selected in the browser.
+- ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
@@ -25,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from plotly.offline import get_plotlyjs
 
 from vae_core.images import to_uint8
 
@@ -80,6 +82,11 @@ export default function (component) {{
 
 
 _runtime = st.components.v2.component("latent_explorer_runtime", js=_RUNTIME)
+# Plotly.js sets window.Plotly; the map waits for this event when it mounts first.
+_plotly = st.components.v2.component("latent_explorer_plotly", js=get_plotlyjs() + """
+window.dispatchEvent(new Event('lx-plotly'));
+export default function () {}
+""")
 _pack_carrier = st.components.v2.component("latent_explorer_pack", js="""
 export default function ({data}) {
   const register = () => window.__latentExplorer.lib.registerPack(data);
@@ -88,7 +95,9 @@ export default function ({data}) {
   else window.addEventListener('lx-runtime', register, {once: true});
 }
 """)
-_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"))
+# Not isolated in a shadow root: Plotly.js styles its toolbar and drag layers from the document's head.
+_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"),
+                                  isolate_styles=False)
 _card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"), js=_bootstrap("card"))
 _editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
                                      js=_bootstrap("editor"))
@@ -102,6 +111,7 @@ def hidden_slot(name: str):
 
 def load_runtime() -> None:
     """The components' code, for this page and the next (draw it before any component)."""
+    _plotly(key=HIDDEN_KEY_PREFIX + "plotly")
     _runtime(key=HIDDEN_KEY_PREFIX + "runtime")
 
 

@@ -16,13 +16,16 @@ from devtools.browser import (
     component_host_js,
     empty_spot,
     isolated_data_points,
+    map_legend,
     map_points,
     map_state,
     map_to_page,
+    map_tool,
     open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
+    wait_for_region,
 )
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
@@ -62,8 +65,7 @@ def test_default_page_is_explore_with_the_shipped_digits_map(visitor, assert_no_
     hint = page.locator(".st-key-inspect_card .ic-hint")
     hint.wait_for(state="visible")
     assert hint.inner_text().startswith("Click a point to inspect it")
-    legend = page.locator(".st-key-latent_map .lm-chip")
-    assert legend.count() == 10
+    assert map_legend(page) == [str(d) for d in range(10)]
     visitor.screenshot("explore")
     assert_no_exceptions(page)
 
@@ -145,21 +147,20 @@ def test_box_and_lasso_select_a_region(visitor, assert_no_exceptions):
     width, height = area["right"] - area["left"], area["bottom"] - area["top"]
     points = shipped_workspace("digits").map_points["vae"]
 
-    page.locator(".st-key-latent_map .lm-tool", has_text="Box").click()
+    map_tool(page, "Box").click()
     start = (area["left"] + 0.3 * width, area["top"] + 0.3 * height)
     end = (area["left"] + 0.6 * width, area["top"] + 0.65 * height)
     page.mouse.move(*start)
     page.mouse.down()
     page.mouse.move(*end, steps=8)
     page.mouse.up()
-    state = map_state(page)
-    assert state["region"]["shape"] == "box"
+    state = wait_for_region(page, "box")
     expected = len(points_in_region(points, "box", np.array(state["region"]["vertices"])))
     assert expected > 0 and state["members"] == expected  # the browser and the server agree
     wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
     visitor.screenshot("box")
 
-    page.locator(".st-key-latent_map .lm-tool", has_text="Lasso").click()
+    map_tool(page, "Lasso").click()
     centre = (area["left"] + 0.5 * width, area["top"] + 0.5 * height)
     angles = np.linspace(0, 2 * np.pi, 24)
     page.mouse.move(centre[0] + 0.25 * width, centre[1])
@@ -167,8 +168,7 @@ def test_box_and_lasso_select_a_region(visitor, assert_no_exceptions):
     for a in angles[1:]:
         page.mouse.move(centre[0] + 0.25 * width * np.cos(a), centre[1] + 0.2 * height * np.sin(a))
     page.mouse.up()
-    state = map_state(page)
-    assert state["region"]["shape"] == "lasso"
+    state = wait_for_region(page, "lasso")
     expected = len(points_in_region(points, "lasso", np.array(state["region"]["vertices"])))
     assert expected > 0 and state["members"] == expected
     wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
