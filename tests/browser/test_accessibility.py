@@ -38,12 +38,12 @@ needs_axe = pytest.mark.skipif(not AXE.is_file() and os.environ.get("CI") != "tr
 PICTURES_JS = """() => {
   const found = [];
   const visit = (root) => {
-    for (const e of root.querySelectorAll('img, canvas')) {
+    for (const e of root.querySelectorAll('img, canvas, [role="application"]')) {
       if (!e.getClientRects().length) continue; // helper canvases off the page (text measuring)
       // Streamlit's dataframes draw on a canvas and expose their cells as an accessible grid of their own.
-      // Plotly's WebGL layers are parts of a chart, not pictures of their own.
+      // Plotly's WebGL layers are parts of a chart, not pictures of their own (the map's figure is named).
       const hidden = e.closest('[aria-hidden="true"]') || e.closest('[data-testid^="stDataFrame"]')
-        || e.closest('.js-plotly-plot');
+        || (e.tagName === 'CANVAS' && e.closest('.js-plotly-plot'));
       found.push({tag: e.tagName, role: e.getAttribute('role'), hidden: !!hidden, where: e.className,
                   name: e.tagName === 'IMG' ? e.getAttribute('alt') : e.getAttribute('aria-label')});
     }
