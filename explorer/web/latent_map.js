@@ -332,7 +332,7 @@ class LatentMap {
   config() {
     return {
       displayModeBar: true, displaylogo: false, scrollZoom: true, responsive: false, doubleClick: 'reset',
-      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines'],
+      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson'],
       toImageButtonOptions: {filename: 'latent-map', format: 'png', scale: 2},
     };
   }
