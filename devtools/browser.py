@@ -275,7 +275,7 @@ def wait_for_region(page, shape: str) -> dict:
 
 def map_legend(page, legend: str = "legend") -> list[str]:
     """The items of the map's class legend ("legend") or split legend ("legend2"), in order."""
-    return page.locator(f".st-key-latent_map g.{legend} .traces text.legendtext").all_text_contents()
+    return page.locator(f".st-key-latent_map g.{legend} .traces text.{legend}text").all_text_contents()
 
 
 def map_state(page) -> dict:

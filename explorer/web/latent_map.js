@@ -152,6 +152,7 @@ class LatentMap {
     this.decoder = lxDecoder(pack, data.kind);
     this.mainDecoder = lxDecoder(pack, pack.meta.main_kind);
     if (fresh) {
+      this.host.dataset.ready = '0'; // until Plotly has drawn the new points
       this.pointsKey = JSON.stringify([data.kind, data.view, data.points]);
       this.loadPoints(pointsPack);
       this.background = this.backgroundJob = null;
@@ -181,7 +182,6 @@ class LatentMap {
     this.fallback.style.display = this.webgl ? 'none' : '';
     if (data.lens) this.showServerLens(data.lens);
     else if (fresh) this.showLensAtRest();
-    this.host.dataset.ready = '1';
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
     const sceneKey = JSON.stringify([this.pointsKey, this.region, this.viewKey, data.colours, data.height]);
@@ -191,6 +191,7 @@ class LatentMap {
     } else {
       this.drawOverlay();
     }
+    if (this.data === data) this.host.dataset.ready = '1';
   }
 
   decodesHere() {
@@ -577,11 +578,12 @@ class LatentMap {
   drawOverlay() {
     if (!this.plotted || !this.pack) return;
     const probe = this.probeCode();
+    const selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
     this.Plotly.relayout(this.overlay, {shapes: this.shapes()}).then(() => {
+      this.host.dataset.selected = selected;
       lxMark('map-overlay', {selected: this.selected});
     });
     this.drawInset(probe);
-    this.host.dataset.selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
   }
 
   shapes() {

@@ -113,6 +113,13 @@ def test_the_map_works_with_the_keyboard(visitor):
     assert re.match(r"z = \(", first) and page.evaluate(f"() => {MAP_JS}.lensCaption.textContent") != first
     status = page.evaluate(f"() => {MAP_JS}.status.textContent")
     assert "nearest image #" in status
+    # Plus zooms Plotly's axes in about the cursor, minus back out.
+    width = f"() => {{ const [[x0, x1]] = {MAP_JS}.visibleExtent(); return x1 - x0; }}"
+    whole = page.evaluate(width)
+    page.keyboard.press("+")
+    page.wait_for_function(f"() => ({width})() < {whole} * 0.7")
+    page.keyboard.press("-")
+    page.wait_for_function(f"() => Math.abs(({width})() - {whole}) < {whole} * 0.01")
     # Enter inspects the image nearest the cursor.
     cursor = [float(v) for v in page.evaluate(f"() => {component_host_js('latent_map')}.dataset.cursor").split(",")]
     snapshot = map_points(page)

@@ -44,7 +44,7 @@ def test_all_70000_images_can_be_explored(visitor, new_visitor, assert_no_except
     page.get_by_text("Training images too").click()
     wait_for_app(page, lambda: map_count(page) == 70_000, timeout_s=180)
     wait_for_map(page)
-    assert map_legend(page, "legend2") == ["held-out 10,000", "training 60,000"]
+    wait_for_app(page, lambda: map_legend(page, "legend2") == ["held-out 10,000", "training 60,000"])
     ws = shipped_workspace("fashion-mnist")
     drawn = page.evaluate(f"() => {{ const m = {MAP_JS}; return [Array.from(m.x.slice(10000, 10005)),"
                           f" Array.from(m.y.slice(10000, 10005))]; }}")

@@ -238,3 +238,19 @@ def test_a_click_moves_the_highlight_without_redrawing_the_points(visitor, asser
     px, py = map_to_page(page, second["x"], second["y"])
     assert (px, py) == pytest.approx((second["px"], second["py"]), abs=0.5)
     assert_no_exceptions(page)
+
+
+def test_the_decoder_background_is_a_plotly_image_decoded_in_the_browser(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    runs = script_runs_started(page)
+    page.get_by_text("Decoder background").click()
+    wait_for_app(page, lambda: script_runs_started(page) > runs)
+    # One layout image under the points, covering the visible region, decoded here (a data: URI, no request).
+    page.wait_for_function(f"() => ({MAP_JS}.overlay.layout.images || []).length === 1", timeout=60_000)
+    image, extent = page.evaluate(f"""() => {{ const m = {MAP_JS};
+        return [m.overlay.layout.images[0], m.visibleExtent()]; }}""")
+    assert image["source"].startswith("data:image/png;base64,") and image["layer"] == "below"
+    assert image["x"] == pytest.approx(extent[0][0]) and image["y"] == pytest.approx(extent[1][1])
+    assert image["x"] + image["sizex"] == pytest.approx(extent[0][1])
+    visitor.screenshot("decoder-background")
+    assert_no_exceptions(page)
