@@ -352,13 +352,15 @@ class LatentMap {
     } else {
       await this.Plotly.react(this.overlay, traces, layout, this.config());
     }
-    this.pointsDrawn();
+    this.pointsDrawn(newView ? 'new view' : 'points');
   }
 
   listen() {
     const gd = this.overlay;
     gd.on('plotly_relayout', (change) => {
-      if (Object.keys(change).some((key) => /axis\.(range|autorange)/.test(key))) this.pointsDrawn();
+      if (Object.keys(change).some((key) => /axis\.(range|autorange)/.test(key)) && this.viewMoved()) {
+        this.pointsDrawn('view');
+      }
       if ('dragmode' in change) this.dragmode = change.dragmode;
     });
     gd.on('plotly_selected', (event) => this.onSelected(event));
@@ -368,14 +370,21 @@ class LatentMap {
 
   // The points are where Plotly drew them: their pixels (for the hit test, the keyboard and the tests),
   // the decoder background for the new region, the overlay in its new place.
-  pointsDrawn() {
+  pointsDrawn(reason) {
+    lxMark('map-points', {reason});
     this.measure();
     this.host.dataset.drawn = String(Number(this.host.dataset.drawn || 0) + 1);
     this.ensureBackground();
     this.drawInset(this.probeCode());
   }
 
+  // Plotly also reports a relayout that leaves the axes where they were (the end of a click in pan mode).
+  viewMoved() {
+    return JSON.stringify(this.visibleExtent()) !== this.measuredExtent;
+  }
+
   measure() {
+    this.measuredExtent = JSON.stringify(this.visibleExtent());
     const n = this.x.length, screenX = new Float32Array(n), screenY = new Float32Array(n);
     const area = this.plotArea(), sx = this.scale(), sy = -this.overlay._fullLayout.yaxis._m;
     const [ox, oy] = this.toPx(0, 0);
