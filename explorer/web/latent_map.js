@@ -191,7 +191,18 @@ class LatentMap {
     } else {
       this.drawOverlay();
     }
-    if (this.data === data) this.host.dataset.ready = '1';
+    if (this.data !== data) return;
+    this.syncBackground();
+    this.host.dataset.ready = '1';
+  }
+
+  // The background switched on or off: decode it for the visible region, or take the image away.
+  syncBackground() {
+    this.ensureBackground();
+    const images = this.backgroundImages();
+    if (JSON.stringify(images) !== JSON.stringify(this.overlay.layout.images || [])) {
+      this.Plotly.relayout(this.overlay, {images});
+    }
   }
 
   decodesHere() {
