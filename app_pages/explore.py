@@ -150,29 +150,27 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
-             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> dict:
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
+    extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
-    data = {
-        "pack": pack_id, "kind": kind, "view": view, "points": points_ref,
-        "axis_titles": ["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
-        "extent": [list(map(float, extent[0])), list(map(float, extent[1]))], "equal_axes": view != "tsne",
-        "view_key": f"{pack_id}/{kind}/{view}", "height": MAP_HEIGHT, "colours": list(CLASS_COLOURS),
-        "selected": session.selected_index(), "location": st.session_state.get(DECODED_AT) if view == "z" else None,
-        "region": region.to_data() if region is not None else None,
-        "posterior": show_posterior and kind == "vae", "background": show_background,
-        "eps": None if eps is None else eps.tolist(), "ack": ack(MAP_KEY), "lens": None, "server_background": None,
-        "probe": probe.map_data(ws),
-    }
+    lens = server_background = None
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
         if lens_at is not None:
-            data["lens"] = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
+            lens = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
         if show_background:
             picture = ws.manifold(*extent, n=24, kind=kind)
-            data["server_background"] = {"uri": components.png_data_uri(png_bytes(1.0 - picture)),
-                                         "extent": data["extent"]}
-    return data
+            server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
+    return components.MapData(
+        pack=pack_id, kind=kind, view=view, points=points_ref,
+        axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
+        extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}", height=MAP_HEIGHT,
+        colours=list(CLASS_COLOURS), selected=session.selected_index(),
+        location=st.session_state.get(DECODED_AT) if view == "z" else None,
+        region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
+        background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
+        probe=probe.map_data(ws), lens=lens, server_background=server_background)
 
 
 def region_panel(ws: Workspace, points: np.ndarray) -> None:

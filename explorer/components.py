@@ -22,6 +22,7 @@ stale one.
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -120,10 +121,40 @@ def send_pack(pack: Pack) -> None:
     _pack_carrier(data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
-def latent_map(data: dict, key: str, **callbacks):
+@dataclass(frozen=True)
+class MapData:
+    """What the latent map receives on every run; its JavaScript twin is the ``MapData`` typedef at the top of
+    web/latent_map.js. Every event carries ``seq``, echoed back here as ``ack``."""
+
+    pack: str                             # id of the pack with the codes, labels and decoders
+    kind: str                             # "vae" or "ae": whose codes are drawn
+    view: str                             # "z" (latent size 2), "pca" or "tsne"
+    points: dict | None                   # t-SNE only: {pack, array} of the coordinates, else the codes projected
+    axis_titles: list[str]
+    extent: list[list[float]]             # [[x0, x1], [y0, y1]]: the whole map
+    equal_axes: bool                      # one unit as long across as up (every linear view)
+    view_key: str                         # a new key resets zoom and pan
+    height: int                           # at most, CSS pixels
+    colours: list[str]                    # the class palette, "#rrggbb"
+    selected: int | None                  # the inspected image
+    location: list[float] | None          # a decoded spot [x, y]
+    region: dict | None                   # {shape: "box" | "lasso", vertices}
+    posterior: bool                       # draw q(z|x) of the selection
+    background: bool                      # tile the decoder's output under the points
+    eps: list[list[float]] | None         # the draws' noise, the same for every image
+    ack: int                              # the sequence number of the last event the server handled
+    probe: dict | None                    # a person's own picture (explorer/probe.py)
+    lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
+    server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+def latent_map(data: MapData, key: str, **callbacks):
     """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
     ``probe`` {} (the star of a person's own picture was clicked)."""
-    return _map(data=data, key=key, **callbacks)
+    return _map(data=data.to_data(), key=key, **callbacks)
 
 
 def inspect_card(data: dict, key: str, **callbacks):

@@ -6,6 +6,31 @@
 // cursor (arrows, Enter, + and -) does what the pointer does. The server hears only what it must act on
 // (a clicked point or location, a selected region), through trigger values that rerun the page's fragment.
 
+/**
+ * What the server sends on every run: explorer/components.py's MapData, field for field.
+ * @typedef {Object} MapData
+ * @property {string} pack id of the pack with the codes, labels and decoders
+ * @property {string} kind 'vae' or 'ae'
+ * @property {string} view 'z', 'pca' or 'tsne'
+ * @property {?{pack: string, array: string}} points t-SNE coordinates, else the codes projected here
+ * @property {string[]} axis_titles
+ * @property {number[][]} extent [[x0, x1], [y0, y1]]
+ * @property {boolean} equal_axes
+ * @property {string} view_key a new key resets zoom and pan
+ * @property {number} height at most, CSS pixels
+ * @property {string[]} colours the class palette
+ * @property {?number} selected
+ * @property {?number[]} location
+ * @property {?{shape: string, vertices: number[][]}} region
+ * @property {boolean} posterior
+ * @property {boolean} background
+ * @property {?number[][]} eps
+ * @property {number} ack the sequence number of the last event the server handled
+ * @property {?Object} probe
+ * @property {?{z: number[], pixels: string}} lens
+ * @property {?{uri: string, extent: number[][]}} server_background
+ */
+
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
 const LM_LEGEND_ROOM = 64;      // pixels under the plot for the legends
 const LM_HIT_RADIUS = 7;        // how close (CSS pixels) a click or hover must be to take a point
@@ -138,6 +163,7 @@ class LatentMap {
 
   // --- data from the server ------------------------------------------------------------------------
 
+  /** @param {MapData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
