@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import components, events, pages, probe, session, widgets
+from explorer import components, events, pages, probe, selection, session, widgets
 from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
 from explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
@@ -173,8 +173,8 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         probe=probe.map_data(ws), lens=lens, server_background=server_background)
 
 
-def region_panel(ws: Workspace, points: np.ndarray) -> None:
-    """Class counts and the mean image of the images inside the box or lasso."""
+def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
+    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
     region = st.session_state.get(REGION)
     if region is None:
         return
@@ -183,6 +183,14 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
     if not len(indices):
         st.caption("The box or lasso caught no data points.")
         return
+    takeaway = st.container(horizontal=True, gap="small")
+    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind),
+                             file_name="selection.csv", mime="text/csv", icon=":material/download:",
+                             key="selection_csv", on_click="ignore",
+                             help="Index, class, split, μ, σ and KL of each selected image.")
+    takeaway.download_button("Images (zip)", lambda: selection.selection_zip(ws, indices),
+                             file_name="selection.zip", mime="application/zip", icon=":material/download:",
+                             key="selection_zip", on_click="ignore", help="The selected images as PNG files.")
     counts, mean_image = ws.selection_summary(indices)
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -339,7 +347,7 @@ def explorer(ws: Workspace) -> None:
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
-        selection = st.container()
+        selection_slot = st.container()
         inspect_card(ws, index, location, kind, eps, pack_id, every_image)
         details = st.container()
     with left:
@@ -351,8 +359,8 @@ def explorer(ws: Workspace) -> None:
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         probe.section(ws)
-    with selection:
-        region_panel(ws, points)
+    with selection_slot:
+        region_panel(ws, points, kind)
     with details:
         shown = probe.showing(ws)
         if index is not None:

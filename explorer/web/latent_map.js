@@ -375,8 +375,21 @@ class LatentMap {
     };
   }
 
-  // Plotly.react draws the points: on a new pack, view, region or size, never on a click.
+  // Plotly.react draws the points: on a new pack, view, region or size, never on a click. One drawing at a
+  // time: a run that arrives while Plotly draws waits for it.
   async drawPoints(newView) {
+    const previous = this.drawing;
+    let finished;
+    this.drawing = new Promise((resolve) => { finished = resolve; });
+    try {
+      await previous;
+      await this.plotPoints(newView);
+    } finally {
+      finished();
+    }
+  }
+
+  async plotPoints(newView) {
     const width = this.frame.clientWidth;
     if (!width) return;
     this.width = width;

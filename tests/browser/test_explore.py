@@ -4,9 +4,11 @@ browser: hover, clicks on points and on empty space, box and lasso, and the insp
 from __future__ import annotations
 
 import re
+import zipfile
 from urllib.parse import urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from devtools.browser import (
@@ -253,4 +255,31 @@ def test_the_decoder_background_is_a_plotly_image_decoded_in_the_browser(visitor
     assert image["x"] == pytest.approx(extent[0][0]) and image["y"] == pytest.approx(extent[1][1])
     assert image["x"] + image["sizex"] == pytest.approx(extent[0][1])
     visitor.screenshot("decoder-background")
+    assert_no_exceptions(page)
+
+
+def test_a_box_selection_downloads_as_csv_and_zip(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    area = map_points(page)["area"]
+    width, height = area["right"] - area["left"], area["bottom"] - area["top"]
+    map_tool(page, "Box").click()
+    page.mouse.move(area["left"] + 0.35 * width, area["top"] + 0.35 * height)
+    page.mouse.down()
+    page.mouse.move(area["left"] + 0.6 * width, area["top"] + 0.6 * height, steps=8)
+    page.mouse.up()
+    region = wait_for_region(page, "box")["region"]
+    ws = shipped_workspace("digits")
+    expected = points_in_region(ws.map_points["vae"], "box", np.array(region["vertices"]))
+    wait_for_app(page, page.get_by_role("heading", name=f"Selection: {len(expected):,} images"))
+    with page.expect_download() as csv_download:
+        page.get_by_role("button", name="Codes (CSV)").click()
+    table = pd.read_csv(csv_download.value.path(), dtype={"class": str})
+    assert csv_download.value.suggested_filename == "selection.csv"
+    assert table["index"].tolist() == expected.tolist()
+    assert table["class"].tolist() == [ws.class_names[ws.labels[i]] for i in expected]
+    np.testing.assert_allclose(table[["mu_1", "mu_2"]].to_numpy(), ws.encodings["vae"].mu[expected], rtol=1e-5)
+    with page.expect_download() as zip_download:
+        page.get_by_role("button", name="Images (zip)").click()
+    names = zipfile.ZipFile(zip_download.value.path()).namelist()
+    assert names == [f"{i:05d}_{ws.class_names[ws.labels[i]]}.png" for i in expected]
     assert_no_exceptions(page)
