@@ -15,7 +15,7 @@ import pandas as pd
 import streamlit as st
 
 from explorer import components, events, pages, probe, selection, session, widgets
-from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
+from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
@@ -28,6 +28,7 @@ DECODED_AT = "decoded_location"
 REGION = "map_region"
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
+COLOUR_BLIND = "colour_blind_palette"
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -112,11 +113,18 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                                  help=f"All {ws.total:,} images on the map: the held-out split as before, the "
                                       "training split lighter and smaller. The encoders saw the training "
                                       "images, so their codes are a little tighter.")
+    toggles.toggle("Colour-blind-safe colours", value=False, key=COLOUR_BLIND,
+                   help="Class colours that stay apart with red-green or blue-yellow colour blindness.")
     every_image = every_image and view != "tsne"
     if every_image:
         st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
                    f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
     return kind, view, show_posterior, show_background and can_tile, every_image
+
+
+def class_colours() -> tuple[str, ...]:
+    """The class palette of the map and of the selection's chart."""
+    return COLOUR_BLIND_CLASS_COLOURS if st.session_state.get(COLOUR_BLIND) else CLASS_COLOURS
 
 
 def posterior_noise(ws: Workspace) -> np.ndarray | None:
@@ -166,7 +174,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         pack=pack_id, kind=kind, view=view, points=points_ref,
         axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
         extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}", height=MAP_HEIGHT,
-        colours=list(CLASS_COLOURS), selected=session.selected_index(),
+        colours=list(class_colours()), selected=session.selected_index(),
         location=st.session_state.get(DECODED_AT) if view == "z" else None,
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
@@ -198,7 +206,8 @@ def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
                       alt=f"The mean of the {len(indices):,} selected images")
     with c2:
         # Each class's bar in the colour of its dots on the map.
-        colours = [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(len(ws.class_names))]
+        palette = class_colours()
+        colours = [palette[c % len(palette)] for c in range(len(ws.class_names))]
         st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), colour=colours, height=220),
                         key="selection_counts")
 

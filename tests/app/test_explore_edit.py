@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from explorer import events
+from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
@@ -265,3 +266,11 @@ def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decode
     # The decode at z, then the traversal strips: nine tiles per dimension.
     assert np.array_equal(server_tile(editor["server"], 0, 8), to_uint8(ws.decode(np.array(editor["z"]), "vae")[0]))
     assert len(base64.b64decode(editor["server"]["pixels"])) == (1 + 2 * 9) * 64
+
+
+def test_the_colour_blind_palette_colours_the_map_and_the_selection_chart():
+    at = run_app(model="digits")
+    assert component_data(at, "latent_map")["colours"] == list(CLASS_COLOURS)
+    at.toggle(key="colour_blind_palette").set_value(True).run()
+    assert not at.exception
+    assert component_data(at, "latent_map")["colours"] == list(COLOUR_BLIND_CLASS_COLOURS)
