@@ -268,7 +268,7 @@ def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decode
     assert len(base64.b64decode(editor["server"]["pixels"])) == (1 + 2 * 9) * 64
 
 
-def test_the_colour_blind_palette_colours_the_map_and_the_selection_chart():
+def test_the_colour_blind_palette_colours_the_map():
     at = run_app(model="digits")
     assert component_data(at, "latent_map")["colours"] == list(CLASS_COLOURS)
     at.toggle(key="colour_blind_palette").set_value(True).run()
