@@ -258,6 +258,7 @@ def map_count(page) -> int:
 
 MAP_TOOLS = {"Pan": '[data-attr="dragmode"][data-val="pan"]', "Zoom": '[data-attr="dragmode"][data-val="zoom"]',
              "Box": '[data-attr="dragmode"][data-val="select"]', "Lasso": '[data-attr="dragmode"][data-val="lasso"]',
+             "Zoom in": '[data-attr="zoom"][data-val="in"]', "Zoom out": '[data-attr="zoom"][data-val="out"]',
              "Reset view": '[data-attr="zoom"][data-val="reset"]'}
 
 

@@ -40,6 +40,8 @@ const LM_BACKGROUND_TILES = 22; // decoder background: tiles per side of the vis
 const LM_POSTERIOR = '#D62728';
 const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
 const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
+const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are visible, the points become images
+const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
@@ -183,6 +185,7 @@ class LatentMap {
       this.loadPoints(pointsPack);
       this.background = this.backgroundJob = null;
       this.members = null;
+      this.marks = null;
     }
     // The server's view of the selection holds unless this map has sent an event it has not seen yet.
     if (data.ack >= this.seq) {
@@ -225,7 +228,7 @@ class LatentMap {
   // The background switched on or off: decode it for the visible region, or take the image away.
   syncBackground() {
     this.ensureBackground();
-    const images = this.backgroundImages();
+    const images = this.backgroundImages().concat(this.markImages());
     if (JSON.stringify(images) !== JSON.stringify(this.overlay.layout.images || [])) {
       this.Plotly.relayout(this.overlay, {images});
     }
@@ -354,7 +357,7 @@ class LatentMap {
                itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
       legend2: {orientation: 'h', x: 1, xanchor: 'right', y: 0, yanchor: 'bottom', yref: 'container',
                 itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
-      shapes: this.shapes(), images: this.backgroundImages(), selections: [],
+      shapes: this.shapes(), images: this.backgroundImages().concat(this.markImages()), selections: [],
       // A new region replaces Plotly's own outline and selected points with ours (the region shape).
       selectionrevision: this.regionRevision,
     };
@@ -425,6 +428,7 @@ class LatentMap {
     this.measure();
     this.host.dataset.drawn = String(Number(this.host.dataset.drawn || 0) + 1);
     this.ensureBackground();
+    this.showImageMarks();
     this.drawInset(this.probeCode());
   }
 
@@ -575,10 +579,62 @@ class LatentMap {
       }
       this.backgroundJob = null;
       this.background = {key, extent, uri: canvas.toDataURL()};
-      this.Plotly.relayout(this.overlay, {images: this.backgroundImages()});
+      this.Plotly.relayout(this.overlay, {images: this.backgroundImages().concat(this.markImages())});
       lxMark('map-background', {key});
     };
     requestAnimationFrame(step);
+  }
+
+  // --- images as marks: zoomed in far enough, each visible point shows its own image ---------------------
+
+  // The visible points' reconstructions by the main model (decoded here, a few per frame, each once), as
+  // layout images centred on the points; taken away when more than LM_IMAGE_MARKS points are visible or the
+  // whole map is in view (a small dataset's whole map would be a heap of images).
+  showImageMarks() {
+    const visible = [];
+    for (let i = 0; i < this.x.length && visible.length <= LM_IMAGE_MARKS; i++) {
+      if (this.shown(i) && this.insidePlot(this.screenX[i], this.screenY[i])) visible.push(i);
+    }
+    const [[x0, x1]] = this.visibleExtent(), [[e0, e1]] = this.data.extent;
+    const zoomedIn = x1 - x0 < 0.9 * (e1 - e0);
+    const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS && this.mainDecoder ? visible : [];
+    this.markJob = {indices: wanted, next: 0};
+    this.markUris = this.markUris && this.markUris.pack === this.pack.id ? this.markUris : new Map();
+    this.markUris.pack = this.pack.id;
+    const job = this.markJob;
+    const step = () => {
+      if (this.markJob !== job) return;
+      const deadline = performance.now() + 12;
+      while (job.next < job.indices.length && performance.now() < deadline) {
+        const i = job.indices[job.next++];
+        if (!this.markUris.has(i)) this.markUris.set(i, this.reconstructionUri(i));
+      }
+      if (job.next < job.indices.length) {
+        requestAnimationFrame(step);
+        return;
+      }
+      this.marks = job.indices;
+      this.Plotly.relayout(this.overlay, {images: this.backgroundImages().concat(this.markImages())});
+      this.host.dataset.imageMarks = String(job.indices.length);
+      lxMark('map-image-marks', {count: job.indices.length});
+    };
+    if (wanted.length || (this.marks && this.marks.length)) requestAnimationFrame(step);
+  }
+
+  reconstructionUri(index) {
+    const main = this.pack.meta.main_kind, [, h, w] = this.pack.meta.image_shape;
+    const canvas = document.createElement('canvas');
+    lxPaintGray(canvas, this.mainDecoder.gray(lxRow(this.pack, main + '.mu', index)), w, h);
+    return canvas.toDataURL();
+  }
+
+  markImages() {
+    if (!this.marks || !this.marks.length) return [];
+    const size = LM_MARK_SIZE / this.scale();
+    return this.marks.map((i) => ({
+      source: this.markUris.get(i), xref: 'x', yref: 'y', x: this.x[i], y: this.y[i], sizex: size, sizey: size,
+      xanchor: 'center', yanchor: 'middle', sizing: 'contain', layer: 'above', opacity: 0.95,
+    }));
   }
 
   // --- hit testing: the drawn points' pixels in a grid -------------------------------------------------

@@ -283,3 +283,26 @@ def test_a_box_selection_downloads_as_csv_and_zip(visitor, assert_no_exceptions)
     names = zipfile.ZipFile(zip_download.value.path()).namelist()
     assert names == [f"{i:05d}_{ws.class_names[ws.labels[i]]}.png" for i in expected]
     assert_no_exceptions(page)
+
+
+def test_zoomed_in_the_points_become_their_images(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    marks = f"() => Number({component_host_js('latent_map')}.dataset.imageMarks || 0)"
+    assert page.evaluate(marks) == 0  # the whole map: points
+    # Plotly's zoom in, twice, about the centre of the map (the toolbar's + button).
+    for _ in range(2):
+        map_tool(page, "Zoom in").click()
+    page.wait_for_function(f"() => ({marks})() > 0")
+    state = page.evaluate(f"""() => {{ const m = {MAP_JS}, images = m.overlay.layout.images;
+        const visible = m.x.filter((x, i) => m.insidePlot(m.screenX[i], m.screenY[i])).length;
+        return {{visible, images: images.map((e) => [e.x, e.y, e.source.slice(0, 22)])}}; }}""")
+    assert 0 < state["visible"] <= 400 and len(state["images"]) == state["visible"]
+    # Each image sits on its point and is that point's reconstruction, decoded here.
+    points = {(round(p["x"], 5), round(p["y"], 5)) for p in map_points(page)["points"]}
+    assert {(round(x, 5), round(y, 5)) for x, y, _ in state["images"]} == points
+    assert {source for _, _, source in state["images"]} == {"data:image/png;base64,"}
+    visitor.screenshot("image-marks")
+    # Back to the whole map: points again.
+    map_tool(page, "Reset view").click()
+    page.wait_for_function(f"() => ({marks})() === 0")
+    assert_no_exceptions(page)
