@@ -25,7 +25,7 @@ from vae_core.workspace import Workspace
 MAP_KEY = "latent_map"
 CARD_KEY = "inspect_card"
 DECODED_AT = "decoded_location"
-REGION = "map_region"
+REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
 COLOUR_BLIND = "colour_blind_palette"

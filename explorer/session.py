@@ -15,6 +15,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import numpy as np
 import streamlit as st
 
+from explorer import events
 from vae_core import DATASETS, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
 from vae_core.latent import MAX_SEED
 from vae_core.workspace import Workspace
@@ -43,6 +44,7 @@ SEED = "sample_seed"
 NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
+REGION = "map_region"  # the Explore map's box or lasso (explorer/events.py Region)
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 
 
@@ -219,6 +221,11 @@ def restore_view_from_url() -> None:
             set_latent_vector(np.array(values))
         else:
             notices.append(f"latent vector '{z}' is not {latent_dim} numbers; starting from the default")
+    region_text = params.get("region")
+    if region_text is not None:
+        st.session_state[REGION] = events.region_from_text(region_text)
+        if st.session_state[REGION] is None:
+            notices.append(f"region '{region_text[:80]}' is not a box or a lasso; nothing selected")
     seed = params.get("seed")
     if seed is not None:
         if seed.isdigit() and int(seed) <= MAX_SEED:
@@ -249,6 +256,8 @@ def view_params() -> dict[str, str]:
         params["z"] = ",".join(f"{v:.3f}" for v in st.session_state[LATENT])
     if st.session_state.get(SEED):
         params["seed"] = str(st.session_state[SEED])
+    if st.session_state.get(REGION) is not None:
+        params["region"] = events.region_text(st.session_state[REGION])
     return params
 
 

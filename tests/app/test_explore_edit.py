@@ -274,3 +274,16 @@ def test_the_colour_blind_palette_colours_the_map():
     at.toggle(key="colour_blind_palette").set_value(True).run()
     assert not at.exception
     assert component_data(at, "latent_map")["colours"] == list(COLOUR_BLIND_CLASS_COLOURS)
+
+
+def test_a_link_with_a_region_reopens_the_selection_and_a_bad_one_is_a_notice():
+    at = run_app(model="digits", region="box:-1.0000,-1.0000;0.5000,1.0000")
+    assert component_data(at, "latent_map")["region"] == {"shape": "box", "vertices": [[-1.0, -1.0], [0.5, 1.0]]}
+    expected = len(points_in_region(shipped_workspace("digits").map_points["vae"], "box",
+                                    np.array([[-1.0, -1.0], [0.5, 1.0]])))
+    assert any(h.value == f"Selection: {expected:,} images" for h in at.subheader)
+    assert at.query_params["region"] == "box:-1.0000,-1.0000;0.5000,1.0000"  # the view's link keeps it
+    bad = run_app(model="digits", region="circle:1,2")
+    assert component_data(bad, "latent_map")["region"] is None
+    assert "region" not in bad.query_params
+    assert any("is not a box or a lasso" in w.value for w in bad.warning)
