@@ -139,12 +139,10 @@ class LatentMap {
     this.overlay.addEventListener('pointerdown', (e) => this.onPointerDown(e), true);
     this.overlay.addEventListener('pointermove', (e) => this.onPointerMove(e), true);
     this.onWindowPointerUp = (e) => this.onPointerUp(e);
-    window.addEventListener('pointerup', this.onWindowPointerUp, true);
     this.overlay.addEventListener('pointerleave', () => this.onPointerLeave());
     this.overlay.addEventListener('keydown', (e) => this.onKey(e));
     this.overlay.addEventListener('blur', () => { this.cursor = null; this.hideTooltip(); this.drawOverlay(); });
     this.resizeObserver = new ResizeObserver(() => this.resize());
-    this.resizeObserver.observe(this.frame);
     this.onBusSelect = (event) => {
       if (this.pack && event.detail.pack === this.pack.id && event.detail.source !== this) {
         this.selected = event.detail.index;
@@ -153,14 +151,23 @@ class LatentMap {
         this.drawOverlay();
       }
     };
+    this.attach();
+  }
+
+  // What listens outside the element; Streamlit detaches a component before it draws it again in the same
+  // element, where this map (and its Plotly figure) carries on.
+  attach() {
+    this.resizeObserver.observe(this.frame);
+    window.addEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.addEventListener('lx-select', this.onBusSelect);
+    this.attached = true;
   }
 
   destroy() {
     this.resizeObserver.disconnect();
     window.removeEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.removeEventListener('lx-select', this.onBusSelect);
-    if (window.Plotly && this.plotted) window.Plotly.purge(this.overlay);
+    this.attached = false;
   }
 
   // --- data from the server ------------------------------------------------------------------------
@@ -222,15 +229,16 @@ class LatentMap {
     }
     if (this.data !== data) return;
     this.syncBackground();
-    this.host.dataset.ready = '1';
+    if (this.plotted) this.host.dataset.ready = '1';
   }
 
   // The background switched on or off: decode it for the visible region, or take the image away.
   syncBackground() {
+    if (!this.plotted) return;
     this.ensureBackground();
     const images = this.backgroundImages().concat(this.markImages());
     if (JSON.stringify(images) !== JSON.stringify(this.overlay.layout.images || [])) {
-      this.Plotly.relayout(this.overlay, {images});
+      this.relayoutImages();
     }
   }
 
@@ -383,13 +391,26 @@ class LatentMap {
   async drawPoints(newView) {
     const previous = this.drawing;
     let finished;
-    this.drawing = new Promise((resolve) => { finished = resolve; });
+    const current = this.drawing = new Promise((resolve) => { finished = resolve; });
+    this.busy = true;
     try {
       await previous;
       await this.plotPoints(newView);
     } finally {
+      if (this.drawing === current) this.busy = false;
       finished();
     }
+  }
+
+  relayoutImages() {
+    const images = () => this.backgroundImages().concat(this.markImages());
+    return this.whenIdle(() => this.Plotly.relayout(this.overlay, {images: images()}));
+  }
+
+  // Plotly takes no relayout while it draws the points: marks and images wait for the drawing.
+  whenIdle(change) {
+    if (this.busy) return this.drawing.then(change);
+    return change();
   }
 
   async plotPoints(newView) {
@@ -459,7 +480,10 @@ class LatentMap {
     if (set.has(key)) set.delete(key); else set.add(key);
     const visible = this.traceOf.map(({split, c}) => (
       (c !== null && this.hidden.has(c)) || this.hiddenSplits.has(split) ? 'legendonly' : true));
-    this.Plotly.restyle(this.overlay, {visible}).then(() => { this.measure(); this.drawInset(this.probeCode()); });
+    this.whenIdle(() => this.Plotly.restyle(this.overlay, {visible})).then(() => {
+      this.measure();
+      this.drawInset(this.probeCode());
+    });
     return false;
   }
 
@@ -476,10 +500,15 @@ class LatentMap {
     if (region) this.setRegion(region, true);
   }
 
+  // A new width draws the figure again; the first width draws it for the first time (an element drawn
+  // while hidden has none).
   resize() {
     const width = this.frame.clientWidth;
-    if (!width || !this.plotted || width === this.width) return;
-    this.drawPoints(false);
+    if (!width || !this.pack || !this.Plotly || (this.plotted && width === this.width)) return;
+    this.drawPoints(!this.plotted).then(() => {
+      this.syncBackground();
+      if (this.plotted) this.host.dataset.ready = '1';
+    });
   }
 
   // --- the view: Plotly's axes, data to pixels of the figure -------------------------------------------
@@ -579,7 +608,7 @@ class LatentMap {
       }
       this.backgroundJob = null;
       this.background = {key, extent, uri: canvas.toDataURL()};
-      this.Plotly.relayout(this.overlay, {images: this.backgroundImages().concat(this.markImages())});
+      this.relayoutImages();
       lxMark('map-background', {key});
     };
     requestAnimationFrame(step);
@@ -614,7 +643,7 @@ class LatentMap {
         return;
       }
       this.marks = job.indices;
-      this.Plotly.relayout(this.overlay, {images: this.backgroundImages().concat(this.markImages())});
+      this.relayoutImages();
       this.host.dataset.imageMarks = String(job.indices.length);
       lxMark('map-image-marks', {count: job.indices.length});
     };
@@ -694,7 +723,7 @@ class LatentMap {
     if (!this.plotted || !this.pack) return;
     const probe = this.probeCode();
     const selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
-    this.Plotly.relayout(this.overlay, {shapes: this.shapes()}).then(() => {
+    this.whenIdle(() => this.Plotly.relayout(this.overlay, {shapes: this.shapes()})).then(() => {
       this.host.dataset.selected = selected;
       lxMark('map-overlay', {selected: this.selected});
     });
@@ -913,10 +942,10 @@ class LatentMap {
   // Plotly zooms: the visible ranges shrink (or grow) by `factor` about the cursor, which stays on its spot.
   zoomAtCursor(factor) {
     const [cx, cy] = this.toData(...this.cursor), [[x0, x1], [y0, y1]] = this.visibleExtent();
-    this.Plotly.relayout(this.overlay, {
+    this.whenIdle(() => this.Plotly.relayout(this.overlay, {
       'xaxis.range': [cx + (x0 - cx) * factor, cx + (x1 - cx) * factor],
       'yaxis.range': [cy + (y0 - cy) * factor, cy + (y1 - cy) * factor],
-    }).then(() => this.cursorMoved());
+    })).then(() => this.cursorMoved());
   }
 
   cursorMoved() {
@@ -1150,6 +1179,7 @@ function lxMountMap(component) {
   const {data, parentElement, setTriggerValue} = component;
   let map = parentElement.__latentMap;
   if (!map) map = parentElement.__latentMap = new LatentMap(parentElement, parentElement.host || parentElement);
+  else if (!map.attached) map.attach();
   map.trigger = setTriggerValue;
   map.setData(data);
   return map;
