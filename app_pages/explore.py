@@ -14,8 +14,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import components, events, pages, probe, session, widgets
-from explorer.figures import CLASS_COLOURS, bar_chart, map_extent
+from explorer import components, events, pages, probe, selection, session, widgets
+from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
@@ -25,14 +25,15 @@ from vae_core.workspace import Workspace
 MAP_KEY = "latent_map"
 CARD_KEY = "inspect_card"
 DECODED_AT = "decoded_location"
-REGION = "map_region"
+REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
+COLOUR_BLIND = "colour_blind_palette"
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
 HINT = ("Click a point to inspect it, or empty space to decode that location. "
-        "Choose Box or Lasso above the map to summarise a region.")
+        "Choose Box or Lasso in the map's toolbar to summarise a region.")
 
 
 # --- events from the browser (callbacks: they run before the fragment draws) -----------------------
@@ -112,11 +113,18 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                                  help=f"All {ws.total:,} images on the map: the held-out split as before, the "
                                       "training split lighter and smaller. The encoders saw the training "
                                       "images, so their codes are a little tighter.")
+    toggles.toggle("Colour-blind-safe colours", value=False, key=COLOUR_BLIND,
+                   help="Class colours that stay apart with red-green or blue-yellow colour blindness.")
     every_image = every_image and view != "tsne"
     if every_image:
         st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
                    f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
     return kind, view, show_posterior, show_background and can_tile, every_image
+
+
+def class_colours() -> tuple[str, ...]:
+    """The class palette of the map and of the selection's chart."""
+    return COLOUR_BLIND_CLASS_COLOURS if st.session_state.get(COLOUR_BLIND) else CLASS_COLOURS
 
 
 def posterior_noise(ws: Workspace) -> np.ndarray | None:
@@ -150,33 +158,31 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
-             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> dict:
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
+    extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
-    data = {
-        "pack": pack_id, "kind": kind, "view": view, "points": points_ref,
-        "axis_titles": ["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
-        "extent": [list(map(float, extent[0])), list(map(float, extent[1]))], "equal_axes": view != "tsne",
-        "view_key": f"{pack_id}/{kind}/{view}", "height": MAP_HEIGHT, "colours": list(CLASS_COLOURS),
-        "selected": session.selected_index(), "location": st.session_state.get(DECODED_AT) if view == "z" else None,
-        "region": region.to_data() if region is not None else None,
-        "posterior": show_posterior and kind == "vae", "background": show_background,
-        "eps": None if eps is None else eps.tolist(), "ack": ack(MAP_KEY), "lens": None, "server_background": None,
-        "probe": probe.map_data(ws),
-    }
+    lens = server_background = None
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
         if lens_at is not None:
-            data["lens"] = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
+            lens = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
         if show_background:
             picture = ws.manifold(*extent, n=24, kind=kind)
-            data["server_background"] = {"uri": components.png_data_uri(png_bytes(1.0 - picture)),
-                                         "extent": data["extent"]}
-    return data
+            server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
+    return components.MapData(
+        pack=pack_id, kind=kind, view=view, points=points_ref,
+        axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
+        extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}", height=MAP_HEIGHT,
+        colours=list(class_colours()), selected=session.selected_index(),
+        location=st.session_state.get(DECODED_AT) if view == "z" else None,
+        region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
+        background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
+        probe=probe.map_data(ws), lens=lens, server_background=server_background)
 
 
-def region_panel(ws: Workspace, points: np.ndarray) -> None:
-    """Class counts and the mean image of the images inside the box or lasso."""
+def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
+    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
     region = st.session_state.get(REGION)
     if region is None:
         return
@@ -185,6 +191,14 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
     if not len(indices):
         st.caption("The box or lasso caught no data points.")
         return
+    takeaway = st.container(horizontal=True, gap="small")
+    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind),
+                             file_name="selection.csv", mime="text/csv", icon=":material/download:",
+                             key="selection_csv", on_click="ignore",
+                             help="Index, class, split, μ, σ and KL of each selected image.")
+    takeaway.download_button("Images (zip)", lambda: selection.selection_zip(ws, indices),
+                             file_name="selection.zip", mime="application/zip", icon=":material/download:",
+                             key="selection_zip", on_click="ignore", help="The selected images as PNG files.")
     counts, mean_image = ws.selection_summary(indices)
     c1, c2 = st.columns([1, 2])
     with c1:
@@ -192,7 +206,8 @@ def region_panel(ws: Workspace, points: np.ndarray) -> None:
                       alt=f"The mean of the {len(indices):,} selected images")
     with c2:
         # Each class's bar in the colour of its dots on the map.
-        colours = [CLASS_COLOURS[c % len(CLASS_COLOURS)] for c in range(len(ws.class_names))]
+        palette = class_colours()
+        colours = [palette[c % len(palette)] for c in range(len(ws.class_names))]
         st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), colour=colours, height=220),
                         key="selection_counts")
 
@@ -341,7 +356,7 @@ def explorer(ws: Workspace) -> None:
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
-        selection = st.container()
+        selection_slot = st.container()
         inspect_card(ws, index, location, kind, eps, pack_id, every_image)
         details = st.container()
     with left:
@@ -353,8 +368,8 @@ def explorer(ws: Workspace) -> None:
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         probe.section(ws)
-    with selection:
-        region_panel(ws, points)
+    with selection_slot:
+        region_panel(ws, points, kind)
     with details:
         shown = probe.showing(ws)
         if index is not None:

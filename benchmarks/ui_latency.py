@@ -406,9 +406,10 @@ def open_explore(browser, server, model: str, every_image: bool = False):
     return context, page
 
 
-# The map holds all 70,000 images and has drawn them since window.__before (its count of drawings then).
+# The map holds all 70,000 images and Plotly has drawn them: the map is ready again (it is not ready from the moment
+# it takes new points until they are drawn; a count of drawings would not do, the page may give the map a new element).
 MAP_WITH_EVERY_IMAGE = (f"{{ try {{ const m = {MAP_JS}; return m.x.length === {EVERY_FASHION_IMAGE} && "
-                        "Number(m.host.dataset.drawn || 0) > (window.__before || 0); } catch (e) { return false; } }")
+                        "m.host.dataset.ready === '1'; } catch (e) { return false; } }")
 
 
 def bench_full_map(browser, server, rounds: int, log) -> dict:

@@ -194,13 +194,13 @@ def screenshot(page, name: str) -> Path:
 
 # --- the explorer's browser components ----------------------------------------------------------------------
 
-# The host element of a component mounted with `key` (its content lives in an open shadow root, which
-# Playwright's CSS selectors pierce).
+# The host element of a component mounted with `key` (an isolated component's content lives in an open shadow
+# root, which Playwright's CSS selectors pierce; the map is not isolated, for Plotly.js's styles).
 def component_host_js(key: str) -> str:
-    return f"document.querySelector('.st-key-{key} [data-testid=\"stBidiComponentIsolated\"]')"
+    return f"document.querySelector('.st-key-{key} [data-testid^=\"stBidiComponent\"]')"
 
 
-MAP_JS = component_host_js("latent_map") + ".shadowRoot.__latentMap"
+MAP_JS = component_host_js("latent_map") + ".__latentMap"
 
 # Every drawn point of the Explore map in page pixels (clientX/clientY), with its index and class, read
 # from the map's own arrays; and the plot area.
@@ -265,12 +265,35 @@ def map_count(page) -> int:
     return page.evaluate(f"() => {{ try {{ return {MAP_JS}.x.length; }} catch (e) {{ return 0; }} }}")
 
 
+MAP_TOOLS = {"Pan": '[data-attr="dragmode"][data-val="pan"]', "Zoom": '[data-attr="dragmode"][data-val="zoom"]',
+             "Box": '[data-attr="dragmode"][data-val="select"]', "Lasso": '[data-attr="dragmode"][data-val="lasso"]',
+             "Zoom in": '[data-attr="zoom"][data-val="in"]', "Zoom out": '[data-attr="zoom"][data-val="out"]',
+             "Reset view": '[data-attr="zoom"][data-val="reset"]'}
+
+
+def map_tool(page, name: str):
+    """A button of the map's toolbar (Plotly's modebar): Pan, Zoom, Box, Lasso or Reset view."""
+    return page.locator(f".st-key-latent_map .modebar-btn{MAP_TOOLS[name]}")
+
+
+def wait_for_region(page, shape: str) -> dict:
+    """Until the map holds a region of this shape (Plotly reports a box or lasso just after the mouse is let go)."""
+    page.wait_for_function(f"() => {{ const r = {MAP_JS}.region; return !!r && r.shape === '{shape}'; }}",
+                           timeout=RERUN_S * 1000)
+    return map_state(page)
+
+
+def map_legend(page, legend: str = "legend") -> list[str]:
+    """The items of the map's class legend ("legend") or split legend ("legend2"), in order."""
+    return page.locator(f".st-key-latent_map g.{legend} .traces text.{legend}text").all_text_contents()
+
+
 def map_state(page) -> dict:
     """What the map holds now: selection, decoded location, region, the lens caption, draws so far."""
     return page.evaluate(f"""() => {{ const m = {MAP_JS};
         return {{selected: m.selected, location: m.location, region: m.region, lens: m.lensCaption.textContent,
                  drawn: Number(m.host.dataset.drawn), members: m.members ? m.members.reduce((a, b) => a + b, 0) : null,
-                 mode: m.mode}}; }}""")
+                 mode: m.overlay._fullLayout.dragmode}}; }}""")
 
 
 def map_to_page(page, x: float, y: float) -> tuple[float, float]:

@@ -1,9 +1,10 @@
 """The explorer's browser components (``st.components.v2``: inline HTML, CSS and JS, no build step).
 
-- ``load_runtime``: a hidden element carrying the code of every component below (web/*.js), once.
+- ``load_runtime``: hidden elements carrying Plotly.js (from the installed ``plotly`` package) and the code
+  of every component below (web/*.js), once.
 - ``send_pack``: a hidden element that hands a binary pack (explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
-- ``latent_map``: the map of the codes, drawn, hovered, zoomed and selected in the browser.
+- ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
@@ -22,10 +23,12 @@ stale one.
 from __future__ import annotations
 
 import base64
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
 import streamlit as st
+from plotly.offline import get_plotlyjs
 
 from vae_core.images import to_uint8
 
@@ -81,6 +84,11 @@ export default function (component) {{
 
 
 _runtime = st.components.v2.component("latent_explorer_runtime", js=_RUNTIME)
+# Plotly.js sets window.Plotly; the map waits for this event when it mounts first.
+_plotly = st.components.v2.component("latent_explorer_plotly", js=get_plotlyjs() + """
+window.dispatchEvent(new Event('lx-plotly'));
+export default function () {}
+""")
 _pack_carrier = st.components.v2.component("latent_explorer_pack", js="""
 export default function ({data}) {
   const register = () => window.__latentExplorer.lib.registerPack(data);
@@ -89,7 +97,9 @@ export default function ({data}) {
   else window.addEventListener('lx-runtime', register, {once: true});
 }
 """)
-_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"))
+# Not isolated in a shadow root: Plotly.js styles its toolbar and drag layers from the document's head.
+_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"),
+                                  isolate_styles=False)
 _card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"), js=_bootstrap("card"))
 _editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
                                      js=_bootstrap("editor"))
@@ -121,6 +131,7 @@ def hidden_slot(name: str):
 
 def load_runtime() -> None:
     """The components' code, for this page and the next (draw it before any component)."""
+    _plotly(key=HIDDEN_KEY_PREFIX + "plotly")
     _runtime(key=HIDDEN_KEY_PREFIX + "runtime")
 
 
@@ -129,10 +140,40 @@ def send_pack(pack: Pack) -> None:
     _pack_carrier(data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
-def latent_map(data: dict, key: str, **callbacks):
+@dataclass(frozen=True)
+class MapData:
+    """What the latent map receives on every run; its JavaScript twin is the ``MapData`` typedef at the top of
+    web/latent_map.js. Every event carries ``seq``, echoed back here as ``ack``."""
+
+    pack: str                             # id of the pack with the codes, labels and decoders
+    kind: str                             # "vae" or "ae": whose codes are drawn
+    view: str                             # "z" (latent size 2), "pca" or "tsne"
+    points: dict | None                   # t-SNE only: {pack, array} of the coordinates, else the codes projected
+    axis_titles: list[str]
+    extent: list[list[float]]             # [[x0, x1], [y0, y1]]: the whole map
+    equal_axes: bool                      # one unit as long across as up (every linear view)
+    view_key: str                         # a new key resets zoom and pan
+    height: int                           # at most, CSS pixels
+    colours: list[str]                    # the class palette, "#rrggbb"
+    selected: int | None                  # the inspected image
+    location: list[float] | None          # a decoded spot [x, y]
+    region: dict | None                   # {shape: "box" | "lasso", vertices}
+    posterior: bool                       # draw q(z|x) of the selection
+    background: bool                      # tile the decoder's output under the points
+    eps: list[list[float]] | None         # the draws' noise, the same for every image
+    ack: int                              # the sequence number of the last event the server handled
+    probe: dict | None                    # a person's own picture (explorer/probe.py)
+    lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
+    server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+def latent_map(data: MapData, key: str, **callbacks):
     """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
     ``probe`` {} (the star of a person's own picture was clicked)."""
-    return _map(data=data, key=key, **callbacks)
+    return _map(data=data.to_data(), key=key, **callbacks)
 
 
 def inspect_card(data: dict, key: str, **callbacks):

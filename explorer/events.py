@@ -64,3 +64,20 @@ def region(payload) -> Region | None:
         return None
     needed = 2 if payload["shape"] == "box" else 3
     return Region(payload["shape"], np.array(points)) if len(points) >= needed else None
+
+
+def region_text(region: Region) -> str:
+    """A region for a link: ``box:x0,y0;x1,y1`` (a lasso: its vertices likewise), four decimals."""
+    return region.shape + ":" + ";".join(f"{x:.4f},{y:.4f}" for x, y in region.vertices)
+
+
+def region_from_text(text: str) -> Region | None:
+    """The region of a link (``region_text``), or None when the text is not one."""
+    shape, _, rest = text.partition(":")
+    vertices = []
+    for pair in rest.split(";"):
+        try:
+            vertices.append([float(v) for v in pair.split(",")])
+        except ValueError:
+            return None
+    return region({"shape": shape, "vertices": vertices})

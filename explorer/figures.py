@@ -12,6 +12,10 @@ from vae_core.latent import prior_circle
 # Okabe-Ito and Tableau colours: distinguishable for colour-blind readers, ten of them.
 CLASS_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
                  "#EDC948", "#B07AA1", "#FF9DA7", "#9C755F", "#7F7F7F")
+# Paul Tol's "muted" scheme (dark grey for a tenth class): classes stay apart with any common colour-vision
+# deficiency; a choice on Explore.
+COLOUR_BLIND_CLASS_COLOURS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#999933",
+                              "#DDCC77", "#CC6677", "#882255", "#AA4499", "#555555")
 # One colour per model kind on every chart (curves, the sweep), so a colour always names the same model.
 KIND_COLOURS = {"ae": "#1F5F8B", "vae": "#C8374B"}
 # Curves of one model share its colour; the split is told by the line's dash.

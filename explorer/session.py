@@ -22,6 +22,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import numpy as np
 import streamlit as st
 
+from explorer import events
+from explorer.events import MAX_LASSO_VERTICES
 from vae_core import DATASETS, DatasetUnavailable, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
 from vae_core.latent import MAX_SEED
 from vae_core.store import (
@@ -55,6 +57,7 @@ OWNER_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 # Query values: what a link may carry, checked before anything is converted (str.isdigit accepts "²", and int()
 # refuses more than 4,300 digits).
 MAX_QUERY_CHARS = 2000
+MAX_REGION_CHARS = 40 * MAX_LASSO_VERTICES  # a lasso's vertices at four decimals
 WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
 DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
@@ -71,6 +74,7 @@ SEED = "sample_seed"
 NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
+REGION = "map_region"  # the Explore map's box or lasso (explorer/events.py Region)
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
 OWNER_TOKEN = "owner_token"
@@ -406,16 +410,16 @@ def restore_view_from_url() -> None:
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed")}
+    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region")}
     params = {name: value for name, value in query.items() if value is not None}
     notices = []
     model = params.get("model")
     if model is not None and not _open_linked_model(model, notices):
         # The point and z belong to the model the link names: on another model they would be another view.
-        if "point" in params or "z" in params:
-            notices[-1] += ", without the point and latent vector it names (they belong to that model)"
-        params.pop("point", None)
-        params.pop("z", None)
+        if "point" in params or "z" in params or "region" in params:
+            notices[-1] += ", without the point, latent vector and region it names (they belong to that model)"
+        for belongs_to_the_model in ("point", "z", "region"):
+            params.pop(belongs_to_the_model, None)
     ws = active_workspace()
     point = params.get("point")
     if point is not None:
@@ -432,6 +436,11 @@ def restore_view_from_url() -> None:
             set_latent_vector(np.array(values))
         else:
             notices.append(f"latent vector {_quoted(z)} is not {ws.latent_dim()} numbers; starting from the default")
+    region_text = params.get("region")
+    if region_text is not None:
+        st.session_state[REGION] = _parse_region(region_text)
+        if st.session_state[REGION] is None:
+            notices.append(f"region {_quoted(region_text)} is not a box or a lasso; nothing selected")
     seed = params.get("seed")
     if seed is not None:
         if WHOLE_NUMBER.fullmatch(seed) and int(seed) <= MAX_SEED:
@@ -478,6 +487,15 @@ def _parse_floats(text: str, count: int) -> list[float] | None:
     return values if all(math.isfinite(v) for v in values) else None
 
 
+def _parse_region(text: str) -> events.Region | None:
+    """A link's box or lasso (``box:x0,y0;x1,y1``): plain decimal numbers only, at most a lasso's vertices long."""
+    _, _, vertices = text.partition(":")
+    if len(text) > MAX_REGION_CHARS or not all(DECIMAL.fullmatch(number) for vertex in vertices.split(";")
+                                               for number in vertex.split(",")):
+        return None
+    return events.region_from_text(text)
+
+
 def linkable_model() -> str | None:
     """What ``?model=`` names for the active pair: a shipped key or a store id; None for a pair kept nowhere."""
     key = active_key()
@@ -499,6 +517,8 @@ def view_params() -> dict[str, str]:
         params["z"] = ",".join(f"{v:.3f}" for v in st.session_state[LATENT])
     if st.session_state.get(SEED):
         params["seed"] = str(st.session_state[SEED])
+    if st.session_state.get(REGION) is not None:
+        params["region"] = events.region_text(st.session_state[REGION])
     return params
 
 

@@ -1,12 +1,38 @@
-// The latent map: every held-out image at its code, drawn by this script on a canvas, with hover
-// decoding, clicks, box and lasso selection, zoom and pan, all answered in the browser; a keyboard
-// cursor (arrows, Enter, + and -) does what the pointer does. The server
-// hears only what it must act on (a clicked point or location, a selected region), through
-// trigger values that rerun the page's fragment.
+// The latent map: every held-out image at its code, drawn by Plotly.js (WebGL points, one trace per class
+// and split), with Plotly's own axes, legend, zoom, pan, box, lasso and PNG export. What must be instant stays
+// here: the lens decodes at the cursor from a mousemove handler (Plotly's hover is off), a click finds the
+// nearest point in a grid of the points' pixels and paints the card, and the marks of the selection are
+// layout shapes, replaced as one array by Plotly.relayout, which never draws the points again. A keyboard
+// cursor (arrows, Enter, + and -) does what the pointer does. The server hears only what it must act on
+// (a clicked point or location, a selected region), through trigger values that rerun the page's fragment.
 
-const LM_MARGIN = {left: 54, right: 10, top: 10, bottom: 42};
-const LM_POINT_RADIUS = 3;      // CSS pixels, like Plotly's marker size 6
-const LM_TRAINING_RADIUS = 2;   // the training split's points, when shown
+/**
+ * What the server sends on every run: explorer/components.py's MapData, field for field.
+ * @typedef {Object} MapData
+ * @property {string} pack id of the pack with the codes, labels and decoders
+ * @property {string} kind 'vae' or 'ae'
+ * @property {string} view 'z', 'pca' or 'tsne'
+ * @property {?{pack: string, array: string}} points t-SNE coordinates, else the codes projected here
+ * @property {string[]} axis_titles
+ * @property {number[][]} extent [[x0, x1], [y0, y1]]
+ * @property {boolean} equal_axes
+ * @property {string} view_key a new key resets zoom and pan
+ * @property {number} height at most, CSS pixels
+ * @property {string[]} colours the class palette
+ * @property {?number} selected
+ * @property {?number[]} location
+ * @property {?{shape: string, vertices: number[][]}} region
+ * @property {boolean} posterior
+ * @property {boolean} background
+ * @property {?number[][]} eps
+ * @property {number} ack the sequence number of the last event the server handled
+ * @property {?Object} probe
+ * @property {?{z: number[], pixels: string}} lens
+ * @property {?{uri: string, extent: number[][]}} server_background
+ */
+
+const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
+const LM_LEGEND_ROOM = 64;      // pixels under the plot for the legends
 const LM_HIT_RADIUS = 7;        // how close (CSS pixels) a click or hover must be to take a point
 const LM_CELL = 16;             // hit-test grid cell, CSS pixels
 const LM_CLICK_SLOP = 4;        // a press that moves more than this is a drag, not a click
@@ -14,13 +40,38 @@ const LM_BACKGROUND_TILES = 22; // decoder background: tiles per side of the vis
 const LM_POSTERIOR = '#D62728';
 const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
 const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
+const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are visible, the points become images
+const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
+const LM_SPLITS = {
+  'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
+  training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
+};
+
+// Plotly.js arrives in its own hidden element (explorer/components.py), once per browser session.
+function lxWhenPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  return new Promise((resolve) => window.addEventListener('lx-plotly', () => resolve(window.Plotly), {once: true}));
+}
+
+function lxHasWebGL() {
+  try {
+    return !!document.createElement('canvas').getContext('webgl');
+  } catch (error) {
+    return false;
+  }
+}
+
+// A closed SVG path through [x, y] points (Plotly's path shapes take data coordinates or pixels).
+function lxPath(points) {
+  return points.map(([x, y], k) => `${k ? 'L' : 'M'}${x},${y}`).join(' ') + ' Z';
+}
 
 class LatentMap {
   constructor(root, host) {
     this.root = root;
     this.host = host;
-    this.mode = 'pan';
+    this.webgl = lxHasWebGL();
     this.hidden = new Set();       // classes switched off in the legend
     this.hiddenSplits = new Set(); // 'held-out' or 'training', switched off in the legend
     this.selected = null;          // index of the inspected image
@@ -30,7 +81,7 @@ class LatentMap {
     this.members = null;           // Uint8Array: 1 for points inside the region
     this.seq = 0;                  // sequence number of the last event sent to the server
     this.viewKey = null;
-    this.background = null;        // {canvas, extent, done} of browser-decoded tiles
+    this.background = null;        // {canvas, extent, key} of browser-decoded tiles
     this.build();
   }
 
@@ -42,32 +93,16 @@ class LatentMap {
     const bar = el('div', 'lm-bar');
     this.hint = el('span', 'lm-hint');
     const tools = el('div', 'lm-tools');
-    this.toolButtons = {};
-    for (const [mode, label, title] of [['pan', 'Pan', 'Drag to pan, scroll to zoom'],
-                                        ['box', 'Box', 'Drag a box to select the images inside it'],
-                                        ['lasso', 'Lasso', 'Draw round the images to select']]) {
-      const button = el('button', 'lm-tool', label);
-      button.title = title;
-      button.dataset.mode = mode;
-      button.addEventListener('click', () => this.setMode(mode));
-      tools.appendChild(button);
-      this.toolButtons[mode] = button;
-    }
     this.clearButton = el('button', 'lm-tool lm-clear', 'Clear selection');
     this.clearButton.addEventListener('click', () => this.setRegion(null, true));
-    const reset = el('button', 'lm-tool', 'Reset view');
-    reset.title = 'Back to the whole map (or double-click the map)';
-    reset.addEventListener('click', () => { this.resetView(); this.draw(); });
-    tools.append(this.clearButton, reset);
+    tools.append(this.clearButton);
     bar.append(this.hint, tools);
 
     this.plot = el('div', 'lm-plot');
-    this.scene = el('canvas', 'lm-scene');
-    this.overlay = el('canvas', 'lm-overlay');
+    // Plotly draws into `overlay`, which also takes the focus and the keys and says what it is.
+    this.overlay = el('div', 'lm-figure');
     this.tooltip = el('div', 'lm-tooltip');
     this.message = el('div', 'lm-message', 'Loading the map…');
-    // Only the overlay is seen by assistive technology: it takes the focus and the keys, and says what it is.
-    this.scene.setAttribute('aria-hidden', 'true');
     this.overlay.tabIndex = 0;
     this.overlay.setAttribute('role', 'application');
     this.overlay.setAttribute('aria-roledescription', 'latent map');
@@ -76,7 +111,9 @@ class LatentMap {
     this.status.setAttribute('aria-live', 'polite');
     this.status.id = 'lm-status';
     this.overlay.setAttribute('aria-describedby', this.status.id);
-    this.plot.append(this.scene, this.overlay, this.tooltip, this.message);
+    this.plot.append(this.overlay, this.tooltip, this.message);
+    this.fallback = el('div', 'lm-fallback');
+    this.fallback.style.display = 'none';
     // Beside the plot, never over it: the lens (the decode under the cursor) and the selected image's
     // posterior magnified, for posteriors too small to see on the map.
     const aside = el('div', 'lm-aside');
@@ -95,21 +132,17 @@ class LatentMap {
     this.insetCard.append(el('div', 'lm-card-title', 'Posterior, magnified'), this.inset, this.insetCaption);
     this.insetCard.style.display = 'none';
     aside.append(this.lensCard, this.insetCard);
-    this.legend = el('div', 'lm-legend');
-    this.frame.append(bar, this.plot, this.status, aside, this.legend);
+    this.frame.append(bar, this.plot, this.fallback, this.status, aside);
     this.root.appendChild(this.frame);
-    this.setMode('pan');
 
-    this.overlay.addEventListener('pointerdown', (e) => this.onPointerDown(e));
-    this.overlay.addEventListener('pointermove', (e) => this.onPointerMove(e));
-    this.overlay.addEventListener('pointerup', (e) => this.onPointerUp(e));
+    // Capture: Plotly's drag layers sit inside the figure and may stop what bubbles.
+    this.overlay.addEventListener('pointerdown', (e) => this.onPointerDown(e), true);
+    this.overlay.addEventListener('pointermove', (e) => this.onPointerMove(e), true);
+    this.onWindowPointerUp = (e) => this.onPointerUp(e);
     this.overlay.addEventListener('pointerleave', () => this.onPointerLeave());
-    this.overlay.addEventListener('wheel', (e) => this.onWheel(e), {passive: false});
-    this.overlay.addEventListener('dblclick', () => { this.resetView(); this.draw(); });
     this.overlay.addEventListener('keydown', (e) => this.onKey(e));
     this.overlay.addEventListener('blur', () => { this.cursor = null; this.hideTooltip(); this.drawOverlay(); });
     this.resizeObserver = new ResizeObserver(() => this.resize());
-    this.resizeObserver.observe(this.frame);
     this.onBusSelect = (event) => {
       if (this.pack && event.detail.pack === this.pack.id && event.detail.source !== this) {
         this.selected = event.detail.index;
@@ -118,27 +151,35 @@ class LatentMap {
         this.drawOverlay();
       }
     };
+    this.attach();
+  }
+
+  // What listens outside the element; Streamlit detaches a component before it draws it again in the same
+  // element, where this map (and its Plotly figure) carries on.
+  attach() {
+    this.resizeObserver.observe(this.frame);
+    window.addEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.addEventListener('lx-select', this.onBusSelect);
+    this.attached = true;
   }
 
   destroy() {
     this.resizeObserver.disconnect();
+    window.removeEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.removeEventListener('lx-select', this.onBusSelect);
-  }
-
-  setMode(mode) {
-    this.mode = mode;
-    for (const [name, button] of Object.entries(this.toolButtons)) button.classList.toggle('lm-active', name === mode);
-    this.overlay.style.cursor = mode === 'pan' ? 'grab' : 'crosshair';
+    this.attached = false;
   }
 
   // --- data from the server ------------------------------------------------------------------------
 
+  /** @param {MapData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
     const pointsPack = data.points ? await lxWhenPack(data.points.pack) : pack;
+    const Plotly = await lxWhenPlotly();
     if (this.data !== data) return; // a newer render arrived while waiting
+    this.Plotly = Plotly;
     const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points]);
     this.pack = pack;
     this.kind = data.kind;
@@ -146,11 +187,12 @@ class LatentMap {
     this.decoder = lxDecoder(pack, data.kind);
     this.mainDecoder = lxDecoder(pack, pack.meta.main_kind);
     if (fresh) {
+      this.host.dataset.ready = '0'; // until Plotly has drawn the new points
       this.pointsKey = JSON.stringify([data.kind, data.view, data.points]);
       this.loadPoints(pointsPack);
-      this.buildLegend();
       this.background = this.backgroundJob = null;
       this.members = null;
+      this.marks = null;
     }
     // The server's view of the selection holds unless this map has sent an event it has not seen yet.
     if (data.ack >= this.seq) {
@@ -159,34 +201,44 @@ class LatentMap {
       this.probeActive = !!(data.probe && data.probe.active);
       this.setRegion(data.region, false);
     }
-    if (this.viewKey !== data.view_key || !this.view) {
-      this.viewKey = data.view_key;
-      this.size = null;
-      this.resize();
-      this.resetView();
-    }
+    const newView = this.viewKey !== data.view_key;
+    this.viewKey = data.view_key;
     this.message.style.display = 'none';
     this.hint.textContent = (this.decodesHere()
-      ? 'Hover to decode · click a point to inspect it, or empty space to decode there · scroll to zoom'
-      : 'Hover a point to see its reconstruction · click it to inspect · scroll to zoom')
-      + ' · keyboard: arrows move, Enter inspects';
+      ? 'Hover to decode · click a point to inspect it, or empty space to decode there'
+      : 'Hover a point to see its reconstruction · click it to inspect')
+      + ' · zoom, pan, box and lasso in the toolbar · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
     this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
       + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
       + `that decodes where it stands${this.decodesHere() ? '' : ' (or shows the point under it)'}; `
       + 'Enter inspects the nearest image; plus and minus zoom; Escape leaves the cursor.');
+    this.fallback.textContent = this.webgl ? ''
+      : 'This browser has no WebGL: the map is drawn as SVG, with the held-out split only.';
+    this.fallback.style.display = this.webgl ? 'none' : '';
     if (data.lens) this.showServerLens(data.lens);
     else if (fresh) this.showLensAtRest();
-    this.host.dataset.ready = '1';
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
-    const sceneKey = JSON.stringify([this.pointsKey, data.background, data.server_background, this.region,
-                                     this.viewKey, data.colours]);
-    if (sceneKey !== this.sceneKey || !this.screenX) {
+    const sceneKey = JSON.stringify([this.pointsKey, this.region, this.viewKey, data.colours, data.height]);
+    if (sceneKey !== this.sceneKey || !this.plotted) {
       this.sceneKey = sceneKey;
-      this.draw();
+      await this.drawPoints(newView);
     } else {
       this.drawOverlay();
+    }
+    if (this.data !== data) return;
+    this.syncBackground();
+    if (this.plotted) this.host.dataset.ready = '1';
+  }
+
+  // The background switched on or off: decode it for the visible region, or take the image away.
+  syncBackground() {
+    if (!this.plotted) return;
+    this.ensureBackground();
+    const images = this.backgroundImages().concat(this.markImages());
+    if (JSON.stringify(images) !== JSON.stringify(this.overlay.layout.images || [])) {
+      this.relayoutImages();
     }
   }
 
@@ -221,51 +273,18 @@ class LatentMap {
     return this.data.view !== 'tsne';
   }
 
-  buildLegend() {
-    this.legend.replaceChildren();
-    const names = this.pack.meta.class_names;
-    const counts = new Array(names.length).fill(0);
-    for (let i = 0; i < this.labels.length; i++) counts[this.labels[i]]++;
-    names.forEach((name, c) => {
-      if (!counts[c]) return;
-      const chip = lxElement('button', 'lm-chip');
-      const swatch = lxElement('span', 'lm-swatch');
-      swatch.style.background = this.colour(c);
-      chip.append(swatch, lxElement('span', '', name));
-      chip.title = `${counts[c].toLocaleString()} images; click to hide or show`;
-      chip.classList.toggle('lm-off', this.hidden.has(c));
-      chip.addEventListener('click', () => {
-        if (this.hidden.has(c)) this.hidden.delete(c); else this.hidden.add(c);
-        chip.classList.toggle('lm-off', this.hidden.has(c));
-        this.draw();
-      });
-      this.legend.appendChild(chip);
-    });
-    const heldOut = this.heldOut(), n = this.labels.length;
-    if (heldOut < n) {
-      for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
-        const chip = lxElement('button', 'lm-chip lm-split');
-        const swatch = lxElement('span', split === 'held-out' ? 'lm-swatch lm-swatch-held-out' : 'lm-swatch lm-swatch-training');
-        chip.append(swatch, lxElement('span', '', `${split} ${count.toLocaleString()}`));
-        chip.title = `The ${split} split; click to hide or show`;
-        chip.classList.toggle('lm-off', this.hiddenSplits.has(split));
-        chip.addEventListener('click', () => {
-          if (this.hiddenSplits.has(split)) this.hiddenSplits.delete(split); else this.hiddenSplits.add(split);
-          chip.classList.toggle('lm-off', this.hiddenSplits.has(split));
-          this.draw();
-        });
-        this.legend.appendChild(chip);
-      }
-    }
-  }
-
   // Indices below this are held-out images; the training split, when the pack has it, follows.
   heldOut() {
     return this.pack.meta.held_out === undefined ? this.x.length : this.pack.meta.held_out;
   }
 
+  splitOf(i) {
+    return i < this.heldOut() ? 'held-out' : 'training';
+  }
+
   shown(i) {
-    return !this.hidden.has(this.labels[i]) && !this.hiddenSplits.has(i < this.heldOut() ? 'held-out' : 'training');
+    return !this.hidden.has(this.labels[i]) && !this.hiddenSplits.has(this.splitOf(i))
+      && (this.webgl || this.splitOf(i) === 'held-out');
   }
 
   colour(c) {
@@ -273,195 +292,285 @@ class LatentMap {
     return colours[c % colours.length];
   }
 
-  // --- the view: data ranges to pixels -------------------------------------------------------------
+  // --- the figure --------------------------------------------------------------------------------------
+
+  // One trace per split and class, training first (under the held-out points); the class legend toggles a
+  // class in both splits, the split legend a split in every class (see onLegendClick).
+  traces() {
+    const names = this.pack.meta.class_names, n = this.x.length, heldOut = this.heldOut();
+    const splits = heldOut < n ? [['training', heldOut, n], ['held-out', 0, heldOut]] : [['held-out', 0, n]];
+    const traces = [];
+    this.traceOf = [];
+    for (const [split, from, to] of splits) {
+      if (!this.webgl && split === 'training') continue;
+      const members = names.map(() => []);
+      for (let i = from; i < to; i++) members[this.labels[i]].push(i);
+      members.forEach((indices, c) => {
+        if (!indices.length) return;
+        const style = LM_SPLITS[split];
+        const x = new Float32Array(indices.length), y = new Float32Array(indices.length);
+        indices.forEach((i, k) => { x[k] = this.x[i]; y[k] = this.y[i]; });
+        const trace = {
+          type: this.webgl ? 'scattergl' : 'scatter', mode: 'markers', x, y, name: names[c],
+          legendgroup: 'class-' + c, showlegend: split === 'held-out', hoverinfo: 'none',
+          marker: {color: this.colour(c), size: style.size, opacity: style.opacity},
+          visible: this.hidden.has(c) || this.hiddenSplits.has(split) ? 'legendonly' : true,
+        };
+        if (this.members) {
+          trace.selectedpoints = indices.map((i, k) => (this.members[i] ? k : -1)).filter((k) => k >= 0);
+          trace.unselected = {marker: {opacity: style.opacity * 0.15}};
+        }
+        traces.push(trace);
+        this.traceOf.push({split, c});
+      });
+    }
+    if (heldOut < n) {
+      for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
+        if (!this.webgl && split === 'training') continue;
+        traces.push({
+          type: 'scatter', mode: 'markers', x: [null], y: [null], name: `${split} ${count.toLocaleString()}`,
+          legend: 'legend2', hoverinfo: 'none', marker: {color: LM_SPLITS[split].swatch, size: 8},
+          visible: this.hiddenSplits.has(split) ? 'legendonly' : true,
+        });
+        this.traceOf.push({split, c: null});
+      }
+    }
+    return traces;
+  }
 
   // The plot takes the component's width; with equal axes its height follows the extent's shape
   // (within 360 px and the page's maximum), so no band of the plot is left empty.
+  figureHeight(width) {
+    if (!this.data.equal_axes) return this.data.height;
+    const [[x0, x1], [y0, y1]] = this.data.extent;
+    const plotWidth = width - LM_MARGIN.l - LM_MARGIN.r;
+    return Math.round(Math.min(this.data.height, Math.max(360,
+      plotWidth * (y1 - y0) / (x1 - x0) + LM_MARGIN.t + LM_MARGIN.b)));
+  }
+
+  layout(width, keepView) {
+    const [[x0, x1], [y0, y1]] = this.data.extent;
+    const axis = (title, range) => ({
+      title: {text: title, standoff: 6}, range, zeroline: true, zerolinecolor: '#c8c8c8', gridcolor: '#eeeeee',
+      showline: true, linecolor: '#999999', mirror: true, ticks: '', automargin: false,
+    });
+    const layout = {
+      width, height: this.figureHeight(width) + LM_LEGEND_ROOM,
+      margin: {...LM_MARGIN, b: LM_MARGIN.b + LM_LEGEND_ROOM},
+      xaxis: axis(this.data.axis_titles[0], [x0, x1]), yaxis: axis(this.data.axis_titles[1], [y0, y1]),
+      dragmode: this.dragmode || 'pan', hovermode: false, selectdirection: 'any',
+      showlegend: true, uirevision: this.viewKey, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
+      font: {family: 'Source Sans Pro, sans-serif', size: 12, color: '#31333F'},
+      legend: {orientation: 'h', x: 0, xanchor: 'left', y: 0, yanchor: 'bottom', yref: 'container',
+               itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
+      legend2: {orientation: 'h', x: 1, xanchor: 'right', y: 0, yanchor: 'bottom', yref: 'container',
+                itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
+      shapes: this.shapes(), images: this.backgroundImages().concat(this.markImages()), selections: [],
+      // A new region replaces Plotly's own outline and selected points with ours (the region shape).
+      selectionrevision: this.regionRevision,
+    };
+    if (this.data.equal_axes) layout.yaxis.scaleanchor = 'x';
+    if (keepView && this.plotted) {
+      const full = this.overlay._fullLayout;
+      layout.xaxis.range = full.xaxis.range.slice();
+      layout.yaxis.range = full.yaxis.range.slice();
+    }
+    return layout;
+  }
+
+  config() {
+    return {
+      displayModeBar: true, displaylogo: false, scrollZoom: true, responsive: false, doubleClick: 'reset',
+      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson'],
+      toImageButtonOptions: {filename: 'latent-map', format: 'png', scale: 2},
+    };
+  }
+
+  // Plotly.react draws the points: on a new pack, view, region or size, never on a click. One drawing at a
+  // time: a run that arrives while Plotly draws waits for it.
+  async drawPoints(newView) {
+    const previous = this.drawing;
+    let finished;
+    const current = this.drawing = new Promise((resolve) => { finished = resolve; });
+    this.busy = true;
+    try {
+      await previous;
+      await this.plotPoints(newView);
+    } finally {
+      if (this.drawing === current) this.busy = false;
+      finished();
+    }
+  }
+
+  relayoutImages() {
+    const images = () => this.backgroundImages().concat(this.markImages());
+    return this.whenIdle(() => this.Plotly.relayout(this.overlay, {images: images()}));
+  }
+
+  // Plotly takes no relayout while it draws the points: marks and images wait for the drawing.
+  whenIdle(change) {
+    if (this.busy) return this.drawing.then(change);
+    return change();
+  }
+
+  async plotPoints(newView) {
+    const width = this.frame.clientWidth;
+    if (!width) return;
+    this.width = width;
+    const traces = this.traces();
+    const layout = this.layout(width, !newView);
+    if (!this.plotted) {
+      await this.Plotly.newPlot(this.overlay, traces, layout, this.config());
+      this.plotted = true;
+      this.listen();
+    } else {
+      await this.Plotly.react(this.overlay, traces, layout, this.config());
+    }
+    this.pointsDrawn(newView ? 'new view' : 'points');
+  }
+
+  listen() {
+    const gd = this.overlay;
+    gd.on('plotly_relayout', (change) => {
+      if (Object.keys(change).some((key) => /axis\.(range|autorange)/.test(key)) && this.viewMoved()) {
+        this.pointsDrawn('view');
+      }
+      if ('dragmode' in change) this.dragmode = change.dragmode;
+    });
+    gd.on('plotly_selected', (event) => this.onSelected(event));
+    gd.on('plotly_deselect', () => { if (this.region) this.setRegion(null, true); });
+    gd.on('plotly_legendclick', (event) => this.onLegendClick(event));
+  }
+
+  // The points are where Plotly drew them: their pixels (for the hit test, the keyboard and the tests),
+  // the decoder background for the new region, the overlay in its new place.
+  pointsDrawn(reason) {
+    lxMark('map-points', {reason});
+    this.measure();
+    this.host.dataset.drawn = String(Number(this.host.dataset.drawn || 0) + 1);
+    this.ensureBackground();
+    this.showImageMarks();
+    this.drawInset(this.probeCode());
+  }
+
+  // Plotly also reports a relayout that leaves the axes where they were (the end of a click in pan mode).
+  viewMoved() {
+    return JSON.stringify(this.visibleExtent()) !== this.measuredExtent;
+  }
+
+  measure() {
+    this.measuredExtent = JSON.stringify(this.visibleExtent());
+    const n = this.x.length, screenX = new Float32Array(n), screenY = new Float32Array(n);
+    const area = this.plotArea(), sx = this.scale(), sy = -this.overlay._fullLayout.yaxis._m;
+    const [ox, oy] = this.toPx(0, 0);
+    for (let i = 0; i < n; i++) {
+      screenX[i] = ox + this.x[i] * sx;
+      screenY[i] = oy - this.y[i] * sy;
+    }
+    this.screenX = screenX;
+    this.screenY = screenY;
+    this.area = area;
+    this.buildHitGrid();
+  }
+
+  onLegendClick(event) {
+    const item = this.traceOf[event.curveNumber];
+    if (!item) return false;
+    const set = item.c === null ? this.hiddenSplits : this.hidden, key = item.c === null ? item.split : item.c;
+    if (set.has(key)) set.delete(key); else set.add(key);
+    const visible = this.traceOf.map(({split, c}) => (
+      (c !== null && this.hidden.has(c)) || this.hiddenSplits.has(split) ? 'legendonly' : true));
+    this.whenIdle(() => this.Plotly.restyle(this.overlay, {visible})).then(() => {
+      this.measure();
+      this.drawInset(this.probeCode());
+    });
+    return false;
+  }
+
+  onSelected(event) {
+    if (!event) return;
+    let region = null;
+    if (event.range && event.range.x) {
+      const {x, y} = event.range;
+      region = {shape: 'box', vertices: [[x[0], y[0]], [x[1], y[1]]]};
+    } else if (event.lassoPoints && event.lassoPoints.x.length >= 3) {
+      const {x, y} = event.lassoPoints;
+      region = {shape: 'lasso', vertices: x.map((value, k) => [value, y[k]])};
+    }
+    if (region) this.setRegion(region, true);
+  }
+
+  // A new width draws the figure again; the first width draws it for the first time (an element drawn
+  // while hidden has none).
   resize() {
     const width = this.frame.clientWidth;
-    if (!width || !this.data) return;
-    let height = this.data.height;
-    if (this.data.equal_axes) {
-      const [[x0, x1], [y0, y1]] = this.data.extent;
-      const plotWidth = width - LM_MARGIN.left - LM_MARGIN.right;
-      height = Math.round(Math.min(this.data.height, Math.max(360,
-        plotWidth * (y1 - y0) / (x1 - x0) + LM_MARGIN.top + LM_MARGIN.bottom)));
-    }
-    if (this.size && this.size.width === width && this.size.height === height) return;
-    this.plot.style.height = height + 'px';
-    const dpr = window.devicePixelRatio || 1;
-    for (const canvas of [this.scene, this.overlay]) {
-      canvas.width = Math.round(width * dpr);
-      canvas.height = Math.round(height * dpr);
-      canvas.style.width = width + 'px';
-      canvas.style.height = height + 'px';
-    }
-    this.size = {width, height, dpr, pw: width - LM_MARGIN.left - LM_MARGIN.right,
-                 ph: height - LM_MARGIN.top - LM_MARGIN.bottom};
-    if (this.data && this.pack) {
-      if (!this.view) this.resetView();
-      this.fitAspect();
-      this.draw();
-    }
-  }
-
-  resetView() {
-    if (!this.size || !this.data) return;
-    const [[x0, x1], [y0, y1]] = this.data.extent;
-    this.view = {cx: (x0 + x1) / 2, cy: (y0 + y1) / 2, sx: this.size.pw / (x1 - x0), sy: this.size.ph / (y1 - y0)};
-    this.fitAspect();
-  }
-
-  // Equal axes: one unit is as long across as up, so circles stay circles.
-  fitAspect() {
-    if (this.view && this.data.equal_axes) this.view.sx = this.view.sy = Math.min(this.view.sx, this.view.sy);
-  }
-
-  toPx(x, y) {
-    const {cx, cy, sx, sy} = this.view, {pw, ph} = this.size;
-    return [LM_MARGIN.left + pw / 2 + (x - cx) * sx, LM_MARGIN.top + ph / 2 - (y - cy) * sy];
-  }
-
-  toData(px, py) {
-    const {cx, cy, sx, sy} = this.view, {pw, ph} = this.size;
-    return [cx + (px - LM_MARGIN.left - pw / 2) / sx, cy - (py - LM_MARGIN.top - ph / 2) / sy];
-  }
-
-  visibleExtent() {
-    const [x0, y1] = this.toData(LM_MARGIN.left, LM_MARGIN.top);
-    const [x1, y0] = this.toData(LM_MARGIN.left + this.size.pw, LM_MARGIN.top + this.size.ph);
-    return [[x0, x1], [y0, y1]];
-  }
-
-  insidePlot(px, py) {
-    return px >= LM_MARGIN.left && px <= LM_MARGIN.left + this.size.pw
-        && py >= LM_MARGIN.top && py <= LM_MARGIN.top + this.size.ph;
-  }
-
-  // --- drawing ---------------------------------------------------------------------------------------
-
-  draw() {
-    if (!this.view || !this.size || !this.pack) return;
-    if (this.pendingFrame) return;
-    this.pendingFrame = requestAnimationFrame(() => {
-      this.pendingFrame = null;
-      this.drawScene();
-      this.drawOverlay();
-      this.ensureBackground();
+    if (!width || !this.pack || !this.Plotly || (this.plotted && width === this.width)) return;
+    this.drawPoints(!this.plotted).then(() => {
+      this.syncBackground();
+      if (this.plotted) this.host.dataset.ready = '1';
     });
   }
 
-  drawScene() {
-    const {width, height, dpr, pw, ph} = this.size;
-    const context = this.scene.getContext('2d', {willReadFrequently: true});
-    context.setTransform(dpr, 0, 0, dpr, 0, 0);
-    context.fillStyle = '#ffffff';
-    context.fillRect(0, 0, width, height);
-    this.drawGrid(context);
-    this.drawBackgroundImage(context);
-    // Points: stamped straight into the pixels, which is many times faster than one path per point
-    // when the browser has no GPU, and keeps 70,000 points interactive. The training split (when shown) goes
-    // first, smaller and lighter, under the held-out points.
-    const image = context.getImageData(0, 0, this.scene.width, this.scene.height);
-    const pixels = image.data, stride = this.scene.width;
-    const left = LM_MARGIN.left * dpr, top = LM_MARGIN.top * dpr;
-    const right = left + pw * dpr, bottom = top + ph * dpr;
-    const rgb = this.data.colours.map((hex) => [1, 3, 5].map((k) => parseInt(hex.slice(k, k + 2), 16)));
-    const n = this.x.length, heldOut = this.heldOut(), screenX = new Float32Array(n), screenY = new Float32Array(n);
-    const {cx, cy, sx, sy} = this.view;
-    const ox = LM_MARGIN.left + pw / 2, oy = LM_MARGIN.top + ph / 2;
-    const splits = [[heldOut, n, 'training', LM_TRAINING_RADIUS, 0.3], [0, heldOut, 'held-out', LM_POINT_RADIUS, 0.78]];
-    for (const pass of this.members ? [0, 1] : [1]) {
-      for (const [from, to, split, radius, opacity] of splits) {
-        if (this.hiddenSplits.has(split)) continue;
-        const stamp = lxStamp(radius * dpr), alpha = pass ? opacity : opacity * 0.15;
-        for (let i = from; i < to; i++) {
-          const c = this.labels[i];
-          if (this.hidden.has(c) || (this.members && this.members[i] !== pass)) continue;
-          const px = (ox + (this.x[i] - cx) * sx) * dpr, py = (oy - (this.y[i] - cy) * sy) * dpr;
-          screenX[i] = px / dpr;
-          screenY[i] = py / dpr;
-          if (px < left || px > right || py < top || py > bottom) continue;
-          const [r, g, b] = rgb[c % rgb.length];
-          const ix = Math.round(px), iy = Math.round(py);
-          for (let s = 0; s < stamp.length; s += 3) {
-            const qx = ix + stamp[s], qy = iy + stamp[s + 1];
-            if (qx < left || qx >= right || qy < top || qy >= bottom) continue;
-            const a = alpha * stamp[s + 2], o = 4 * (qy * stride + qx);
-            pixels[o] += (r - pixels[o]) * a;
-            pixels[o + 1] += (g - pixels[o + 1]) * a;
-            pixels[o + 2] += (b - pixels[o + 2]) * a;
-          }
-        }
-      }
-    }
-    context.putImageData(image, 0, 0);
-    this.screenX = screenX;
-    this.screenY = screenY;
-    this.buildHitGrid();
-    this.host.dataset.drawn = String(Number(this.host.dataset.drawn || 0) + 1);
+  // --- the view: Plotly's axes, data to pixels of the figure -------------------------------------------
+
+  toPx(x, y) {
+    const {xaxis, yaxis} = this.overlay._fullLayout;
+    return [xaxis._offset + xaxis.l2p(x), yaxis._offset + yaxis.l2p(y)];
   }
 
-  drawGrid(context) {
-    const [[x0, x1], [y0, y1]] = this.visibleExtent();
-    this.ticks = {x: lxTicks(x0, x1), y: lxTicks(y0, y1)};
-    context.lineWidth = 1;
-    for (const axis of ['x', 'y']) {
-      for (const value of this.ticks[axis].values) {
-        context.strokeStyle = Math.abs(value) < 1e-12 ? '#c8c8c8' : '#eeeeee';
-        context.beginPath();
-        if (axis === 'x') {
-          const [px] = this.toPx(value, 0);
-          context.moveTo(px, LM_MARGIN.top);
-          context.lineTo(px, LM_MARGIN.top + this.size.ph);
-        } else {
-          const [, py] = this.toPx(0, value);
-          context.moveTo(LM_MARGIN.left, py);
-          context.lineTo(LM_MARGIN.left + this.size.pw, py);
-        }
-        context.stroke();
-      }
-    }
+  toData(px, py) {
+    const {xaxis, yaxis} = this.overlay._fullLayout;
+    return [xaxis.p2l(px - xaxis._offset), yaxis.p2l(py - yaxis._offset)];
   }
 
-  // Where the decoder background comes from: tiles decoded here (the finished set, else the set being
-  // decoded), or, for a decoder only the server can run, the server's picture of the initial region.
-  backgroundSource() {
-    if (!this.data.background || !this.decodesHere()) return null;
+  // Pixels per unit across.
+  scale() {
+    return this.overlay._fullLayout.xaxis._m;
+  }
+
+  visibleExtent() {
+    const {xaxis, yaxis} = this.overlay._fullLayout;
+    const [x0, x1] = xaxis.range, [y0, y1] = yaxis.range;
+    return [[Math.min(x0, x1), Math.max(x0, x1)], [Math.min(y0, y1), Math.max(y0, y1)]];
+  }
+
+  // The plot's rectangle inside the figure, in CSS pixels.
+  plotArea() {
+    const {xaxis, yaxis} = this.overlay._fullLayout;
+    return {left: xaxis._offset, top: yaxis._offset, width: xaxis._length, height: yaxis._length};
+  }
+
+  insidePlot(px, py) {
+    const a = this.area;
+    return !!a && px >= a.left && px <= a.left + a.width && py >= a.top && py <= a.top + a.height;
+  }
+
+  // --- the decoder background: a layout image decoded here ----------------------------------------------
+
+  // Where the decoder background comes from: tiles decoded here, or, for a decoder only the server can
+  // run, the server's picture of the initial region.
+  backgroundImages() {
+    if (!this.data.background || !this.decodesHere()) return [];
+    let source, extent;
     if (this.decoder) {
-      const tiles = this.background || this.backgroundJob;
-      return tiles ? {source: tiles.canvas, extent: tiles.extent} : null;
+      if (!this.background) return [];
+      source = this.background.uri;
+      extent = this.background.extent;
+    } else if (this.data.server_background) {
+      source = this.data.server_background.uri;
+      extent = this.data.server_background.extent;
+    } else {
+      return [];
     }
-    const server = this.data.server_background;
-    if (!server) return null;
-    if (!this.serverBackground || this.serverBackground.uri !== server.uri) {
-      this.serverBackground = {uri: server.uri, image: null};
-      lxLoadImage(server.uri).then((image) => {
-        if (this.serverBackground.uri === server.uri) { this.serverBackground.image = image; this.draw(); }
-      });
-    }
-    return this.serverBackground.image ? {source: this.serverBackground.image, extent: server.extent} : null;
-  }
-
-  drawBackgroundImage(context) {
-    const background = this.backgroundSource();
-    if (!background) return;
-    const [[x0, x1], [y0, y1]] = background.extent;
-    const [px0, py0] = this.toPx(x0, y1), [px1, py1] = this.toPx(x1, y0);
-    context.save();
-    context.beginPath();
-    context.rect(LM_MARGIN.left, LM_MARGIN.top, this.size.pw, this.size.ph);
-    context.clip();
-    context.globalAlpha = 0.55;
-    context.imageSmoothingEnabled = false;
-    context.drawImage(background.source, px0, py0, px1 - px0, py1 - py0);
-    context.restore();
+    const [[x0, x1], [y0, y1]] = extent;
+    return [{source, xref: 'x', yref: 'y', x: x0, y: y1, sizex: x1 - x0, sizey: y1 - y0, sizing: 'stretch',
+             layer: 'below', opacity: 0.55, xanchor: 'left', yanchor: 'top'}];
   }
 
   // The decoder's output tiled over the visible region, a few tiles per frame so the page never
   // stalls; decoded again once the view has settled on a new region.
   ensureBackground() {
-    if (!this.data.background || !this.decodesHere() || !this.decoder) return;
+    if (!this.data.background || !this.decodesHere() || !this.decoder || !this.plotted) return;
     const extent = this.visibleExtent();
     const key = extent.flat().map((v) => v.toFixed(4)).join(',');
     if ((this.background && this.background.key === key) || (this.backgroundJob && this.backgroundJob.key === key)) return;
@@ -476,7 +585,7 @@ class LatentMap {
     canvas.height = n * h;
     const context = canvas.getContext('2d');
     const tile = context.createImageData(w, h);
-    const job = {key, extent, canvas, next: 0};
+    const job = {key, extent, next: 0};
     this.backgroundJob = job;
     const [[x0, x1], [y0, y1]] = extent;
     const step = () => {
@@ -493,23 +602,74 @@ class LatentMap {
         context.putImageData(tile, column * w, row * h);
         job.next++;
       }
-      const finished = job.next === n * n;
-      if (finished) {
-        this.background = job;
-        this.backgroundJob = null;
+      if (job.next < n * n) {
+        requestAnimationFrame(step);
+        return;
       }
-      // Partial tiles are shown only while there is no finished background to show instead.
-      if (finished || !this.background) {
-        this.drawScene();
-        this.drawOverlay();
-      }
-      if (!finished) requestAnimationFrame(step);
+      this.backgroundJob = null;
+      this.background = {key, extent, uri: canvas.toDataURL()};
+      this.relayoutImages();
+      lxMark('map-background', {key});
     };
     requestAnimationFrame(step);
   }
 
+  // --- images as marks: zoomed in far enough, each visible point shows its own image ---------------------
+
+  // The visible points' reconstructions by the main model (decoded here, a few per frame, each once), as
+  // layout images centred on the points; taken away when more than LM_IMAGE_MARKS points are visible or the
+  // whole map is in view (a small dataset's whole map would be a heap of images).
+  showImageMarks() {
+    const visible = [];
+    for (let i = 0; i < this.x.length && visible.length <= LM_IMAGE_MARKS; i++) {
+      if (this.shown(i) && this.insidePlot(this.screenX[i], this.screenY[i])) visible.push(i);
+    }
+    const [[x0, x1]] = this.visibleExtent(), [[e0, e1]] = this.data.extent;
+    const zoomedIn = x1 - x0 < 0.9 * (e1 - e0);
+    const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS && this.mainDecoder ? visible : [];
+    this.markJob = {indices: wanted, next: 0};
+    this.markUris = this.markUris && this.markUris.pack === this.pack.id ? this.markUris : new Map();
+    this.markUris.pack = this.pack.id;
+    const job = this.markJob;
+    const step = () => {
+      if (this.markJob !== job) return;
+      const deadline = performance.now() + 12;
+      while (job.next < job.indices.length && performance.now() < deadline) {
+        const i = job.indices[job.next++];
+        if (!this.markUris.has(i)) this.markUris.set(i, this.reconstructionUri(i));
+      }
+      if (job.next < job.indices.length) {
+        requestAnimationFrame(step);
+        return;
+      }
+      this.marks = job.indices;
+      this.relayoutImages();
+      this.host.dataset.imageMarks = String(job.indices.length);
+      lxMark('map-image-marks', {count: job.indices.length});
+    };
+    if (wanted.length || (this.marks && this.marks.length)) requestAnimationFrame(step);
+  }
+
+  reconstructionUri(index) {
+    const main = this.pack.meta.main_kind, [, h, w] = this.pack.meta.image_shape;
+    const canvas = document.createElement('canvas');
+    lxPaintGray(canvas, this.mainDecoder.gray(lxRow(this.pack, main + '.mu', index)), w, h);
+    return canvas.toDataURL();
+  }
+
+  markImages() {
+    if (!this.marks || !this.marks.length) return [];
+    const size = LM_MARK_SIZE / this.scale();
+    return this.marks.map((i) => ({
+      source: this.markUris.get(i), xref: 'x', yref: 'y', x: this.x[i], y: this.y[i], sizex: size, sizey: size,
+      xanchor: 'center', yanchor: 'middle', sizing: 'contain', layer: 'above', opacity: 0.95,
+    }));
+  }
+
+  // --- hit testing: the drawn points' pixels in a grid -------------------------------------------------
+
   buildHitGrid() {
-    const {width, height} = this.size;
+    const width = this.overlay.clientWidth || this.width, height = this.overlay.clientHeight || this.data.height;
     const columns = Math.ceil(width / LM_CELL), rows = Math.ceil(height / LM_CELL);
     const count = new Int32Array(columns * rows + 1);
     const n = this.x.length, cellOf = new Int32Array(n).fill(-1);
@@ -546,85 +706,85 @@ class LatentMap {
     return best;
   }
 
+  // The drawn point nearest to (px, py), however far (null when none is drawn).
+  nearestShown(px, py) {
+    let best = null, bestDistance = Infinity;
+    for (let i = 0; i < this.x.length; i++) {
+      if (!this.shown(i) || !this.insidePlot(this.screenX[i], this.screenY[i])) continue;
+      const distance = (this.screenX[i] - px) ** 2 + (this.screenY[i] - py) ** 2;
+      if (distance < bestDistance) { best = i; bestDistance = distance; }
+    }
+    return best;
+  }
+
+  // --- the overlay: layout shapes, replaced as one array ----------------------------------------------
+
   drawOverlay() {
-    if (!this.view || !this.size || !this.pack) return;
-    const {width, height, dpr, pw, ph} = this.size;
-    const context = this.overlay.getContext('2d');
-    context.setTransform(dpr, 0, 0, dpr, 0, 0);
-    context.clearRect(0, 0, width, height);
-    this.drawAxes(context);
-    context.save();
-    context.beginPath();
-    context.rect(LM_MARGIN.left, LM_MARGIN.top, pw, ph);
-    context.clip();
-    if (this.region) this.drawRegion(context, this.region.shape, this.region.vertices, false);
-    if (this.dragShape) this.drawRegion(context, this.dragShape.shape, this.dragShape.vertices, true);
+    if (!this.plotted || !this.pack) return;
+    const probe = this.probeCode();
+    const selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
+    this.whenIdle(() => this.Plotly.relayout(this.overlay, {shapes: this.shapes()})).then(() => {
+      this.host.dataset.selected = selected;
+      lxMark('map-overlay', {selected: this.selected});
+    });
+    this.drawInset(probe);
+  }
+
+  shapes() {
+    const shapes = [];
+    const line = (color, width, dash) => ({color, width, dash: dash || 'solid'});
+    // A mark of fixed size in pixels around a point of the data.
+    const marker = (x, y, path, style) => ({
+      type: 'path', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', xanchor: x, yanchor: y,
+      path, ...style,
+    });
+    if (this.region) {
+      const v = this.region.vertices;
+      const corners = this.region.shape === 'box'
+        ? [[v[0][0], v[0][1]], [v[1][0], v[0][1]], [v[1][0], v[1][1]], [v[0][0], v[1][1]]] : v;
+      shapes.push({type: 'path', xref: 'x', yref: 'y', path: lxPath(corners), line: line('#333333', 1.5, 'dash'),
+                   fillcolor: 'rgba(120, 120, 120, 0.08)'});
+    }
     const probe = this.probeCode();
     if (probe) {
       if (this.probeActive && this.data.posterior && probe.sigma && this.model.has_sigma) {
-        this.drawPosterior(context, this.posteriorGeometryOf(probe.mu, probe.sigma));
+        shapes.push(...this.posteriorShapes(this.posteriorGeometryOf(probe.mu, probe.sigma), marker));
       }
-      this.drawProbe(context, probe);
+      const star = [];
+      for (let k = 0; k < 10; k++) {
+        const r = k % 2 ? 5 : 12, a = Math.PI / 2 + (k * Math.PI) / 5;
+        star.push([r * Math.cos(a), r * Math.sin(a)]);
+      }
+      shapes.push(marker(probe.position[0], probe.position[1], lxPath(star), {
+        fillcolor: this.probeActive ? '#FFB000' : 'rgba(255, 176, 0, 0.75)',
+        line: line('#111111', this.probeActive ? 2 : 1.2)}));
     }
     if (this.selected !== null && this.selected !== undefined && this.selected < this.x.length) {
-      if (this.data.posterior) this.drawPosterior(context, this.posteriorGeometry(this.selected));
-      const [px, py] = this.toPx(this.x[this.selected], this.y[this.selected]);
-      context.lineWidth = 3;
-      context.strokeStyle = '#111111';
-      context.beginPath();
-      context.arc(px, py, 8, 0, 2 * Math.PI);
-      context.stroke();
+      if (this.data.posterior) shapes.push(...this.posteriorShapes(this.posteriorGeometry(this.selected), marker));
+      const [x, y] = [this.x[this.selected], this.y[this.selected]];
+      shapes.push({type: 'circle', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', xanchor: x,
+                   yanchor: y, x0: -8, x1: 8, y0: -8, y1: 8, line: line('#111111', 3)});
     }
     if (this.location && this.decodesHere()) {
-      const [px, py] = this.toPx(this.location[0], this.location[1]);
-      context.strokeStyle = '#2CA02C';
-      context.lineWidth = 3;
-      context.beginPath();
-      context.moveTo(px - 6, py - 6); context.lineTo(px + 6, py + 6);
-      context.moveTo(px - 6, py + 6); context.lineTo(px + 6, py - 6);
-      context.stroke();
+      shapes.push(marker(this.location[0], this.location[1], 'M-6,-6 L6,6 M-6,6 L6,-6', {line: line('#2CA02C', 3)}));
     }
-    if (this.cursor) this.drawCursor(context);
-    context.restore();
-    this.drawInset(probe);
-    this.host.dataset.selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
-    lxMark('map-overlay', {selected: this.selected});
+    if (this.cursor && this.plotted) {
+      const [x, y] = this.toData(...this.cursor);
+      shapes.push(marker(x, y, 'M-10,0 L-3,0 M3,0 L10,0 M0,-10 L0,-3 M0,3 L0,10', {line: line('#111111', 1.5)}));
+    }
+    return shapes;
   }
 
-  drawAxes(context) {
-    const {pw, ph} = this.size;
-    context.fillStyle = '#555555';
-    context.font = '11px sans-serif';
-    context.textAlign = 'center';
-    context.textBaseline = 'top';
-    for (const value of this.ticks ? this.ticks.x.values : []) {
-      const [px] = this.toPx(value, 0);
-      if (px >= LM_MARGIN.left - 1 && px <= LM_MARGIN.left + pw + 1) {
-        context.fillText(lxTickLabel(value, this.ticks.x.step), px, LM_MARGIN.top + ph + 4);
-      }
+  posteriorShapes(geometry, marker) {
+    if (!geometry) return [];
+    const shapes = [1, 2].map((n) => ({
+      type: 'path', xref: 'x', yref: 'y', path: lxPath(geometry.outlines[n]),
+      line: {color: LM_POSTERIOR, width: 2, dash: n === 1 ? 'solid' : 'dash'},
+    }));
+    for (const [x, y] of geometry.draws) {
+      shapes.push(marker(x, y, 'M0,6 L5,0 L0,-6 L-5,0 Z', {fillcolor: LM_POSTERIOR, line: {color: '#ffffff', width: 1}}));
     }
-    context.textAlign = 'right';
-    context.textBaseline = 'middle';
-    for (const value of this.ticks ? this.ticks.y.values : []) {
-      const [, py] = this.toPx(0, value);
-      if (py >= LM_MARGIN.top - 1 && py <= LM_MARGIN.top + ph + 1) {
-        context.fillText(lxTickLabel(value, this.ticks.y.step), LM_MARGIN.left - 6, py);
-      }
-    }
-    context.strokeStyle = '#999999';
-    context.lineWidth = 1;
-    context.strokeRect(LM_MARGIN.left + 0.5, LM_MARGIN.top + 0.5, pw, ph);
-    context.fillStyle = '#31333F';
-    context.font = '13px sans-serif';
-    context.textAlign = 'center';
-    context.textBaseline = 'bottom';
-    context.fillText(this.data.axis_titles[0], LM_MARGIN.left + pw / 2, LM_MARGIN.top + ph + LM_MARGIN.bottom - 2);
-    context.save();
-    context.translate(13, LM_MARGIN.top + ph / 2);
-    context.rotate(-Math.PI / 2);
-    context.textBaseline = 'middle';
-    context.fillText(this.data.axis_titles[1], 0, 0);
-    context.restore();
+    return shapes;
   }
 
   // q(z|x) seen through the projection, in map coordinates: the 1σ and 2σ outlines and the draws
@@ -644,33 +804,6 @@ class LatentMap {
     };
   }
 
-  drawPosterior(context, geometry) {
-    if (!geometry) return;
-    context.strokeStyle = LM_POSTERIOR;
-    context.lineWidth = 2;
-    for (const [n, dash] of [[1, []], [2, [6, 4]]]) {
-      context.setLineDash(dash);
-      context.beginPath();
-      geometry.outlines[n].forEach(([x, y], k) => {
-        const [px, py] = this.toPx(x, y);
-        if (k === 0) context.moveTo(px, py); else context.lineTo(px, py);
-      });
-      context.stroke();
-    }
-    context.setLineDash([]);
-    for (const [x, y] of geometry.draws) {
-      const [px, py] = this.toPx(x, y);
-      context.fillStyle = LM_POSTERIOR;
-      context.strokeStyle = '#ffffff';
-      context.lineWidth = 1;
-      context.beginPath();
-      context.moveTo(px, py - 6); context.lineTo(px + 5, py); context.lineTo(px, py + 6); context.lineTo(px - 5, py);
-      context.closePath();
-      context.fill();
-      context.stroke();
-    }
-  }
-
   // --- the posterior, magnified: where σ is a few pixels on the map, q(z|x) would be one red blob ------
 
   // The geometry of the posterior shown now (the selected image's, else the person's own picture's), or null.
@@ -686,6 +819,7 @@ class LatentMap {
   }
 
   drawInset(probe) {
+    if (!this.plotted) return;
     const geometry = this.shownPosterior(probe);
     const outline = geometry && geometry.outlines[2];
     let outlineHalf = 0, halfWidth = 0;
@@ -696,7 +830,7 @@ class LatentMap {
       for (const point of geometry.draws) halfWidth = Math.max(halfWidth, reach(point));
     }
     // Drawn only when the 2σ outline is too small to read on the map at its present zoom.
-    if (!outline || !(outlineHalf > 0) || 2 * outlineHalf * this.view.sx >= LM_INSET_BELOW) {
+    if (!outline || !(outlineHalf > 0) || 2 * outlineHalf * this.scale() >= LM_INSET_BELOW) {
       this.insetCard.style.display = 'none';
       this.host.dataset.inset = '';
       return;
@@ -751,7 +885,7 @@ class LatentMap {
     context.strokeStyle = '#999999';
     context.lineWidth = 1;
     context.strokeRect(0.5, 0.5, size - 1, size - 1);
-    const zoom = scale / this.view.sx;
+    const zoom = scale / this.scale();
     const caption = `×${zoom >= 10 ? Math.round(zoom) : zoom.toFixed(1)}: 1σ and 2σ of q(z|x), `
       + `${geometry.draws.length} draws z = μ + σ·ε`;
     this.insetCaption.textContent = caption;
@@ -768,18 +902,19 @@ class LatentMap {
   }
 
   onKey(event) {
-    if (!this.view || !this.size) return;
+    if (!this.plotted || !this.area) return;
     const moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
+    const a = this.area;
     if (!this.cursor) {
       const selected = this.selected !== null && this.selected !== undefined && this.selected < this.x.length;
       this.cursor = selected ? this.toPx(this.x[this.selected], this.y[this.selected])
-        : [LM_MARGIN.left + this.size.pw / 2, LM_MARGIN.top + this.size.ph / 2];
+        : [a.left + a.width / 2, a.top + a.height / 2];
     }
     if (moves[event.key]) {
-      const step = this.size.pw / (event.shiftKey ? 8 : LM_KEY_STEPS), [dx, dy] = moves[event.key];
+      const step = a.width / (event.shiftKey ? 8 : LM_KEY_STEPS), [dx, dy] = moves[event.key];
       const [x, y] = this.cursor;
-      this.cursor = [Math.min(LM_MARGIN.left + this.size.pw, Math.max(LM_MARGIN.left, x + dx * step)),
-                     Math.min(LM_MARGIN.top + this.size.ph, Math.max(LM_MARGIN.top, y + dy * step))];
+      this.cursor = [Math.min(a.left + a.width, Math.max(a.left, x + dx * step)),
+                     Math.min(a.top + a.height, Math.max(a.top, y + dy * step))];
     } else if (event.key === 'Enter' || event.key === ' ') {
       const index = this.nearestShown(...this.cursor);
       if (index !== null) {
@@ -789,13 +924,9 @@ class LatentMap {
       event.preventDefault();
       return;
     } else if (event.key === '+' || event.key === '=' || event.key === '-') {
-      const [x, y] = this.toData(...this.cursor), factor = event.key === '-' ? 1 / 1.5 : 1.5;
-      this.view.sx *= factor;
-      this.view.sy *= factor;
-      const [nx, ny] = this.toData(...this.cursor);
-      this.view.cx += x - nx;
-      this.view.cy += y - ny;
-      this.draw();
+      event.preventDefault();
+      this.zoomAtCursor(event.key === '-' ? 1.5 : 1 / 1.5);
+      return;
     } else if (event.key === 'Escape') {
       this.cursor = null;
       this.hideTooltip();
@@ -805,6 +936,19 @@ class LatentMap {
       return;
     }
     event.preventDefault();
+    this.cursorMoved();
+  }
+
+  // Plotly zooms: the visible ranges shrink (or grow) by `factor` about the cursor, which stays on its spot.
+  zoomAtCursor(factor) {
+    const [cx, cy] = this.toData(...this.cursor), [[x0, x1], [y0, y1]] = this.visibleExtent();
+    this.whenIdle(() => this.Plotly.relayout(this.overlay, {
+      'xaxis.range': [cx + (x0 - cx) * factor, cx + (x1 - cx) * factor],
+      'yaxis.range': [cy + (y0 - cy) * factor, cy + (y1 - cy) * factor],
+    })).then(() => this.cursorMoved());
+  }
+
+  cursorMoved() {
     this.showHover(...this.cursor);
     const z = this.toData(...this.cursor), nearest = this.nearestShown(...this.cursor);
     this.status.textContent = `Cursor at ${this.data.axis_titles[0]} ${z[0].toFixed(2)}, `
@@ -814,75 +958,12 @@ class LatentMap {
     this.drawOverlay();
   }
 
-  // The drawn point nearest to (px, py), however far (null when none is drawn).
-  nearestShown(px, py) {
-    let best = null, bestDistance = Infinity;
-    for (let i = 0; i < this.x.length; i++) {
-      if (!this.shown(i) || !this.insidePlot(this.screenX[i], this.screenY[i])) continue;
-      const distance = (this.screenX[i] - px) ** 2 + (this.screenY[i] - py) ** 2;
-      if (distance < bestDistance) { best = i; bestDistance = distance; }
-    }
-    return best;
-  }
-
-  drawCursor(context) {
-    const [px, py] = this.cursor;
-    context.strokeStyle = '#111111';
-    context.lineWidth = 1.5;
-    context.beginPath();
-    context.moveTo(px - 10, py); context.lineTo(px - 3, py);
-    context.moveTo(px + 3, py); context.lineTo(px + 10, py);
-    context.moveTo(px, py - 10); context.lineTo(px, py - 3);
-    context.moveTo(px, py + 3); context.lineTo(px, py + 10);
-    context.stroke();
-  }
-
-  // The plot's rectangle inside the component, in CSS pixels (for tests and tools).
-  plotArea() {
-    return {left: LM_MARGIN.left, top: LM_MARGIN.top, width: this.size.pw, height: this.size.ph};
-  }
-
   // The person's own image, where this map can place it (a linear view): {mu, sigma, position} or null.
   probeCode() {
-    const probe = this.data.probe;
+    const probe = this.data && this.data.probe;
     if (!probe || !this.linearView() || !probe.mu[this.kind]) return null;
     const mu = probe.mu[this.kind];
     return {mu, sigma: this.kind === 'vae' ? probe.sigma : null, position: this.project(mu)};
-  }
-
-  drawProbe(context, probe) {
-    const [px, py] = this.toPx(...probe.position);
-    context.beginPath();
-    for (let k = 0; k < 10; k++) {
-      const r = k % 2 ? 5 : 12, a = -Math.PI / 2 + (k * Math.PI) / 5;
-      context.lineTo(px + r * Math.cos(a), py + r * Math.sin(a));
-    }
-    context.closePath();
-    context.fillStyle = this.probeActive ? '#FFB000' : 'rgba(255, 176, 0, 0.75)';
-    context.strokeStyle = '#111111';
-    context.lineWidth = this.probeActive ? 2 : 1.2;
-    context.fill();
-    context.stroke();
-  }
-
-  drawRegion(context, shape, vertices, live) {
-    context.strokeStyle = '#333333';
-    context.lineWidth = 1.5;
-    context.setLineDash(live ? [4, 3] : [6, 3]);
-    context.fillStyle = 'rgba(120, 120, 120, 0.08)';
-    context.beginPath();
-    const corners = shape === 'box'
-      ? [[vertices[0][0], vertices[0][1]], [vertices[1][0], vertices[0][1]], [vertices[1][0], vertices[1][1]],
-         [vertices[0][0], vertices[1][1]]]
-      : vertices;
-    corners.forEach(([x, y], k) => {
-      const [px, py] = this.toPx(x, y);
-      if (k === 0) context.moveTo(px, py); else context.lineTo(px, py);
-    });
-    context.closePath();
-    context.fill();
-    context.stroke();
-    context.setLineDash([]);
   }
 
   // --- input -----------------------------------------------------------------------------------------
@@ -892,36 +973,27 @@ class LatentMap {
     return [event.clientX - rect.left, event.clientY - rect.top];
   }
 
+  // Presses on Plotly's toolbar or legend are theirs.
+  onChrome(event) {
+    return !!(event.target.closest && event.target.closest('.modebar, .legend, .legend2, .infolayer'));
+  }
+
   onPointerDown(event) {
-    if (event.button !== 0 || !this.view) return;
+    if (event.button !== 0 || !this.plotted || this.onChrome(event)) return;
     const [px, py] = this.localPoint(event);
-    this.overlay.setPointerCapture(event.pointerId);
-    this.press = {px, py, view: {...this.view}, moved: false, path: [this.toData(px, py)]};
-    if (this.mode === 'pan') this.overlay.style.cursor = 'grabbing';
+    this.press = {px, py, moved: false};
+    this.hideTooltip();
   }
 
   onPointerMove(event) {
-    if (!this.view) return;
+    if (!this.plotted) return;
     const [px, py] = this.localPoint(event);
     const press = this.press;
     if (press) {
       if (!press.moved && Math.hypot(px - press.px, py - press.py) > LM_CLICK_SLOP) press.moved = true;
-      if (!press.moved) return;
-      this.hideTooltip();
-      if (this.mode === 'pan') {
-        this.view.cx = press.view.cx - (px - press.px) / this.view.sx;
-        this.view.cy = press.view.cy + (py - press.py) / this.view.sy;
-        this.draw();
-      } else if (this.mode === 'box') {
-        this.dragShape = {shape: 'box', vertices: [this.toData(press.px, press.py), this.toData(px, py)]};
-        this.drawOverlay();
-      } else {
-        press.path.push(this.toData(px, py));
-        this.dragShape = {shape: 'lasso', vertices: press.path};
-        this.drawOverlay();
-      }
       return;
     }
+    if (event.buttons) return;
     this.hover = {px, py};
     if (!this.hoverFrame) {
       this.hoverFrame = requestAnimationFrame(() => {
@@ -934,36 +1006,14 @@ class LatentMap {
   onPointerUp(event) {
     const press = this.press;
     this.press = null;
-    this.overlay.style.cursor = this.mode === 'pan' ? 'grab' : 'crosshair';
-    if (!press || !this.view) return;
+    if (!press || !this.plotted) return;
     const [px, py] = this.localPoint(event);
-    if (!press.moved) {
-      this.click(px, py);
-    } else if (this.mode !== 'pan' && this.dragShape) {
-      const shape = this.dragShape;
-      this.dragShape = null;
-      if (shape.shape === 'box' || shape.vertices.length >= 3) this.setRegion(shape, true);
-      else this.drawOverlay();
-    }
+    if (!press.moved && Math.hypot(px - press.px, py - press.py) <= LM_CLICK_SLOP) this.click(px, py);
   }
 
   onPointerLeave() {
     this.hover = null;
     this.hideTooltip();
-  }
-
-  onWheel(event) {
-    if (!this.view) return;
-    event.preventDefault();
-    const [px, py] = this.localPoint(event);
-    const [x, y] = this.toData(px, py);
-    const factor = Math.exp(-event.deltaY * 0.0015);
-    this.view.sx *= factor;
-    this.view.sy *= factor;
-    const [nx, ny] = this.toData(px, py);
-    this.view.cx += x - nx;
-    this.view.cy += y - ny;
-    this.draw();
   }
 
   click(px, py) {
@@ -1019,9 +1069,11 @@ class LatentMap {
     this.region = region || null;
     if (!same || (region && !this.members)) this.members = region ? lxRegionMembers(region, this.x, this.y) : null;
     this.clearButton.style.display = region ? '' : 'none';
+    if (!same) this.regionRevision = (this.regionRevision || 0) + 1;
     if (fromUser) {
       this.send('region', region ? {shape: region.shape, vertices: region.vertices} : {shape: null, vertices: []});
-      this.draw();
+      this.sceneKey = null;
+      if (this.plotted) this.drawPoints(false);
     }
   }
 
@@ -1102,33 +1154,6 @@ class LatentMap {
   }
 }
 
-// The pixels a point of this radius covers, as [dx, dy, coverage] triples (anti-aliased at the edge).
-function lxStamp(radius) {
-  const reach = Math.ceil(radius), stamp = [];
-  for (let dy = -reach; dy <= reach; dy++) {
-    for (let dx = -reach; dx <= reach; dx++) {
-      const coverage = Math.min(1, Math.max(0, radius + 0.5 - Math.hypot(dx, dy)));
-      if (coverage > 0) stamp.push(dx, dy, coverage);
-    }
-  }
-  return stamp;
-}
-
-// Axis ticks at 1, 2 or 5 times a power of ten, about six over the range.
-function lxTicks(low, high) {
-  if (!(high > low)) return {step: 1, values: []};
-  const raw = (high - low) / 6, power = Math.pow(10, Math.floor(Math.log10(raw)));
-  const step = [1, 2, 5, 10].map((m) => m * power).find((s) => s >= raw) || 10 * power;
-  const values = [];
-  for (let v = Math.ceil(low / step) * step; v <= high + step * 1e-9; v += step) values.push(Math.abs(v) < step * 1e-9 ? 0 : v);
-  return {step, values};
-}
-
-function lxTickLabel(value, step) {
-  const decimals = Math.max(0, -Math.floor(Math.log10(step) + 1e-9));
-  return value.toFixed(decimals);
-}
-
 // 1 for points inside a box ([[x0, y0], [x1, y1]]) or a lasso polygon (even-odd rule), else 0.
 function lxRegionMembers(region, x, y) {
   const n = x.length, members = new Uint8Array(n), v = region.vertices;
@@ -1154,6 +1179,7 @@ function lxMountMap(component) {
   const {data, parentElement, setTriggerValue} = component;
   let map = parentElement.__latentMap;
   if (!map) map = parentElement.__latentMap = new LatentMap(parentElement, parentElement.host || parentElement);
+  else if (!map.attached) map.attach();
   map.trigger = setTriggerValue;
   map.setData(data);
   return map;

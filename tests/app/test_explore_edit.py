@@ -17,6 +17,7 @@ from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from explorer import events
+from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
@@ -270,3 +271,24 @@ def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decode
     # The decode at z, then the traversal strips: nine tiles per dimension.
     assert np.array_equal(server_tile(editor["server"], 0, 8), to_uint8(ws.decode(np.array(editor["z"]), "vae")[0]))
     assert len(base64.b64decode(editor["server"]["pixels"])) == (1 + 2 * 9) * 64
+
+
+def test_the_colour_blind_palette_colours_the_map():
+    at = run_app(model="digits")
+    assert component_data(at, "latent_map")["colours"] == list(CLASS_COLOURS)
+    at.toggle(key="colour_blind_palette").set_value(True).run()
+    assert not at.exception
+    assert component_data(at, "latent_map")["colours"] == list(COLOUR_BLIND_CLASS_COLOURS)
+
+
+def test_a_link_with_a_region_reopens_the_selection_and_a_bad_one_is_a_notice():
+    at = run_app(model="digits", region="box:-1.0000,-1.0000;0.5000,1.0000")
+    assert component_data(at, "latent_map")["region"] == {"shape": "box", "vertices": [[-1.0, -1.0], [0.5, 1.0]]}
+    expected = len(points_in_region(shipped_workspace("digits").map_points["vae"], "box",
+                                    np.array([[-1.0, -1.0], [0.5, 1.0]])))
+    assert any(h.value == f"Selection: {expected:,} images" for h in at.subheader)
+    assert at.query_params["region"] == "box:-1.0000,-1.0000;0.5000,1.0000"  # the view's link keeps it
+    bad = run_app(model="digits", region="circle:1,2")
+    assert component_data(bad, "latent_map")["region"] is None
+    assert "region" not in bad.query_params
+    assert any("is not a box or a lasso" in w.value for w in bad.warning)

@@ -56,9 +56,9 @@ def kept(label: str = "kept digits", owner: str = OWNER) -> str:
 @pytest.mark.parametrize("page", list(_DEFINITIONS))
 def test_every_page_refuses_a_family_of_bad_link_values_with_a_notice(page):
     for value in BAD_VALUES:
-        at = run_app(page, point=value, z=value, seed=value)
+        at = run_app(page, point=value, z=value, seed=value, region=value)
         notices = link_notices(at)
-        assert len(notices) == 3, (value[:20], notices)
+        assert len(notices) == 4, (value[:20], notices)
         assert at.get("title")[0].value.startswith(_DEFINITIONS[page]["title"]), "another page ran"
         for notice in notices:
             assert len(notice) < 600 and not unescaped_markup(notice), notice
@@ -67,6 +67,15 @@ def test_every_page_refuses_a_family_of_bad_link_values_with_a_notice(page):
         (notice,) = link_notices(at)
         assert "showing the default" in notice and len(notice) < 600 and not unescaped_markup(notice), notice
         assert at.session_state[session.WORKSPACE] == "digits"
+
+
+@pytest.mark.parametrize("region", ["box:nan,0;1,1", "box:1,2", "lasso:٣,1;2,2;3,3", "box:1e999,0;1,1",
+                                    "circle:0,0;1,1", "lasso:" + ";".join(["1,1"] * 5000), "box:0,0;1,1;" + "2" * 9000])
+def test_a_links_region_that_is_not_a_box_or_lasso_gets_a_notice(region):
+    at = run_app(model="digits", region=region)
+    (notice,) = link_notices(at)
+    assert "not a box or a lasso" in notice and len(notice) < 600 and not unescaped_markup(notice), notice
+    assert at.session_state[session.REGION] is None
 
 
 def test_notices_show_a_strangers_markup_as_text_and_cut_it_short():

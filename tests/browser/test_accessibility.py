@@ -38,12 +38,12 @@ needs_axe = pytest.mark.skipif(not AXE.is_file() and os.environ.get("CI") != "tr
 PICTURES_JS = """() => {
   const found = [];
   const visit = (root) => {
-    for (const e of root.querySelectorAll('img, canvas')) {
+    for (const e of root.querySelectorAll('img, canvas, [role="application"]')) {
       if (!e.getClientRects().length) continue; // helper canvases off the page (text measuring)
       // Streamlit's dataframes draw on a canvas and expose their cells as an accessible grid of their own.
-      // Plotly's WebGL layers are parts of a chart, not pictures of their own.
+      // Plotly's WebGL layers are parts of a chart, not pictures of their own (the map's figure is named).
       const hidden = e.closest('[aria-hidden="true"]') || e.closest('[data-testid^="stDataFrame"]')
-        || e.closest('.js-plotly-plot');
+        || (e.tagName === 'CANVAS' && e.closest('.js-plotly-plot'));
       found.push({tag: e.tagName, role: e.getAttribute('role'), hidden: !!hidden, where: e.className,
                   name: e.tagName === 'IMG' ? e.getAttribute('alt') : e.getAttribute('aria-label')});
     }
@@ -98,10 +98,13 @@ def test_every_picture_has_a_name(visitor, name):
 
 def test_the_map_works_with_the_keyboard(visitor):
     page = open_explore(visitor, "/?model=digits")
-    # Tab reaches the map from the last button of its toolbar.
-    page.locator(".st-key-latent_map .lm-tool", has_text="Reset view").focus()
-    page.keyboard.press("Tab")
-    assert page.evaluate(f"() => {component_host_js('latent_map')}.shadowRoot.activeElement === {MAP_JS}.overlay")
+    # Tab alone, from the controls above it, reaches the map.
+    page.get_by_role("switch", name="Posterior").focus()
+    for _ in range(12):
+        page.keyboard.press("Tab")
+        if page.evaluate(f"() => document.activeElement === {MAP_JS}.overlay"):
+            break
+    assert page.evaluate(f"() => document.activeElement === {MAP_JS}.overlay")
     # Arrow keys move a cursor that decodes where it stands, like the mouse's hover, and say where it is.
     page.keyboard.press("ArrowRight")
     first = page.evaluate(f"() => {MAP_JS}.lensCaption.textContent")
@@ -110,6 +113,13 @@ def test_the_map_works_with_the_keyboard(visitor):
     assert re.match(r"z = \(", first) and page.evaluate(f"() => {MAP_JS}.lensCaption.textContent") != first
     status = page.evaluate(f"() => {MAP_JS}.status.textContent")
     assert "nearest image #" in status
+    # Plus zooms Plotly's axes in about the cursor, minus back out.
+    width = f"() => {{ const [[x0, x1]] = {MAP_JS}.visibleExtent(); return x1 - x0; }}"
+    whole = page.evaluate(width)
+    page.keyboard.press("+")
+    page.wait_for_function(f"() => ({width})() < {whole} * 0.7")
+    page.keyboard.press("-")
+    page.wait_for_function(f"() => Math.abs(({width})() - {whole}) < {whole} * 0.01")
     # Enter inspects the image nearest the cursor.
     cursor = [float(v) for v in page.evaluate(f"() => {component_host_js('latent_map')}.dataset.cursor").split(",")]
     snapshot = map_points(page)

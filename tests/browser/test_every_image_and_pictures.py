@@ -15,14 +15,17 @@ from devtools.browser import (
     MAP_JS,
     click_at,
     map_count,
+    map_legend,
     map_points,
     map_state,
     map_to_page,
+    map_tool,
     open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
     wait_for_map,
+    wait_for_region,
 )
 from explorer.session import shipped_workspace
 from vae_core import is_available
@@ -41,8 +44,7 @@ def test_all_70000_images_can_be_explored(visitor, new_visitor, assert_no_except
     page.get_by_text("Training images too").click()
     wait_for_app(page, lambda: map_count(page) == 70_000, timeout_s=180)
     wait_for_map(page)
-    legend = page.locator(".st-key-latent_map .lm-split").all_inner_texts()
-    assert legend == ["held-out 10,000", "training 60,000"]
+    wait_for_app(page, lambda: map_legend(page, "legend2") == ["held-out 10,000", "training 60,000"])
     ws = shipped_workspace("fashion-mnist")
     drawn = page.evaluate(f"() => {{ const m = {MAP_JS}; return [Array.from(m.x.slice(10000, 10005)),"
                           f" Array.from(m.y.slice(10000, 10005))]; }}")
@@ -72,13 +74,13 @@ def test_all_70000_images_can_be_explored(visitor, new_visitor, assert_no_except
     assert map_state(page)["lens"].startswith("z = (") and script_runs_started(page) == runs
 
     # A box over all 70,000: the browser and the server count the same images.
-    page.locator(".st-key-latent_map .lm-tool", has_text="Box").click()
+    map_tool(page, "Box").click()
     width, height = area["right"] - area["left"], area["bottom"] - area["top"]
     page.mouse.move(area["left"] + 0.45 * width, area["top"] + 0.45 * height)
     page.mouse.down()
     page.mouse.move(area["left"] + 0.55 * width, area["top"] + 0.6 * height, steps=6)
     page.mouse.up()
-    region = map_state(page)["region"]
+    region = wait_for_region(page, "box")["region"]
     all_points = ws.projections["vae"](ws.codes("vae", every_image=True).mu)
     expected = len(points_in_region(all_points, "box", np.array(region["vertices"])))
     assert expected > 0 and map_state(page)["members"] == expected

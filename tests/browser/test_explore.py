@@ -4,9 +4,11 @@ browser: hover, clicks on points and on empty space, box and lasso, and the insp
 from __future__ import annotations
 
 import re
+import zipfile
 from urllib.parse import urlsplit
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from devtools.browser import (
@@ -16,13 +18,16 @@ from devtools.browser import (
     component_host_js,
     empty_spot,
     isolated_data_points,
+    map_legend,
     map_points,
     map_state,
     map_to_page,
+    map_tool,
     open_explore,
     script_runs_started,
     wait_for_app,
     wait_for_card,
+    wait_for_region,
 )
 from explorer.session import shipped_workspace
 from vae_core.images import to_uint8
@@ -62,8 +67,7 @@ def test_default_page_is_explore_with_the_shipped_digits_map(visitor, assert_no_
     hint = page.locator(".st-key-inspect_card .ic-hint")
     hint.wait_for(state="visible")
     assert hint.inner_text().startswith("Click a point to inspect it")
-    legend = page.locator(".st-key-latent_map .lm-chip")
-    assert legend.count() == 10
+    assert map_legend(page) == [str(d) for d in range(10)]
     visitor.screenshot("explore")
     assert_no_exceptions(page)
 
@@ -145,21 +149,20 @@ def test_box_and_lasso_select_a_region(visitor, assert_no_exceptions):
     width, height = area["right"] - area["left"], area["bottom"] - area["top"]
     points = shipped_workspace("digits").map_points["vae"]
 
-    page.locator(".st-key-latent_map .lm-tool", has_text="Box").click()
+    map_tool(page, "Box").click()
     start = (area["left"] + 0.3 * width, area["top"] + 0.3 * height)
     end = (area["left"] + 0.6 * width, area["top"] + 0.65 * height)
     page.mouse.move(*start)
     page.mouse.down()
     page.mouse.move(*end, steps=8)
     page.mouse.up()
-    state = map_state(page)
-    assert state["region"]["shape"] == "box"
+    state = wait_for_region(page, "box")
     expected = len(points_in_region(points, "box", np.array(state["region"]["vertices"])))
     assert expected > 0 and state["members"] == expected  # the browser and the server agree
     wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
     visitor.screenshot("box")
 
-    page.locator(".st-key-latent_map .lm-tool", has_text="Lasso").click()
+    map_tool(page, "Lasso").click()
     centre = (area["left"] + 0.5 * width, area["top"] + 0.5 * height)
     angles = np.linspace(0, 2 * np.pi, 24)
     page.mouse.move(centre[0] + 0.25 * width, centre[1])
@@ -167,8 +170,7 @@ def test_box_and_lasso_select_a_region(visitor, assert_no_exceptions):
     for a in angles[1:]:
         page.mouse.move(centre[0] + 0.25 * width * np.cos(a), centre[1] + 0.2 * height * np.sin(a))
     page.mouse.up()
-    state = map_state(page)
-    assert state["region"]["shape"] == "lasso"
+    state = wait_for_region(page, "lasso")
     expected = len(points_in_region(points, "lasso", np.array(state["region"]["vertices"])))
     assert expected > 0 and state["members"] == expected
     wait_for_app(page, page.get_by_role("heading", name=f"Selection: {expected:,} images"))
@@ -237,4 +239,70 @@ def test_a_click_moves_the_highlight_without_redrawing_the_points(visitor, asser
     assert state["drawn"] == drawn  # only the overlay changed: the points layer was not drawn again
     px, py = map_to_page(page, second["x"], second["y"])
     assert (px, py) == pytest.approx((second["px"], second["py"]), abs=0.5)
+    assert_no_exceptions(page)
+
+
+def test_the_decoder_background_is_a_plotly_image_decoded_in_the_browser(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    runs = script_runs_started(page)
+    page.get_by_text("Decoder background").click()
+    wait_for_app(page, lambda: script_runs_started(page) > runs)
+    # One layout image under the points, covering the visible region, decoded here (a data: URI, no request).
+    page.wait_for_function(f"() => ({MAP_JS}.overlay.layout.images || []).length === 1", timeout=60_000)
+    image, extent = page.evaluate(f"""() => {{ const m = {MAP_JS};
+        return [m.overlay.layout.images[0], m.visibleExtent()]; }}""")
+    assert image["source"].startswith("data:image/png;base64,") and image["layer"] == "below"
+    assert image["x"] == pytest.approx(extent[0][0]) and image["y"] == pytest.approx(extent[1][1])
+    assert image["x"] + image["sizex"] == pytest.approx(extent[0][1])
+    visitor.screenshot("decoder-background")
+    assert_no_exceptions(page)
+
+
+def test_a_box_selection_downloads_as_csv_and_zip(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    area = map_points(page)["area"]
+    width, height = area["right"] - area["left"], area["bottom"] - area["top"]
+    map_tool(page, "Box").click()
+    page.mouse.move(area["left"] + 0.35 * width, area["top"] + 0.35 * height)
+    page.mouse.down()
+    page.mouse.move(area["left"] + 0.6 * width, area["top"] + 0.6 * height, steps=8)
+    page.mouse.up()
+    region = wait_for_region(page, "box")["region"]
+    ws = shipped_workspace("digits")
+    expected = points_in_region(ws.map_points["vae"], "box", np.array(region["vertices"]))
+    wait_for_app(page, page.get_by_role("heading", name=f"Selection: {len(expected):,} images"))
+    with page.expect_download() as csv_download:
+        page.get_by_role("button", name="Codes (CSV)").click()
+    table = pd.read_csv(csv_download.value.path(), dtype={"class": str})
+    assert csv_download.value.suggested_filename == "selection.csv"
+    assert table["index"].tolist() == expected.tolist()
+    assert table["class"].tolist() == [ws.class_names[ws.labels[i]] for i in expected]
+    np.testing.assert_allclose(table[["mu_1", "mu_2"]].to_numpy(), ws.encodings["vae"].mu[expected], rtol=1e-5)
+    with page.expect_download() as zip_download:
+        page.get_by_role("button", name="Images (zip)").click()
+    names = zipfile.ZipFile(zip_download.value.path()).namelist()
+    assert names == [f"{i:05d}_{ws.class_names[ws.labels[i]]}.png" for i in expected]
+    assert_no_exceptions(page)
+
+
+def test_zoomed_in_the_points_become_their_images(visitor, assert_no_exceptions):
+    page = open_explore(visitor)
+    marks = f"() => Number({component_host_js('latent_map')}.dataset.imageMarks || 0)"
+    assert page.evaluate(marks) == 0  # the whole map: points
+    # Plotly's zoom in, twice, about the centre of the map (the toolbar's + button).
+    for _ in range(2):
+        map_tool(page, "Zoom in").click()
+    page.wait_for_function(f"() => ({marks})() > 0")
+    state = page.evaluate(f"""() => {{ const m = {MAP_JS}, images = m.overlay.layout.images;
+        const visible = m.x.filter((x, i) => m.insidePlot(m.screenX[i], m.screenY[i])).length;
+        return {{visible, images: images.map((e) => [e.x, e.y, e.source.slice(0, 22)])}}; }}""")
+    assert 0 < state["visible"] <= 400 and len(state["images"]) == state["visible"]
+    # Each image sits on its point and is that point's reconstruction, decoded here.
+    points = {(round(p["x"], 5), round(p["y"], 5)) for p in map_points(page)["points"]}
+    assert {(round(x, 5), round(y, 5)) for x, y, _ in state["images"]} == points
+    assert {source for _, _, source in state["images"]} == {"data:image/png;base64,"}
+    visitor.screenshot("image-marks")
+    # Back to the whole map: points again.
+    map_tool(page, "Reset view").click()
+    page.wait_for_function(f"() => ({marks})() === 0")
     assert_no_exceptions(page)

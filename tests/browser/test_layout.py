@@ -14,6 +14,7 @@ from devtools.browser import (
     component_host_js,
     isolated_data_points,
     map_points,
+    map_tool,
     open_explore,
     wait_for_app,
     wait_for_card,
@@ -128,7 +129,7 @@ def test_the_cards_numbers_add_up_as_signed(visitor):
 def test_a_box_selection_is_summarised_in_view_in_class_colours(visitor):
     page = open_explore(visitor, "/?model=digits")
     area = map_points(page)["area"]
-    page.locator(".st-key-latent_map .lm-tool", has_text="Box").click()
+    map_tool(page, "Box").click()
     page.mouse.move(area["left"] + 10, area["top"] + 10)
     page.mouse.down()
     page.mouse.move(area["right"] - 10, area["bottom"] - 10, steps=8)
