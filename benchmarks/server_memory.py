@@ -71,7 +71,7 @@ def measure(server, stage: str, rows: list) -> None:
 
 def start_training(visitor: Visitor, epochs: int) -> None:
     page = open_train(visitor)
-    form = page.get_by_test_id("stForm")
+    form = page.locator(".st-key-train_settings")  # the Train settings (no longer an st.form)
     form.get_by_role("combobox", name="Dataset").click()
     page.get_by_role("option", name=re.compile(r"^Fashion-MNIST")).click()
     set_number(page, "Epochs", epochs)

@@ -437,7 +437,7 @@ def bench_click(browser, server, model: str, trials: int, warmup: int, log, ever
     """Clicks on well separated real points: -> the card's first image on screen, -> the whole panel."""
     context, page = open_explore(browser, server, model, every_image)
     total_points = page.evaluate(f"() => {MAP_JS}.x.length")
-    candidates = isolated_data_points(page, warmup + trials, min_gap_px=3.0, spread_px=20.0)
+    candidates = isolated_data_points(page, warmup + trials, min_gap_px=3.0, spread_px=12.0)
     samples = []
     for trial, point in enumerate(candidates):
         idle(page)
@@ -507,12 +507,12 @@ def start_long_training(browser, server, watch: bool, epochs: int = 200):
     context, page = new_page(browser)
     page.goto(server.url + "/train")
     wait_for_app(page, page.get_by_role("button", name="Train", exact=True))
-    form = page.get_by_test_id("stForm")
+    form = page.locator(".st-key-train_settings")  # the Train settings (no longer an st.form)
     form.get_by_role("combobox", name="Dataset").click()
     page.get_by_role("option", name=re.compile(r"^Fashion-MNIST")).click()
     set_number(page, "Epochs", epochs)
     page.get_by_role("button", name="Train", exact=True).click()
-    wait_for_app(page, page.get_by_text(re.compile(r"^(AE|VAE) epoch \d+ of")))
+    wait_for_app(page, page.get_by_text(re.compile(r"^(AE \+ VAE|AE|VAE) epoch \d+ of")))
     if not watch:  # by the sidebar: a reload would start a new session, which knows nothing of the training
         sidebar_link(page, "Explore").click()
         wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
