@@ -25,7 +25,7 @@ if (!window.__lxOneEntryPerPage) {
 
 def run() -> None:
     # Imported here, under the first run's spinner: the first import of the engine pulls in torch.
-    from explorer import components, pages, session, widgets
+    from latent_explorer import components, pages, session, widgets
 
     # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
     st.html(f"<style>img {{ image-rendering: pixelated; }} {components.PAGE_CSS}</style>")

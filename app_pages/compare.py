@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import figures, own_images, probe, session, widgets
-from explorer.likelihood import started
+from latent_explorer import figures, own_images, probe, session, widgets
+from latent_explorer.likelihood import started
 from vae_core import diagnostics
 from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
 from vae_core.data import DATASETS

@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from explorer import components, events, session, widgets
-from explorer.figures import CLASS_COLOURS, MapSpec, Overlay, latent_map, map_extent
-from explorer.pack import browser_decodes, workspace_pack
+from latent_explorer import components, events, session, widgets
+from latent_explorer.figures import CLASS_COLOURS, MapSpec, Overlay, latent_map, map_extent
+from latent_explorer.pack import browser_decodes, workspace_pack
 from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
@@ -18,7 +18,7 @@ EDITOR_ACK = "latent_editor_ack"
 DECODE_AT = "latent_editor_decode_at"
 SLIDER_STEP = 0.05
 LIMIT = session.LATENT_LIMIT
-SWEEP = np.linspace(-3.0, 3.0, 9)  # the editor's traversal columns (explorer/web/latent_editor.js)
+SWEEP = np.linspace(-3.0, 3.0, 9)  # the editor's traversal columns (latent_explorer/web/latent_editor.js)
 TRAVERSAL_ROWS = 16
 
 

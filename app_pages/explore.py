@@ -1,7 +1,7 @@
 """Explore: the VAE's latent map. Hover to decode, click a point to inspect it, empty space to decode it,
 box or lasso to summarise a region.
 
-The map and every decode the browser can compute run in the browser (explorer/components.py); this
+The map and every decode the browser can compute run in the browser (latent_explorer/components.py); this
 page keeps the view in session state, and sends what only the server has: the original images, the
 neighbours' images and the costly numbers, in that order, cheapest first.
 """
@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import components, events, pages, probe, selection, session, widgets
-from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
-from explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
+from latent_explorer import components, events, pages, probe, selection, session, widgets
+from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
+from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES

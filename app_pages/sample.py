@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from explorer import session, widgets
-from explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
+from latent_explorer import session, widgets
+from latent_explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
 from vae_core.comparison import interpolation_partner
 from vae_core.diagnostics import HOLE_RATIO
 from vae_core.images import display_scale, framed_mosaic_png, png_bytes, tile

@@ -29,7 +29,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 PROFILED_APP = '''
 import cProfile, time
 import streamlit as st
-from explorer import session
+from latent_explorer import session
 
 session.restore_view_from_url()
 profile = st.session_state.setdefault("__profile", cProfile.Profile())

@@ -24,7 +24,7 @@ Measures, against Streamlit servers this script starts itself:
 Every time runs from the input event (keydown, mousedown, mousemove) to the animation frame after the
 result was drawn (the frame that puts it on screen), stamped inside the page with performance.now(): a
 capture-phase listener stamps the input and a MutationObserver watches the attributes the components set
-when they have drawn (explorer/web/*.js). For clicks and slider steps it also records when the input
+when they have drawn (latent_explorer/web/*.js). For clicks and slider steps it also records when the input
 left on Streamlit's websocket, when the script run started and ended, the largest websocket frame before
 the result and how long the main thread was blocked by long tasks.
 

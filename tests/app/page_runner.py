@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
+from latent_explorer import session
 from vae_core import load_checkpoint, load_dataset
 from vae_core.workspace import Workspace
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from page_runner import page_path, run_page
 
-from explorer import session
-from explorer.session import shipped_workspace
+from latent_explorer import session
+from latent_explorer.session import shipped_workspace
 
 TRAINING_IMAGE = 500  # the digits hold out 360 images: 500 is the training split's 141st
 

@@ -10,7 +10,7 @@ from page_runner import image_captions, own_pair_state, page_path
 from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
+from latent_explorer import session
 from vae_core import ModelConfig, ModelPair, load_dataset, new_model
 from vae_core.comparison import compare_reconstructions, comparison_indices, prior_coverage
 from vae_core.workspace import Workspace

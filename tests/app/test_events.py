@@ -1,4 +1,4 @@
-"""explorer.events: what a browser component sends is read strictly; anything malformed is ignored."""
+"""latent_explorer.events: what a browser component sends is read strictly; anything malformed is ignored."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from explorer import events
+from latent_explorer import events
 
 
 def test_sequence_numbers():

@@ -16,9 +16,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from explorer import events
-from explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
-from explorer.session import shipped_workspace
+from latent_explorer import events
+from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
+from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
 
@@ -97,7 +97,7 @@ def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
 
 
 def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
-    from explorer import session
+    from latent_explorer import session
 
     monkeypatch.delenv(session.LANDING_ENV, raising=False)
     expected = "fashion-mnist" if "fashion-mnist" in session.shipped_keys() else "digits"

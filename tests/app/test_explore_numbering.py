@@ -6,8 +6,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
-from explorer.session import shipped_workspace
+from latent_explorer import session
+from latent_explorer.session import shipped_workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

@@ -1,10 +1,10 @@
-"""Words for pairs and trainings (explorer.job_labels): what the sidebar and the Train page call them."""
+"""Words for pairs and trainings (latent_explorer.job_labels): what the sidebar and the Train page call them."""
 
 from __future__ import annotations
 
 import pytest
 
-from explorer.job_labels import job_result_label, ordinal, pair_label, queue_text
+from latent_explorer.job_labels import job_result_label, ordinal, pair_label, queue_text
 from vae_core import TrainConfig
 from vae_core.data import load_dataset
 from vae_core.jobs import JobSpec, JobStatus, TrainingJob, train_pair, weights_bytes

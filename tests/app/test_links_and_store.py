@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
-from explorer.pages import _DEFINITIONS
+from latent_explorer import session
+from latent_explorer.pages import _DEFINITIONS
 from vae_core import load_checkpoint
 from vae_core.store import STORE_ENV, ModelStore, new_model_id
 
@@ -96,7 +96,7 @@ def test_a_pair_kept_nowhere_never_lends_its_point_to_a_link(monkeypatch, tmp_pa
     def script():
         import streamlit as st
 
-        from explorer import session, widgets
+        from latent_explorer import session, widgets
         from vae_core import load_checkpoint
 
         if "made" not in st.session_state:
@@ -135,7 +135,7 @@ def test_a_new_pair_is_stored_named_in_the_url_and_listed_for_its_maker_only():
     def script():
         import streamlit as st
 
-        from explorer import session, widgets
+        from latent_explorer import session, widgets
         from vae_core import load_checkpoint
 
         if "made" not in st.session_state:

@@ -9,7 +9,7 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
+from latent_explorer import session
 from tests.app.page_runner import REPO_ROOT, own_pair_state
 from vae_core import DATASETS, is_available
 

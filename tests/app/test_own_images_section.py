@@ -12,7 +12,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 from devtools.sample_images import shapes_zip
-from explorer.own_images import plain
+from latent_explorer.own_images import plain
 from vae_core.checkpoint import checkpoint_bytes
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "train.py")

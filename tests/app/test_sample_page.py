@@ -7,7 +7,7 @@ from page_runner import image_captions, own_pair_state, page_path
 from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
-from explorer import session
+from latent_explorer import session
 from vae_core.images import display_scale, png_bytes, tile
 from vae_core.latent import MAX_SEED, lerp, prior_samples, slerp
 

@@ -382,7 +382,7 @@ def test_a_session_keeps_its_three_most_recently_used_pairs():
     def script():
         import streamlit as st
 
-        from explorer import session, widgets
+        from latent_explorer import session, widgets
         from vae_core import load_checkpoint
 
         pair_file = session.ASSETS / session.SHIPPED_FILES["digits"]

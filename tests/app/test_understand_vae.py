@@ -13,7 +13,7 @@ import torch
 from page_runner import page_path, run_page
 from PIL import Image
 
-from explorer import own_images, probe, session
+from latent_explorer import own_images, probe, session
 from vae_core import diagnostics
 from vae_core.data import ImageDataset
 from vae_core.latent import active_units, prior_samples

@@ -1,4 +1,4 @@
-"""The browser's runtime (explorer/web/runtime.js): its decoder computes what torch computes for every shipped
+"""The browser's runtime (latent_explorer/web/runtime.js): its decoder computes what torch computes for every shipped
 model, and its posterior ellipses are the n-sigma contours of q(z|x) seen through the map's projection."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 import torch
 from torch import nn
 
-from explorer.pack import decoder_entry, encode_pack
+from latent_explorer.pack import decoder_entry, encode_pack
 from vae_core import load_checkpoint
 from vae_core.models import ModelConfig
 from vae_core.portable import portable_decoder
@@ -20,7 +20,7 @@ from vae_core.portable import portable_decoder
 pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-RUNTIME = (REPO_ROOT / "explorer" / "web" / "runtime.js").read_text()
+RUNTIME = (REPO_ROOT / "latent_explorer" / "web" / "runtime.js").read_text()
 SHIPPED = sorted((REPO_ROOT / "assets").glob("*.pt"))
 TOLERANCE = 1e-4  # max abs difference in pixel value
 

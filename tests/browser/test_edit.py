@@ -20,7 +20,7 @@ from devtools.browser import (
     wait_for_app,
     wait_for_card,
 )
-from explorer.session import shipped_workspace
+from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 
 pytestmark = pytest.mark.browser

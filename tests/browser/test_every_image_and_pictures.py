@@ -27,7 +27,7 @@ from devtools.browser import (
     wait_for_map,
     wait_for_region,
 )
-from explorer.session import shipped_workspace
+from latent_explorer.session import shipped_workspace
 from vae_core import is_available
 from vae_core.image_sources import like_the_dataset, read_image
 from vae_core.latent import points_in_region

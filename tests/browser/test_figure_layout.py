@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from explorer.figures import MapSpec, Overlay, latent_map, prior_circle_overlays
+from latent_explorer.figures import MapSpec, Overlay, latent_map, prior_circle_overlays
 
 CLASS_NAMES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag",
                "Ankle boot")

@@ -19,7 +19,7 @@ from devtools.browser import (
     wait_for_app,
     wait_for_card,
 )
-from explorer.figures import CLASS_COLOURS
+from latent_explorer.figures import CLASS_COLOURS
 from vae_core import is_available
 
 WIDTHS = [1024, 1440, 390]

@@ -23,7 +23,7 @@ from devtools.browser import (
     wait_for_card,
     wait_for_map,
 )
-from explorer.session import shipped_workspace
+from latent_explorer.session import shipped_workspace
 
 pytestmark = pytest.mark.browser
 

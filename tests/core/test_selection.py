@@ -10,8 +10,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from explorer.selection import selection_csv, selection_zip
-from explorer.session import shipped_workspace
+from latent_explorer.selection import selection_csv, selection_zip
+from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 
 

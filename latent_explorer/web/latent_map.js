@@ -7,7 +7,7 @@
 // (a clicked point or location, a selected region), through trigger values that rerun the page's fragment.
 
 /**
- * What the server sends on every run: explorer/components.py's MapData, field for field.
+ * What the server sends on every run: latent_explorer/components.py's MapData, field for field.
  * @typedef {Object} MapData
  * @property {string} pack id of the pack with the codes, labels and decoders
  * @property {string} kind 'vae' or 'ae'
@@ -48,7 +48,7 @@ const LM_SPLITS = {
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
 };
 
-// Plotly.js arrives in its own hidden element (explorer/components.py), once per browser session.
+// Plotly.js arrives in its own hidden element (latent_explorer/components.py), once per browser session.
 function lxWhenPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   return new Promise((resolve) => window.addEventListener('lx-plotly', () => resolve(window.Plotly), {once: true}));

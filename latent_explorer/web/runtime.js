@@ -2,7 +2,7 @@
 //
 // Each component's module starts with this file, so each has its own copy of the functions; what
 // must be shared lives on window.__latentExplorer: packs of arrays sent once by the server (see
-// explorer/pack.py), an event bus between components of one page, and timing marks that the
+// latent_explorer/pack.py), an event bus between components of one page, and timing marks that the
 // benchmark and the browser tests read.
 
 const LX = (() => {

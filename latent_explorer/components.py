@@ -2,7 +2,7 @@
 
 - ``load_runtime``: hidden elements carrying Plotly.js (from the installed ``plotly`` package) and the code
   of every component below (web/*.js), once.
-- ``send_pack``: a hidden element that hands a binary pack (explorer/pack.py) to the browser, which
+- ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
 - ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
@@ -162,7 +162,7 @@ class MapData:
     background: bool                      # tile the decoder's output under the points
     eps: list[list[float]] | None         # the draws' noise, the same for every image
     ack: int                              # the sequence number of the last event the server handled
-    probe: dict | None                    # a person's own picture (explorer/probe.py)
+    probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
 
@@ -198,5 +198,5 @@ def png_data_uri(png: bytes) -> str:
 
 def grey_pixels(pictures: np.ndarray) -> str:
     """Grey images (N, H, W) in [0, 1] as raw bytes in base64: the components paint them in the same task
-    they arrive in (explorer/web/runtime.js, lxPaintBytes), where a PNG would be decoded later."""
+    they arrive in (latent_explorer/web/runtime.js, lxPaintBytes), where a PNG would be decoded later."""
     return base64.b64encode(to_uint8(np.asarray(pictures)).tobytes()).decode("ascii")

@@ -22,8 +22,8 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 import numpy as np
 import streamlit as st
 
-from explorer import events
-from explorer.events import MAX_LASSO_VERTICES
+from latent_explorer import events
+from latent_explorer.events import MAX_LASSO_VERTICES
 from vae_core import DATASETS, DatasetUnavailable, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
 from vae_core.latent import MAX_SEED
 from vae_core.store import (
@@ -74,7 +74,7 @@ SEED = "sample_seed"
 NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
-REGION = "map_region"  # the Explore map's box or lasso (explorer/events.py Region)
+REGION = "map_region"  # the Explore map's box or lasso (latent_explorer/events.py Region)
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
 OWNER_TOKEN = "owner_token"
