@@ -5,6 +5,8 @@
 - ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
 - ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
+- ``send_thumbnails``: a hidden element that hands the map the original images of its visible points
+  (latent_explorer/thumbnails.py), in one binary message, for its image marks.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
