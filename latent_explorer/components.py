@@ -178,7 +178,9 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
-    marks: str = "originals"              # zoomed in, points show their "originals" or "reconstructions"
+    # Zoomed in, the points show their "originals" (a page that answers the map's thumbnails event) or their
+    # "reconstructions" (decoded in the browser; any page).
+    marks: str = "reconstructions"
     webgl: bool = True                    # False once this browser said it cannot draw WebGL
 
     def to_data(self) -> dict:

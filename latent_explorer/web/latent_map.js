@@ -29,7 +29,7 @@
  * @property {?Object} probe
  * @property {?{z: number[], pixels: string}} lens
  * @property {?{uri: string, extent: number[][]}} server_background
- * @property {string} marks 'originals' or 'reconstructions': what the image marks show
+ * @property {string} marks 'originals' (from the server, on request) or 'reconstructions' (decoded here)
  * @property {boolean} webgl false once the server heard that this browser has no WebGL
  */
 
@@ -157,7 +157,8 @@ class LatentMap {
       }
     };
     this.onThumbnails = (event) => {
-      if (this.pack && event.detail.pack === this.pack.id && this.data.marks !== 'reconstructions') {
+      if (this.plotted && this.screenX && this.pack && event.detail.pack === this.pack.id
+          && this.data.marks === 'originals') {
         this.showImageMarks();
       }
     };
@@ -228,7 +229,7 @@ class LatentMap {
     this.fallback.textContent = this.webgl ? ''
       : 'This browser has no WebGL: the map is drawn as SVG, with the held-out split only.';
     this.fallback.style.display = this.webgl ? 'none' : '';
-    // Once per session the server hears it, and then offers no map of every image (which needs WebGL).
+    // Told until it answers that it knows (data.webgl), the server then offers no map of every image.
     if (!this.webgl && data.webgl) this.trigger('webgl', {available: false});
     const marksChanged = this.marksShown !== undefined && this.marksShown !== data.marks;
     this.marksShown = data.marks;
@@ -645,7 +646,7 @@ class LatentMap {
     const [[x0, x1]] = this.visibleExtent(), [[e0, e1]] = this.data.extent;
     const zoomedIn = x1 - x0 < 0.9 * (e1 - e0);
     const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS ? visible : [];
-    if (this.data.marks !== 'reconstructions') {
+    if (this.data.marks === 'originals') {
       this.showOriginalMarks(wanted);
       return;
     }
