@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import components, events, pages, probe, selection, session, widgets
+from latent_explorer import components, events, pages, probe, selection, session, thumbnails, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from vae_core.images import png_bytes
@@ -29,9 +29,13 @@ REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
 COLOUR_BLIND = "colour_blind_palette"
+MARKS = "map_marks"  # zoomed in, the points show their "originals" or "reconstructions"
+THUMBNAILS_WANTED = "map_thumbnails_wanted"  # indices whose original images the map asked for
+NO_WEBGL = "browser_without_webgl"  # this session's browser said it cannot draw WebGL
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
+NO_WEBGL_REASON = "Training images too: off, as this browser has no WebGL to draw that many points."
 HINT = ("Click a point to inspect it, or empty space to decode that location. "
         "Choose Box or Lasso in the map's toolbar to summarise a region.")
 
@@ -77,6 +81,18 @@ def on_hover() -> None:
         st.session_state[LENS_AT] = z
 
 
+def on_thumbnails() -> None:
+    wanted = events.thumbnail_request(st.session_state[MAP_KEY]["thumbnails"], session.active_workspace().total)
+    if wanted is not None:
+        st.session_state[THUMBNAILS_WANTED] = wanted
+
+
+def on_webgl() -> None:
+    if events.webgl_missing(st.session_state[MAP_KEY]["webgl"]):
+        st.session_state[NO_WEBGL] = True
+        st.session_state[session.EVERY_IMAGE] = False
+
+
 def ack(key: str) -> int:
     return st.session_state.get(ACKS, {}).get(key, 0)
 
@@ -108,14 +124,23 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                                     disabled=not can_tile,
                                     help="Tile the decoder's output over the visible region (latent size 2 only).")
     # t-SNE of tens of thousands of codes would take many minutes: the training split joins linear maps only.
+    no_webgl = st.session_state.get(NO_WEBGL, False)
     every_image = toggles.toggle(f"Training images too (+{ws.total - len(ws):,})", value=False,
-                                 key=session.EVERY_IMAGE, disabled=view == "tsne",
-                                 help=f"All {ws.total:,} images on the map: the held-out split as before, the "
-                                      "training split lighter and smaller. The encoders saw the training "
-                                      "images, so their codes are a little tighter.")
+                                 key=session.EVERY_IMAGE, disabled=view == "tsne" or no_webgl,
+                                 help=NO_WEBGL_REASON if no_webgl else
+                                 f"All {ws.total:,} images on the map: the held-out split as before, the "
+                                 "training split lighter and smaller. The encoders saw the training "
+                                 "images, so their codes are a little tighter.")
     toggles.toggle("Colour-blind-safe colours", value=False, key=COLOUR_BLIND,
                    help="Class colours that stay apart with red-green or blue-yellow colour blindness.")
-    every_image = every_image and view != "tsne"
+    toggles.segmented_control("Marks show", ["originals", "reconstructions"], default="originals", key=MARKS,
+                              disabled=not browser_decodes(ws, ws.main_kind),
+                              help="Zoomed in until at most 400 points are visible, each point becomes an image: "
+                                   "the original, or its reconstruction by the "
+                                   f"{KIND_TITLES[ws.main_kind]} (decoded in your browser).")
+    if no_webgl:
+        st.caption(NO_WEBGL_REASON)
+    every_image = every_image and view != "tsne" and not no_webgl
     if every_image:
         st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
                    f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
@@ -178,7 +203,10 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         location=st.session_state.get(DECODED_AT) if view == "z" else None,
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
-        probe=probe.map_data(ws), lens=lens, server_background=server_background)
+        probe=probe.map_data(ws), lens=lens, server_background=server_background,
+        marks="reconstructions" if st.session_state.get(MARKS) == "reconstructions" and browser_decodes(
+            ws, ws.main_kind) else "originals",
+        webgl=not st.session_state.get(NO_WEBGL, False))
 
 
 def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
@@ -210,6 +238,32 @@ def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
         colours = [palette[c % len(palette)] for c in range(len(ws.class_names))]
         st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), colour=colours, height=220),
                         key="selection_counts")
+
+
+def send_thumbnails(ws: Workspace, pack_id: str, every_image: bool, slot) -> None:
+    """The original images the map asked for (on_thumbnails), in one binary message, once."""
+    wanted = st.session_state.pop(THUMBNAILS_WANTED, None)
+    if wanted is None:
+        return
+    # Indices past the held-out split are training images, drawn only on the map of every image.
+    wanted = wanted if every_image else wanted[wanted < len(ws)]
+    if len(wanted):
+        with slot:
+            components.send_thumbnails(thumbnails.thumbnails_message(ws, pack_id, wanted))
+
+
+def neighbour_downloads(ws: Workspace, neighbours: Callable[[], np.ndarray], kind: str, stem: str) -> None:
+    """The card's nearest neighbours taken away, with the columns and files of a selection's downloads;
+    found again only when a button is pressed."""
+    takeaway = st.container(horizontal=True, gap="small", key="neighbour_downloads")
+    takeaway.download_button("Neighbours (CSV)", lambda: selection.selection_csv(ws, neighbours(), kind),
+                             file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
+                             key="neighbours_csv", on_click="ignore",
+                             help=f"Index, class, split, μ, σ and KL of the {NEIGHBOURS} nearest neighbours.")
+    takeaway.download_button("Neighbours (zip)", lambda: selection.selection_zip(ws, neighbours()),
+                             file_name=f"{stem}.zip", mime="application/zip", icon=":material/download:",
+                             key="neighbours_zip", on_click="ignore",
+                             help=f"The {NEIGHBOURS} nearest neighbours' images as PNG files.")
 
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
@@ -351,6 +405,7 @@ def explorer(ws: Workspace) -> None:
     # its state) whether or not a pack is sent.
     slot = components.hidden_slot("packs")
     pack_id = codes_pack(ws, every_image, slot)
+    send_thumbnails(ws, pack_id, every_image, slot)
     # Equal halves: the card's numbers and formulas keep their width from 1024 px up (columns stack on a phone).
     left, right = st.columns(2, gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
@@ -364,7 +419,8 @@ def explorer(ws: Workspace) -> None:
         components.latent_map(
             map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
-            on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe)
+            on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe,
+            on_thumbnails_change=on_thumbnails, on_webgl_change=on_webgl)
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         probe.section(ws)
@@ -373,10 +429,15 @@ def explorer(ws: Workspace) -> None:
     with details:
         shown = probe.showing(ws)
         if index is not None:
+            neighbour_downloads(ws, lambda: ws.neighbours(index, k=NEIGHBOURS, every_image=every_image)[0], kind,
+                                f"neighbours_of_{index}")
             image_details(ws, ws.code(index), lambda: ws.analyse(index), lambda: ws.log_px(index))
         elif location is not None:
             location_details(location)
         elif shown is not None:
+            neighbour_downloads(ws, lambda: ws.neighbours_of_code(shown.code(ws.main_kind), k=NEIGHBOURS,
+                                                                 every_image=every_image)[0],
+                                kind, "neighbours_of_your_image")
             image_details(ws, shown.code(ws.main_kind), lambda: shown.analysis(ws), lambda: shown.log_px(ws))
     session.sync_url()
 

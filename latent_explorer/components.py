@@ -5,6 +5,8 @@
 - ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
 - ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
+- ``send_thumbnails``: a hidden element that hands the map the original images of its visible points
+  (latent_explorer/thumbnails.py), in one binary message, for its image marks.
 - ``inspect_card``: the clicked image with its reconstructions, draws and neighbours.
 - ``latent_editor``: sliders and a 2-d pad over the latent vector, decoded while they move.
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
@@ -60,7 +62,7 @@ _RUNTIME = "\n".join(_source(name) for name in ("runtime.js", "latent_map.js", "
                                                   "latent_editor.js", "drawing_pad.js")) + """
 if (!LX.lib) {
   LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor,
-            pad: lxMountDrawingPad};
+            pad: lxMountDrawingPad, thumbnails: lxReceiveThumbnails};
   window.dispatchEvent(new Event('lx-runtime'));
 }
 export default function () {}
@@ -95,6 +97,12 @@ export default function ({data}) {
   if (!data) return;
   if (window.__latentExplorer && window.__latentExplorer.lib) register();
   else window.addEventListener('lx-runtime', register, {once: true});
+}
+""")
+# The original images of the map's visible points (latent_explorer/thumbnails.py), kept by the browser.
+_thumbnail_carrier = st.components.v2.component("latent_explorer_thumbnails", js="""
+export default function ({data}) {
+  if (data && window.__latentExplorer && window.__latentExplorer.lib) window.__latentExplorer.lib.thumbnails(data);
 }
 """)
 # Not isolated in a shadow root: Plotly.js styles its toolbar and drag layers from the document's head.
@@ -140,6 +148,11 @@ def send_pack(pack: Pack) -> None:
     _pack_carrier(data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
+def send_thumbnails(message: bytes) -> None:
+    """Hand one thumbnails message (latent_explorer/thumbnails.py) to the browser's cache of image marks."""
+    _thumbnail_carrier(data=message, key=HIDDEN_KEY_PREFIX + "thumbnails")
+
+
 @dataclass(frozen=True)
 class MapData:
     """What the latent map receives on every run; its JavaScript twin is the ``MapData`` typedef at the top of
@@ -165,6 +178,10 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    # Zoomed in, the points show their "originals" (a page that answers the map's thumbnails event) or their
+    # "reconstructions" (decoded in the browser; any page).
+    marks: str = "reconstructions"
+    webgl: bool = True                    # False once this browser said it cannot draw WebGL
 
     def to_data(self) -> dict:
         return asdict(self)
@@ -172,7 +189,8 @@ class MapData:
 
 def latent_map(data: MapData, key: str, **callbacks):
     """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
-    ``probe`` {} (the star of a person's own picture was clicked)."""
+    ``probe`` {} (the star of a person's own picture was clicked), ``thumbnails`` {indices} (the visible
+    points whose original images the browser lacks), ``webgl`` {available: false} (no WebGL here)."""
     return _map(data=data.to_data(), key=key, **callbacks)
 
 

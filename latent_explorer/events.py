@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 MAX_LASSO_VERTICES = 2000
+MAX_IMAGE_MARKS = 400  # latent_explorer/thumbnails.py: the most images one view of the map shows as marks
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,23 @@ def index(payload, count: int) -> int | None:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         return None
     return int(value) if float(value).is_integer() and 0 <= value < count else None
+
+
+def thumbnail_request(payload, count: int) -> np.ndarray | None:
+    """The map's visible points whose original images it wants: 1 to MAX_IMAGE_MARKS distinct whole numbers
+    in [0, count), in the order sent; None for anything else (the whole request is then ignored)."""
+    raw = payload.get("indices") if isinstance(payload, dict) else None
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_IMAGE_MARKS:
+        return None
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+               and float(v).is_integer() and 0 <= v < count for v in raw):
+        return None
+    return np.array(list(dict.fromkeys(int(v) for v in raw)), dtype=np.int64)
+
+
+def webgl_missing(payload) -> bool:
+    """True only for the map's report that this browser cannot draw WebGL: ``{available: false}``."""
+    return isinstance(payload, dict) and payload.get("available") is False
 
 
 def vector(values, dim: int, limit: float = 1e6) -> np.ndarray | None:

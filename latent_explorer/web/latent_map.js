@@ -29,6 +29,8 @@
  * @property {?Object} probe
  * @property {?{z: number[], pixels: string}} lens
  * @property {?{uri: string, extent: number[][]}} server_background
+ * @property {string} marks 'originals' (from the server, on request) or 'reconstructions' (decoded here)
+ * @property {boolean} webgl false once the server heard that this browser has no WebGL
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -42,6 +44,9 @@ const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
 const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
 const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are visible, the points become images
 const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
+const LM_THUMBNAIL_WAIT = 150;  // ms after the last zoom or pan step before the originals are asked for
+const LM_THUMBNAIL_PATIENCE = 5000; // ms before images asked for and not received are asked for again
+const LM_THUMBNAIL_CACHE = 20000; // original images kept per pack (a 28x28 one is about 1 kB as a data URI)
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
@@ -151,6 +156,12 @@ class LatentMap {
         this.drawOverlay();
       }
     };
+    this.onThumbnails = (event) => {
+      if (this.plotted && this.screenX && this.pack && event.detail.pack === this.pack.id
+          && this.data.marks === 'originals') {
+        this.showImageMarks();
+      }
+    };
     this.attach();
   }
 
@@ -160,6 +171,7 @@ class LatentMap {
     this.resizeObserver.observe(this.frame);
     window.addEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.addEventListener('lx-select', this.onBusSelect);
+    LX.bus.addEventListener('lx-thumbnails', this.onThumbnails);
     this.attached = true;
   }
 
@@ -167,6 +179,7 @@ class LatentMap {
     this.resizeObserver.disconnect();
     window.removeEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.removeEventListener('lx-select', this.onBusSelect);
+    LX.bus.removeEventListener('lx-thumbnails', this.onThumbnails);
     this.attached = false;
   }
 
@@ -216,6 +229,10 @@ class LatentMap {
     this.fallback.textContent = this.webgl ? ''
       : 'This browser has no WebGL: the map is drawn as SVG, with the held-out split only.';
     this.fallback.style.display = this.webgl ? 'none' : '';
+    // Told until it answers that it knows (data.webgl), the server then offers no map of every image.
+    if (!this.webgl && data.webgl) this.trigger('webgl', {available: false});
+    const marksChanged = this.marksShown !== undefined && this.marksShown !== data.marks;
+    this.marksShown = data.marks;
     if (data.lens) this.showServerLens(data.lens);
     else if (fresh) this.showLensAtRest();
     // A new selection from the server only moves marks: the points are drawn again only when what
@@ -228,6 +245,7 @@ class LatentMap {
       this.drawOverlay();
     }
     if (this.data !== data) return;
+    if (marksChanged && this.plotted && !fresh) this.showImageMarks();
     this.syncBackground();
     if (this.plotted) this.host.dataset.ready = '1';
   }
@@ -616,9 +634,10 @@ class LatentMap {
 
   // --- images as marks: zoomed in far enough, each visible point shows its own image ---------------------
 
-  // The visible points' reconstructions by the main model (decoded here, a few per frame, each once), as
-  // layout images centred on the points; taken away when more than LM_IMAGE_MARKS points are visible or the
-  // whole map is in view (a small dataset's whole map would be a heap of images).
+  // Zoomed in until at most LM_IMAGE_MARKS points are visible (and not on the whole map, where a small
+  // dataset would be a heap of images), each visible point shows its image as a layout image centred on it:
+  // its original, from the server (see showOriginalMarks), or its reconstruction by the main model, decoded
+  // here, a few per frame, each once.
   showImageMarks() {
     const visible = [];
     for (let i = 0; i < this.x.length && visible.length <= LM_IMAGE_MARKS; i++) {
@@ -626,8 +645,14 @@ class LatentMap {
     }
     const [[x0, x1]] = this.visibleExtent(), [[e0, e1]] = this.data.extent;
     const zoomedIn = x1 - x0 < 0.9 * (e1 - e0);
-    const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS && this.mainDecoder ? visible : [];
-    this.markJob = {indices: wanted, next: 0};
+    const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS ? visible : [];
+    if (this.data.marks === 'originals') {
+      this.showOriginalMarks(wanted);
+      return;
+    }
+    clearTimeout(this.thumbnailTimer);
+    const indices = this.mainDecoder ? wanted : [];
+    this.markJob = {indices, next: 0};
     this.markUris = this.markUris && this.markUris.pack === this.pack.id ? this.markUris : new Map();
     this.markUris.pack = this.pack.id;
     const job = this.markJob;
@@ -642,12 +667,46 @@ class LatentMap {
         requestAnimationFrame(step);
         return;
       }
-      this.marks = job.indices;
-      this.relayoutImages();
-      this.host.dataset.imageMarks = String(job.indices.length);
-      lxMark('map-image-marks', {count: job.indices.length});
+      this.setMarks(job.indices, this.markUris, 'reconstructions');
     };
-    if (wanted.length || (this.marks && this.marks.length)) requestAnimationFrame(step);
+    if (indices.length || (this.marks && this.marks.length)) requestAnimationFrame(step);
+  }
+
+  // The originals the browser already holds are drawn at once; the rest are asked for in one event once the
+  // view has rested LM_THUMBNAIL_WAIT ms (no server run per zoom step), and drawn when their message arrives
+  // (lxReceiveThumbnails, then onThumbnails). Panning back to images already seen costs nothing.
+  showOriginalMarks(wanted) {
+    this.markJob = null;
+    clearTimeout(this.thumbnailTimer);
+    const cache = lxThumbnailCache(this.pack.id);
+    const missing = wanted.filter((i) => !cache.has(i));
+    if (!missing.length) {
+      if (wanted.length || (this.marks && this.marks.length)) this.setMarks(wanted, cache, 'originals');
+      return;
+    }
+    // Images already asked for and still on their way are not asked for again (unless lost for a while).
+    if (!this.thumbnailsAsked || this.thumbnailsAsked.pack !== this.pack.id) {
+      this.thumbnailsAsked = new Map();
+      this.thumbnailsAsked.pack = this.pack.id;
+    }
+    const now = performance.now();
+    const ask = missing.filter((i) => !(this.thumbnailsAsked.get(i) > now - LM_THUMBNAIL_PATIENCE));
+    if (!ask.length) return;
+    this.thumbnailTimer = setTimeout(() => {
+      this.thumbnailRequests = (this.thumbnailRequests || 0) + 1;
+      for (const i of ask) this.thumbnailsAsked.set(i, performance.now());
+      lxMark('map-thumbnails-asked', {count: ask.length});
+      this.trigger('thumbnails', {indices: ask, request: this.thumbnailRequests});
+    }, LM_THUMBNAIL_WAIT);
+  }
+
+  setMarks(indices, uris, source) {
+    this.marks = indices;
+    this.markSources = uris;
+    this.relayoutImages();
+    this.host.dataset.imageMarks = String(indices.length);
+    this.host.dataset.imageMarksShow = source;
+    lxMark('map-image-marks', {count: indices.length, source});
   }
 
   reconstructionUri(index) {
@@ -661,8 +720,8 @@ class LatentMap {
     if (!this.marks || !this.marks.length) return [];
     const size = LM_MARK_SIZE / this.scale();
     return this.marks.map((i) => ({
-      source: this.markUris.get(i), xref: 'x', yref: 'y', x: this.x[i], y: this.y[i], sizex: size, sizey: size,
-      xanchor: 'center', yanchor: 'middle', sizing: 'contain', layer: 'above', opacity: 0.95,
+      source: this.markSources.get(i), xref: 'x', yref: 'y', x: this.x[i], y: this.y[i], sizex: size,
+      sizey: size, xanchor: 'center', yanchor: 'middle', sizing: 'contain', layer: 'above', opacity: 0.95,
     }));
   }
 
@@ -1172,6 +1231,34 @@ function lxRegionMembers(region, x, y) {
     members[i] = inside ? 1 : 0;
   }
   return members;
+}
+
+// Original images by pack id, then by index, as data URIs: what the image marks show (the oldest forgotten
+// first past LM_THUMBNAIL_CACHE per pack).
+function lxThumbnailCache(packId) {
+  if (!LX.thumbnails) LX.thumbnails = new Map();
+  if (!LX.thumbnails.has(packId)) LX.thumbnails.set(packId, new Map());
+  return LX.thumbnails.get(packId);
+}
+
+// One message of latent_explorer/thumbnails.py: "LXT1", uint32 count, uint16 height, uint16 width, the pack
+// id (20 ASCII bytes), count uint32 indices, then the images' grey bytes.
+function lxReceiveThumbnails(bytes) {
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (String.fromCharCode(bytes[0], bytes[1], bytes[2], bytes[3]) !== 'LXT1') return;
+  const count = view.getUint32(4, true), h = view.getUint16(8, true), w = view.getUint16(10, true);
+  const pack = String.fromCharCode(...bytes.subarray(12, 32));
+  const cache = lxThumbnailCache(pack), pixels = 32 + 4 * count, canvas = document.createElement('canvas');
+  for (let k = 0; k < count; k++) {
+    lxPaintBytes(canvas, bytes, pixels + k * w * h, w, h);
+    const index = view.getUint32(32 + 4 * k, true);
+    cache.delete(index);
+    cache.set(index, canvas.toDataURL());
+  }
+  while (cache.size > LM_THUMBNAIL_CACHE) cache.delete(cache.keys().next().value);
+  LX.lastThumbnailBytes = bytes.byteLength;
+  lxMark('map-thumbnails', {count, bytes: bytes.byteLength});
+  LX.bus.dispatchEvent(new CustomEvent('lx-thumbnails', {detail: {pack}}));
 }
 
 // Mounts (or updates) the component in this element; returns what the element shows.

@@ -297,7 +297,7 @@ def test_zoomed_in_the_points_become_their_images(visitor, assert_no_exceptions)
         const visible = m.x.filter((x, i) => m.insidePlot(m.screenX[i], m.screenY[i])).length;
         return {{visible, images: images.map((e) => [e.x, e.y, e.source.slice(0, 22)])}}; }}""")
     assert 0 < state["visible"] <= 400 and len(state["images"]) == state["visible"]
-    # Each image sits on its point and is that point's reconstruction, decoded here.
+    # Each image sits on its point (test_image_marks.py checks that it is its original).
     points = {(round(p["x"], 5), round(p["y"], 5)) for p in map_points(page)["points"]}
     assert {(round(x, 5), round(y, 5)) for x, y, _ in state["images"]} == points
     assert {source for _, _, source in state["images"]} == {"data:image/png;base64,"}
