@@ -65,6 +65,7 @@ if (!LX.lib) {
 }
 export default function () {}
 """
+_RUNTIME = _source("map_layers.js") + "\n" + _RUNTIME  # the map's layers (density, latent axes), used by the map
 
 
 def _bootstrap(mount: str) -> str:
@@ -147,7 +148,7 @@ class MapData:
 
     pack: str                             # id of the pack with the codes, labels and decoders
     kind: str                             # "vae" or "ae": whose codes are drawn
-    view: str                             # "z" (latent size 2), "pca" or "tsne"
+    view: str                             # "z" (latent size 2), "pca", "tsne" or "active" (two latent axes)
     points: dict | None                   # t-SNE only: {pack, array} of the coordinates, else the codes projected
     axis_titles: list[str]
     extent: list[list[float]]             # [[x0, x1], [y0, y1]]: the whole map
@@ -165,6 +166,8 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    layers: dict | None = None            # drawn under the points: latent_explorer/map_layers.py density_layer
+    projection: dict | None = None        # {mean, components, names}: two latent axes (view "active"), else the pack's
 
     def to_data(self) -> dict:
         return asdict(self)
