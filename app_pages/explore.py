@@ -109,11 +109,13 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
     if ws.latent_dim(kind) > 2:
         views = ["pca", "tsne"] + (["active"] if kind == "vae" else [])
         linked = st.session_state.get(session.LINKED_MAP_VIEW)
-        view = top.segmented_control("Projection", views, default=linked[0] if linked and linked[0] in views else "pca",
-                                     format_func=VIEW_LABELS.get, key=MAP_VIEW_CHOICE,
-                                     help="PCA is linear, so posteriors and paths can be drawn in it; "
-                                          "t-SNE keeps neighbourhoods but not distances; active dimensions puts "
-                                          "two of the VAE's own latent dimensions on the axes.") or "pca"
+        default = VIEW_LABELS[linked[0] if linked and linked[0] in views else "pca"]
+        label = top.segmented_control("Projection", [VIEW_LABELS[v] for v in views], default=default,
+                                      key=MAP_VIEW_CHOICE,
+                                      help="PCA is linear, so posteriors and paths can be drawn in it; "
+                                           "t-SNE keeps neighbourhoods but not distances; active dimensions puts "
+                                           "two of the VAE's own latent dimensions on the axes.") or "PCA"
+        view = next((v for v in views if VIEW_LABELS[v] == label), "pca")  # the AE's codes have no KL
     else:
         view = "z"
         top.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")

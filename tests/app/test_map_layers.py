@@ -132,7 +132,7 @@ def own(ws) -> dict:
 def test_active_dimensions_put_the_largest_kl_dimensions_on_the_axes(latent5_workspace):
     ws = latent5_workspace
     at = run_app(own(ws))
-    at.segmented_control(key="map_projection").set_value("active").run()
+    at.segmented_control(key="map_projection").set_value("Active dimensions").run()
     assert not at.exception
     offered, _ = ws.axis_dimensions()
     codes = ws.encodings["vae"]
@@ -169,6 +169,9 @@ def test_active_dimensions_put_the_largest_kl_dimensions_on_the_axes(latent5_wor
     assert card["location_label"].startswith(f"z{'₀₁₂₃₄₅'[first + 1]} = +0.50, ")
     assert "the rest at their held-out mean" in card["location_label"]
     assert [b.label for b in at.button if b.key == "open_location"] == ["Open this z in the editor"]
+    # The AE's codes have no KL to rank: its map is the PCA.
+    at.segmented_control(key="map_kind").set_value("ae").run()
+    assert not at.exception and map_data(at)["view"] == "pca" and map_data(at)["projection"] is None
 
 
 def test_a_link_reopens_active_dimensions_and_a_bad_view_is_a_notice(latent5_workspace):
