@@ -450,7 +450,10 @@ def explorer(ws: Workspace) -> None:
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot, projection)
-        layers = map_layers.density_layer(ws, map_extent(points)) if show_density else None
+        layers = None
+        if show_density:
+            with st.spinner("Computing q(z) and the prior's holes (once per model)…"):
+                layers = map_layers.density_layer(ws, map_extent(points))
         components.latent_map(
             map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
                      projection, layers),

@@ -12,6 +12,8 @@ times over; zoomed out past the grid, the shading ends at its edge.
 from __future__ import annotations
 
 import io
+import threading
+from weakref import WeakKeyDictionary
 
 import numpy as np
 from PIL import Image
@@ -26,6 +28,11 @@ DENSITY_GRID_MARGIN = 0.25   # the grid reaches this share of the map's width be
 DENSITY_LOG_RANGE = 6.0      # shading: from the densest spot down to e^-6 of it, on a log scale
 DENSITY_RGB = (31, 95, 160)  # the shading's blue; its opacity says how dense
 DENSITY_MAX_OPACITY = 0.6
+# Per workspace (shared by its sessions) and map extent: the finished layer, so a rerun of the page (every click)
+# pays nothing for it.
+_LAYERS: WeakKeyDictionary = WeakKeyDictionary()
+_LAYERS_LOCK = threading.Lock()
+_LAYERS_PER_WORKSPACE = 4
 
 
 def density_grid_extent(map_extent) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -58,6 +65,20 @@ def outline_path(segments: np.ndarray) -> str:
 
 def density_layer(ws: Workspace, map_extent) -> dict:
     """MapData.layers for the density: {density: {uri, extent}, prior_circles, holes: path, hole_fraction}."""
+    key = tuple(tuple(float(v) for v in pair) for pair in map_extent)
+    with _LAYERS_LOCK:
+        kept = _LAYERS.setdefault(ws, {})
+        if key in kept:
+            return kept[key]
+    layer = _density_layer(ws, map_extent)
+    with _LAYERS_LOCK:
+        if len(kept) >= _LAYERS_PER_WORKSPACE:
+            kept.pop(next(iter(kept)))
+        kept[key] = layer
+    return layer
+
+
+def _density_layer(ws: Workspace, map_extent) -> dict:
     x_range, y_range = density_grid_extent(map_extent)
     grid = ws.density(x_range, y_range, DENSITY_CELLS)
     step_x, step_y = (grid.x[1] - grid.x[0]) / 2, (grid.y[1] - grid.y[0]) / 2
