@@ -22,6 +22,7 @@ from vae_core.images import png_bytes
 from vae_core.latent import (
     LinearProjection,
     PointAnalysis,
+    active_units,
     dimension_name,
     points_in_region,
     prior_samples,
@@ -152,7 +153,9 @@ def axis_dimensions(ws: Workspace) -> tuple[int, int]:
     offered, all_active = ws.axis_dimensions()
     codes = ws.encodings["vae"]
     kl = kl_per_dimension_mean(codes.mu, codes.logvar)
-    linked = (st.session_state.get(session.LINKED_MAP_VIEW) or (None, None))[1] or tuple(offered[:2])
+    linked = (st.session_state.get(session.LINKED_MAP_VIEW) or (None, None))[1]
+    if linked is None or not set(linked) <= set(offered):  # no link, or one that named another model's dimensions
+        linked = tuple(offered[:2])
 
     def name(d: int) -> str:
         return f"{dimension_name(d)} (KL {kl[d]:.1f} nats)"
@@ -166,8 +169,8 @@ def axis_dimensions(ws: Workspace) -> tuple[int, int]:
         up = next(d for d in offered if d != across)
         row.caption(f"Both axes cannot be one dimension: up is {dimension_name(up)}.")
     others = ws.latent_dim("vae") - 2
-    note = "" if all_active else f" Only {len(np.flatnonzero(ws.encodings['vae'].mu.var(0) > 0.01))} of the " \
-        f"{ws.latent_dim('vae')} dimensions are active units; these are the two of largest KL."
+    note = "" if all_active else f" Only {active_units(codes.mu)} of the {ws.latent_dim('vae')} dimensions are " \
+        "active units; these are the two of largest KL."
     st.caption(f"The axes are z itself along {dimension_name(across)} and {dimension_name(up)}. Hovering or "
                f"clicking empty space decodes a whole code: the other {others} dimensions at their held-out mean "
                f"of μ.{note}")

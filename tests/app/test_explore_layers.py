@@ -200,3 +200,25 @@ def test_a_larger_latent_view_in_a_link_to_a_latent_size_2_model_is_a_notice():
     (notice,) = link_notices(at)
     assert "latent sizes above 2" in notice
     assert map_data(at)["view"] == "z" and "view" not in at.query_params
+
+
+def test_with_fewer_than_two_active_units_the_axes_are_the_two_of_largest_kl():
+    from vae_core import ModelConfig, ModelPair, TrainConfig, load_dataset, new_model, train_model
+    from vae_core.workspace import Workspace
+
+    dataset = load_dataset("digits")
+    pair = ModelPair(dataset="digits")
+    # Three epochs: this VAE of five dimensions uses one of them so far.
+    model = new_model(ModelConfig(kind="vae", input_shape=(1, 8, 8), hidden_dim=32, latent_dim=5), seed=0)
+    pair.vae = train_model(model, dataset, TrainConfig(epochs=3, seed=0)).model
+    ws = Workspace(pair, dataset, label="collapsed")
+    codes = ws.encodings["vae"]
+    assert int((codes.mu.var(0) > 0.01).sum()) == 1
+    at = run_app(own(ws))
+    at.segmented_control(key="map_projection").set_value("Active dimensions").run()
+    assert not at.exception
+    kl = kl_per_dimension_mean(codes.mu, codes.logvar)
+    first, second = np.argsort(-kl)[:2]
+    assert map_data(at)["axis_titles"][0].startswith(f"z{'₀₁₂₃₄₅'[first + 1]} ")
+    assert map_data(at)["axis_titles"][1].startswith(f"z{'₀₁₂₃₄₅'[second + 1]} ")
+    assert any("Only 1 of the 5 dimensions are active units" in c for c in captions(at))
