@@ -14,11 +14,20 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import components, events, pages, probe, selection, session, thumbnails, widgets
+from latent_explorer import components, events, map_layers, pages, probe, selection, session, thumbnails, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
+from vae_core.diagnostics import kl_per_dimension_mean
 from vae_core.images import png_bytes
-from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
+from vae_core.latent import (
+    LinearProjection,
+    PointAnalysis,
+    active_units,
+    dimension_name,
+    points_in_region,
+    prior_samples,
+    reparameterized_draws,
+)
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
 
@@ -32,6 +41,13 @@ COLOUR_BLIND = "colour_blind_palette"
 MARKS = "map_marks"  # zoomed in, the points show their "originals" or "reconstructions"
 THUMBNAILS_WANTED = "map_thumbnails_wanted"  # indices whose original images the map asked for
 NO_WEBGL = "browser_without_webgl"  # this session's browser said it cannot draw WebGL
+SHOW_DENSITY = "show_density"
+MAP_VIEW_CHOICE = "map_projection"
+AXIS_ACROSS, AXIS_UP = "map_axis_across", "map_axis_up"
+# The projection of the map drawn last: a click on it is turned back into a whole code with it.
+DRAWN_PROJECTION = "map_drawn_projection"
+VIEW_LABELS = {"pca": "PCA", "tsne": "t-SNE", "active": "Active dimensions"}
+DECODING_VIEWS = ("z", "active")  # views whose every spot is a code (the decode follows the cursor)
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -57,10 +73,12 @@ def on_point(key: str) -> None:
 
 
 def on_location() -> None:
-    z = events.location(_event(MAP_KEY, "location"))
-    if z is not None:
+    xy = events.location(_event(MAP_KEY, "location"))
+    projection = st.session_state.get(DRAWN_PROJECTION)
+    if xy is not None and projection is not None:
         session.select(None)
-        st.session_state[DECODED_AT] = (float(z[0]), float(z[1]))
+        # The whole code at the spot: above latent size 2, the dimensions off the axes at their held-out mean.
+        st.session_state[DECODED_AT] = tuple(float(v) for v in projection.unproject(xy))
         probe.hide()
 
 
@@ -106,10 +124,15 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                                  key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
     if ws.latent_dim(kind) > 2:
-        view = top.segmented_control("Projection", ["PCA", "t-SNE"], default="PCA", key="map_projection",
-                                     help="PCA is linear, so posteriors and paths can be drawn in it; "
-                                          "t-SNE keeps neighbourhoods but not distances.") or "PCA"
-        view = view.lower().replace("-", "")
+        views = ["pca", "tsne"] + (["active"] if kind == "vae" else [])
+        linked = st.session_state.get(session.LINKED_MAP_VIEW)
+        default = VIEW_LABELS[linked[0] if linked and linked[0] in views else "pca"]
+        label = top.segmented_control("Projection", [VIEW_LABELS[v] for v in views], default=default,
+                                      key=MAP_VIEW_CHOICE,
+                                      help="PCA is linear, so posteriors and paths can be drawn in it; "
+                                           "t-SNE keeps neighbourhoods but not distances; active dimensions puts "
+                                           "two of the VAE's own latent dimensions on the axes.") or "PCA"
+        view = next((v for v in views if VIEW_LABELS[v] == label), "pca")  # the AE's codes have no KL
     else:
         view = "z"
         top.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
@@ -131,6 +154,9 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                                  f"All {ws.total:,} images on the map: the held-out split as before, the "
                                  "training split lighter and smaller. The encoders saw the training "
                                  "images, so their codes are a little tighter.")
+    toggles.toggle("Density and holes", value=False, key=SHOW_DENSITY, disabled=not (view == "z" and kind == "vae"),
+                   help="The VAE's aggregate posterior q(z) under the points, the prior's 1σ and 2σ circles, and "
+                        "the holes the codes leave in the prior outlined (latent size 2, VAE codes).")
     toggles.toggle("Colour-blind-safe colours", value=False, key=COLOUR_BLIND,
                    help="Class colours that stay apart with red-green or blue-yellow colour blindness.")
     toggles.segmented_control("Marks show", ["originals", "reconstructions"], default="originals", key=MARKS,
@@ -147,6 +173,40 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
     return kind, view, show_posterior, show_background and can_tile, every_image
 
 
+def axis_dimensions(ws: Workspace) -> tuple[int, int]:
+    """The two VAE dimensions on the map's axes (0-based), picked among the active units, largest KL first."""
+    offered, all_active = ws.axis_dimensions()
+    codes = ws.encodings["vae"]
+    kl = kl_per_dimension_mean(codes.mu, codes.logvar)
+    linked = (st.session_state.get(session.LINKED_MAP_VIEW) or (None, None))[1]
+    if linked is None or not set(linked) <= set(offered):  # no link, or one that named another model's dimensions
+        linked = tuple(offered[:2])
+
+    def name(d: int) -> str:
+        return f"{dimension_name(d)} (KL {kl[d]:.1f} nats)"
+
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    across = row.selectbox("Across", offered, index=offered.index(linked[0]), format_func=name, key=AXIS_ACROSS,
+                           help="Active units (Burda et al.): dimensions whose μ varies across the images "
+                                "(variance above 0.01), largest mean KL first.")
+    up = row.selectbox("Up", offered, index=offered.index(linked[1]), format_func=name, key=AXIS_UP)
+    if up == across:
+        up = next(d for d in offered if d != across)
+        row.caption(f"Both axes cannot be one dimension: up is {dimension_name(up)}.")
+    others = ws.latent_dim("vae") - 2
+    note = "" if all_active else f" Only {active_units(codes.mu)} of the {ws.latent_dim('vae')} dimensions are " \
+        "active units; these are the two of largest KL."
+    st.caption(f"The axes are z itself along {dimension_name(across)} and {dimension_name(up)}. Hovering or "
+               f"clicking empty space decodes a whole code: the other {others} dimensions at their held-out mean "
+               f"of μ.{note}")
+    return across, up
+
+
+def view_projection(ws: Workspace, kind: str, view: str, dims: tuple[int, int] | None) -> LinearProjection:
+    """What the map's points go through: two latent dimensions, or the pack's projection (identity or PCA)."""
+    return ws.axis_projection(dims) if view == "active" else ws.projections[kind]
+
+
 def class_colours() -> tuple[str, ...]:
     """The class palette of the map and of the selection's chart."""
     return COLOUR_BLIND_CLASS_COLOURS if st.session_state.get(COLOUR_BLIND) else CLASS_COLOURS
@@ -159,9 +219,12 @@ def posterior_noise(ws: Workspace) -> np.ndarray | None:
 
 # --- the map -----------------------------------------------------------------------------------------------
 
-def map_points(ws: Workspace, kind: str, view: str, every_image: bool, slot) -> tuple[np.ndarray, dict | None]:
+def map_points(ws: Workspace, kind: str, view: str, every_image: bool, slot,
+               projection: LinearProjection | None = None) -> tuple[np.ndarray, dict | None]:
     """The map's coordinates and, for t-SNE, the pack that carries them to the browser."""
     if view != "tsne":
+        if projection is not None:
+            return projection(ws.codes(kind, every_image=every_image).mu), None
         return (ws.projections[kind](ws.codes(kind, every_image=True).mu) if every_image else ws.map_points[kind],
                 None)
     with st.spinner(f"Computing the t-SNE of {len(ws):,} codes (once per model; it can take a minute)…"):
@@ -183,7 +246,8 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
-             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> components.MapData:
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None,
+             projection: LinearProjection | None = None, layers: dict | None = None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -195,18 +259,40 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         if show_background:
             picture = ws.manifold(*extent, n=24, kind=kind)
             server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
+    projection = projection or ws.projections[kind]
+    location = decoded_location(ws, kind, view)
+    axes = None if projection.name != "axes" else np.flatnonzero(projection.components.any(0)).tolist()
     return components.MapData(
         pack=pack_id, kind=kind, view=view, points=points_ref,
-        axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(ws.projections[kind].axis_titles),
-        extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}", height=MAP_HEIGHT,
+        axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(projection.axis_titles),
+        extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}/{axes}", height=MAP_HEIGHT,
         colours=list(class_colours()), selected=session.selected_index(),
-        location=st.session_state.get(DECODED_AT) if view == "z" else None,
+        location=None if location is None else projection(np.array(location))[0].tolist(),
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
         probe=probe.map_data(ws), lens=lens, server_background=server_background,
         marks="reconstructions" if st.session_state.get(MARKS) == "reconstructions" and browser_decodes(
             ws, ws.main_kind) else "originals",
-        webgl=not st.session_state.get(NO_WEBGL, False))
+        webgl=not st.session_state.get(NO_WEBGL, False), layers=layers,
+        projection=None if axes is None else {
+            "mean": projection.mean.tolist(), "components": projection.components.tolist(),
+            "names": [dimension_name(projection.components[k].argmax()) for k in range(2)]})
+
+
+def decoded_location(ws: Workspace, kind: str, view: str) -> tuple[float, ...] | None:
+    """The code decoded by a click on empty space, where the view decodes and it is a code of this model."""
+    location = st.session_state.get(DECODED_AT)
+    return location if view in DECODING_VIEWS and location is not None and len(location) == ws.latent_dim(kind) \
+        else None
+
+
+def location_label(projection: LinearProjection, location) -> str | None:
+    """How the card names a decoded spot when the map's axes are two of many dimensions (else its own z = (…))."""
+    if projection.name != "axes":
+        return None
+    x, y = projection(np.array(location))[0]
+    first, second = (dimension_name(projection.components[k].argmax()) for k in range(2))
+    return f"{first} = {x:+.2f}, {second} = {y:+.2f}, the rest at their held-out mean"
 
 
 def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
@@ -311,7 +397,7 @@ def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | N
 
 
 def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None,
-                 pack_id: str, every_image: bool) -> None:
+                 pack_id: str, every_image: bool, location_label: str | None = None) -> None:
     shown = probe.showing(ws)
     if index is not None:
         server = point_tiles(ws, index, eps, every_image)
@@ -322,8 +408,8 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
     components.inspect_card({
         "pack": pack_id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
         "location": list(location) if location is not None else None, "location_kind": kind,
-        "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
-        "hint": HINT, "ack": ack(CARD_KEY),
+        "location_label": location_label, "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS,
+        "server": server, "hint": HINT, "ack": ack(CARD_KEY),
         "probe": probe.map_data(ws),
     }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
@@ -398,8 +484,13 @@ def location_details(location) -> None:
 @st.fragment
 def explorer(ws: Workspace) -> None:
     kind, view, show_posterior, show_background, every_image = map_controls(ws)
+    dims = axis_dimensions(ws) if view == "active" else None
+    session.set_map_view(view, dims)
+    projection = view_projection(ws, kind, view, dims)
+    st.session_state[DRAWN_PROJECTION] = projection if view in DECODING_VIEWS else None
+    show_density = bool(st.session_state.get(SHOW_DENSITY)) and view == "z" and kind == "vae"
     index = session.selected_index()
-    location = st.session_state.get(DECODED_AT) if view == "z" else None
+    location = decoded_location(ws, kind, view)
     eps = posterior_noise(ws)
     # Packs the view needs go into this hidden slot, so the elements after it keep their place (and the map
     # its state) whether or not a pack is sent.
@@ -412,17 +503,25 @@ def explorer(ws: Workspace) -> None:
     with right:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
         selection_slot = st.container()
-        inspect_card(ws, index, location, kind, eps, pack_id, every_image)
+        inspect_card(ws, index, location, kind, eps, pack_id, every_image,
+                     location_label(projection, location) if location is not None else None)
         details = st.container()
     with left:
-        points, points_ref = map_points(ws, kind, view, every_image, slot)
+        points, points_ref = map_points(ws, kind, view, every_image, slot, projection)
+        layers = None
+        if show_density:
+            with st.spinner("Computing q(z) and the prior's holes (once per model)…"):
+                layers = map_layers.density_layer(ws, map_extent(points))
         components.latent_map(
-            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
+            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
+                     projection, layers),
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe,
             on_thumbnails_change=on_thumbnails, on_webgl_change=on_webgl)
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
+        if layers is not None:
+            st.caption(map_layers.density_caption(layers["hole_fraction"]))
         probe.section(ws)
     with selection_slot:
         region_panel(ws, points, kind)

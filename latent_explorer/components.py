@@ -67,6 +67,7 @@ if (!LX.lib) {
 }
 export default function () {}
 """
+_RUNTIME = _source("map_layers.js") + "\n" + _RUNTIME  # the map's layers (density, latent axes), used by the map
 
 
 def _bootstrap(mount: str) -> str:
@@ -160,7 +161,7 @@ class MapData:
 
     pack: str                             # id of the pack with the codes, labels and decoders
     kind: str                             # "vae" or "ae": whose codes are drawn
-    view: str                             # "z" (latent size 2), "pca" or "tsne"
+    view: str                             # "z" (latent size 2), "pca", "tsne" or "active" (two latent axes)
     points: dict | None                   # t-SNE only: {pack, array} of the coordinates, else the codes projected
     axis_titles: list[str]
     extent: list[list[float]]             # [[x0, x1], [y0, y1]]: the whole map
@@ -182,6 +183,8 @@ class MapData:
     # "reconstructions" (decoded in the browser; any page).
     marks: str = "reconstructions"
     webgl: bool = True                    # False once this browser said it cannot draw WebGL
+    layers: dict | None = None            # drawn under the points: latent_explorer/map_layers.py density_layer
+    projection: dict | None = None        # {mean, components, names}: two latent axes (view "active"), else the pack's
 
     def to_data(self) -> dict:
         return asdict(self)

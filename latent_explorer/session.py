@@ -61,6 +61,9 @@ MAX_REGION_CHARS = 40 * MAX_LASSO_VERTICES  # a lasso's vertices at four decimal
 WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
 DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
+# The Explore map's view for latent size above 2: "pca" (the default, never in a link), "tsne", or "active:i,j",
+# two of the VAE's dimensions as axes (1-based, as the page names them).
+MAP_VIEW_PATTERN = re.compile(r"(pca|tsne|active)(?::([1-9][0-9]{0,3}),([1-9][0-9]{0,3}))?")
 
 # session_state keys
 WORKSPACE = "workspace_key"
@@ -75,6 +78,8 @@ NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
 REGION = "map_region"  # the Explore map's box or lasso (latent_explorer/events.py Region)
+MAP_VIEW = "map_view"  # the Explore map's view above latent size 2, as a link writes it (None: PCA or latent size 2)
+LINKED_MAP_VIEW = "linked_map_view"  # (view, (i, j) 0-based or None) from a link, for the Explore page's controls
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
 OWNER_TOKEN = "owner_token"
@@ -148,6 +153,7 @@ def activate(key: str) -> None:
     if st.session_state.get(WORKSPACE) != key:
         st.session_state[WORKSPACE] = key
         st.session_state[SELECTED] = None
+        st.session_state[MAP_VIEW] = None
         set_latent_vector(None)
     own = own_workspaces()
     if key in own:
@@ -410,7 +416,7 @@ def restore_view_from_url() -> None:
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region")}
+    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region", "view")}
     params = {name: value for name, value in query.items() if value is not None}
     notices = []
     model = params.get("model")
@@ -418,7 +424,7 @@ def restore_view_from_url() -> None:
         # The point and z belong to the model the link names: on another model they would be another view.
         if "point" in params or "z" in params or "region" in params:
             notices[-1] += ", without the point, latent vector and region it names (they belong to that model)"
-        for belongs_to_the_model in ("point", "z", "region"):
+        for belongs_to_the_model in ("point", "z", "region", "view"):
             params.pop(belongs_to_the_model, None)
     ws = active_workspace()
     point = params.get("point")
@@ -441,6 +447,13 @@ def restore_view_from_url() -> None:
         st.session_state[REGION] = _parse_region(region_text)
         if st.session_state[REGION] is None:
             notices.append(f"region {_quoted(region_text)} is not a box or a lasso; nothing selected")
+    view = params.get("view")
+    if view is not None:
+        linked = _parse_map_view(view, ws)
+        if isinstance(linked, str):
+            notices.append(f"view {_quoted(view)} {linked}; showing the default map")
+        else:
+            st.session_state[LINKED_MAP_VIEW] = linked
     seed = params.get("seed")
     if seed is not None:
         if WHOLE_NUMBER.fullmatch(seed) and int(seed) <= MAX_SEED:
@@ -496,6 +509,36 @@ def _parse_region(text: str) -> events.Region | None:
     return events.region_from_text(text)
 
 
+def _parse_map_view(text: str, ws: Workspace) -> tuple[str, tuple[int, int] | None] | str:
+    """A link's map view as (view, 0-based axes or None), or what is wrong with it."""
+    match = MAP_VIEW_PATTERN.fullmatch(text)
+    if match is None:
+        return "is not pca, tsne or active:i,j"
+    view, first, second = match.groups()
+    if ws.latent_dim() <= 2:
+        return f"is for latent sizes above 2, and this model's is {ws.latent_dim()}"
+    if view != "active":
+        return "is not pca, tsne or active:i,j" if first else (view, None)
+    if ws.vae is None:
+        return "needs a VAE, and this pair holds none"
+    if first is None:
+        return view, None
+    dims = (int(first) - 1, int(second) - 1)
+    offered, _ = ws.axis_dimensions()
+    if dims[0] == dims[1] or not set(dims) <= set(offered):
+        names = ", ".join(str(d + 1) for d in sorted(offered))
+        return f"does not name two different dimensions among the ones the map offers ({names})"
+    return view, dims
+
+
+def set_map_view(view: str, dims: tuple[int, int] | None) -> None:
+    """The Explore map's view as a link carries it (PCA, the default, and latent size 2 carry none)."""
+    if view in ("tsne", "active"):
+        st.session_state[MAP_VIEW] = view if dims is None else f"{view}:{dims[0] + 1},{dims[1] + 1}"
+    else:
+        st.session_state[MAP_VIEW] = None
+
+
 def linkable_model() -> str | None:
     """What ``?model=`` names for the active pair: a shipped key or a store id; None for a pair kept nowhere."""
     key = active_key()
@@ -519,6 +562,8 @@ def view_params() -> dict[str, str]:
         params["seed"] = str(st.session_state[SEED])
     if st.session_state.get(REGION) is not None:
         params["region"] = events.region_text(st.session_state[REGION])
+    if st.session_state.get(MAP_VIEW):
+        params["view"] = st.session_state[MAP_VIEW]
     return params
 
 

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .latent import active_units, encode_images
+from .latent import active_dimensions, active_units, encode_images
 from .losses import importance_weighted_log_px, kl_per_dimension
 from .training import _batch_losses, evaluate
 
@@ -93,15 +93,55 @@ class DensityGrid:
 
 def density_grid(mu: np.ndarray, sigma: np.ndarray, x_range: tuple[float, float], y_range: tuple[float, float],
                  n: int = 80) -> DensityGrid:
-    """The aggregate posterior against the prior on an n x n grid (latent size 2)."""
+    """The aggregate posterior against the prior on an n x n grid (latent size 2).
+
+    Each image's Gaussian is diagonal, so it factorises into one density along z1 and one along z2, and q on
+    the whole grid is one matrix product of the two (n x N by N x n): milliseconds where evaluating every
+    grid point against every code (``log_aggregate_posterior``) takes seconds. In float64 a term underflows
+    only where q is far below anything drawn or compared (log q is then -inf).
+    """
     if mu.shape[1] != 2:
         raise ValueError(f"a density grid needs latent size 2, not {mu.shape[1]}")
     x, y = np.linspace(*x_range, n), np.linspace(*y_range, n)
     grid = np.stack(np.meshgrid(x, y), -1).reshape(-1, 2)
-    log_q = log_aggregate_posterior(grid, mu, sigma).reshape(n, n)
+    mu, sigma = np.asarray(mu, dtype=np.float64), np.asarray(sigma, dtype=np.float64)
+
+    def along(axis: int, points: np.ndarray) -> np.ndarray:  # (N, n): N(points; mu_i, sigma_i^2) in one dimension
+        m, s = mu[:, axis:axis + 1], sigma[:, axis:axis + 1]
+        return np.exp(-0.5 * ((points[None] - m) / s) ** 2) / (s * math.sqrt(2 * math.pi))
+
+    with np.errstate(divide="ignore"):
+        log_q = np.log(along(1, y).T @ along(0, x) / len(mu))  # rows along y
     log_p = log_prior(grid).reshape(n, n)
     where_prior_samples = (grid ** 2).sum(1).reshape(n, n) <= 4.0
     return DensityGrid(x, y, log_q, log_p, where_prior_samples & (log_q < log_p - math.log(HOLE_RATIO)))
+
+
+def map_axis_dimensions(mu: np.ndarray, logvar: np.ndarray) -> tuple[list[int], bool]:
+    """The dimensions (0-based) offered as map axes, largest mean KL first: the active units (Burda et al.,
+    Cov_x(E_q[z_d]) > 0.01), or, where fewer than two are active, the two of largest KL; and whether they are
+    all active."""
+    kl = kl_per_dimension_mean(mu, logvar)
+    by_kl = [int(d) for d in np.argsort(-kl, kind="stable")]
+    active = active_dimensions(mu)
+    ranked = [d for d in by_kl if active[d]]
+    return (ranked, True) if len(ranked) >= 2 else (by_kl[:2], False)
+
+
+def hole_outline(grid: DensityGrid) -> np.ndarray:
+    """The holes of a density grid outlined: (S, 2, 2) segments [[x0, y0], [x1, y1]] along the edges between the
+    grid's cells (each centred on its grid point) that are in a hole and those that are not."""
+    def edges(centres: np.ndarray) -> np.ndarray:
+        half = np.diff(centres) / 2
+        return np.concatenate([[centres[0] - half[0]], centres[:-1] + half, [centres[-1] + half[-1]]])
+
+    xb, yb = edges(grid.x), edges(grid.y)
+    padded = np.pad(grid.hole, 1)
+    rows, columns = np.nonzero(padded[1:-1, 1:] != padded[1:-1, :-1])  # a change between columns: a vertical edge
+    vertical = np.stack([np.stack([xb[columns], yb[rows]], -1), np.stack([xb[columns], yb[rows + 1]], -1)], 1)
+    rows, columns = np.nonzero(padded[1:, 1:-1] != padded[:-1, 1:-1])
+    horizontal = np.stack([np.stack([xb[columns], yb[rows]], -1), np.stack([xb[columns + 1], yb[rows]], -1)], 1)
+    return np.concatenate([vertical, horizontal]).reshape(-1, 2, 2)
 
 
 @torch.no_grad()

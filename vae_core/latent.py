@@ -108,6 +108,11 @@ class LinearProjection:
     def __call__(self, points: np.ndarray) -> np.ndarray:
         return (np.atleast_2d(points) - self.mean) @ self.components.T
 
+    def unproject(self, xy: np.ndarray) -> np.ndarray:
+        """The code at map coordinates xy ((2,) or (M, 2)): mean + xy @ components, so the directions the map does
+        not show stay at ``mean`` (for PCA, the codes' mean; for two latent axes, what ``axis_projection`` set)."""
+        return self.mean + np.asarray(xy, dtype=float) @ self.components
+
 
 def fit_projection(mu: np.ndarray) -> LinearProjection:
     """Identity axes z1, z2 for a 2-d latent; otherwise the first two principal components."""
@@ -122,6 +127,31 @@ def fit_projection(mu: np.ndarray) -> LinearProjection:
     ratios = pca.explained_variance_ratio_
     return LinearProjection("pca", pca.mean_, pca.components_,
                             (f"PC1 ({ratios[0]:.0%} of variance)", f"PC2 ({ratios[1]:.0%} of variance)"))
+
+
+SUBSCRIPT_DIGITS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def dimension_name(dim: int) -> str:
+    """The name of latent dimension ``dim`` (0-based) as the app writes it: z₁, z₂, ..."""
+    return "z" + str(dim + 1).translate(SUBSCRIPT_DIGITS)
+
+
+def axis_projection(mu: np.ndarray, dims: tuple[int, int], kl_per_dim: np.ndarray) -> LinearProjection:
+    """Two latent dimensions (0-based) as the map's axes, each named with its mean KL.
+
+    The map shows z[dims] as they are; ``unproject`` puts every other dimension at its mean of mu over
+    ``mu``'s images, so a location on the map is a whole code.
+    """
+    first, second = dims
+    if first == second:
+        raise ValueError("the map's two axes need two different dimensions")
+    mean = mu.mean(0).astype(float)
+    mean[[first, second]] = 0.0
+    components = np.zeros((2, mu.shape[1]))
+    components[0, first] = components[1, second] = 1.0
+    titles = tuple(f"{dimension_name(d)} (KL {kl_per_dim[d]:.1f} nats)" for d in (first, second))
+    return LinearProjection("axes", mean, components, titles)
 
 
 def tsne_embedding(mu: np.ndarray, seed: int = 0) -> np.ndarray:

@@ -19,7 +19,17 @@ import torch
 from cachetools import LRUCache, cachedmethod
 
 from .data import DATASETS, ImageDataset, is_available, load_dataset
-from .diagnostics import PAGE_LOG_PX_SAMPLES, LikelihoodJob, images_like, in_prior_hole, prior_hole_fraction
+from .diagnostics import (
+    PAGE_LOG_PX_SAMPLES,
+    DensityGrid,
+    LikelihoodJob,
+    density_grid,
+    images_like,
+    in_prior_hole,
+    kl_per_dimension_mean,
+    map_axis_dimensions,
+    prior_hole_fraction,
+)
 from .images import tile
 from .latent import (
     Encoding,
@@ -27,6 +37,7 @@ from .latent import (
     PointAnalysis,
     active_units,
     analyse_point,
+    axis_projection,
     decode_latents,
     encode_images,
     fit_projection,
@@ -74,7 +85,7 @@ class Workspace:
         self._cache_condition = threading.Condition()
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
                         "summary": LRUCache(4), "all": LRUCache(1), "holes": LRUCache(1),
-                        "likelihoods": LRUCache(8)}
+                        "likelihoods": LRUCache(8), "density": LRUCache(4), "axes": LRUCache(1)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -277,3 +288,22 @@ class Workspace:
         """The share of prior draws that land in a hole of the VAE's held-out codes (Monte Carlo; cached)."""
         codes = self.encodings["vae"]
         return prior_hole_fraction(codes.mu, codes.sigma)
+
+    @cachedmethod(lambda self: self._caches["density"], condition=lambda self: self._cache_condition)
+    def density(self, x_range: tuple[float, float], y_range: tuple[float, float], n: int = 150) -> DensityGrid:
+        """The VAE's aggregate posterior of the held-out codes against the prior on an n x n grid (latent size 2;
+        cached per region: a grid of 10,000 codes takes seconds)."""
+        codes = self.encodings["vae"]
+        return density_grid(codes.mu, codes.sigma, x_range, y_range, n)
+
+    # --- the VAE's own dimensions as map axes ----------------------------------------------
+    @cachedmethod(lambda self: self._caches["axes"], condition=lambda self: self._cache_condition)
+    def axis_dimensions(self) -> tuple[list[int], bool]:
+        """The VAE's dimensions a map may take as axes, largest mean KL first, and whether all are active units."""
+        codes = self.encodings["vae"]
+        return map_axis_dimensions(codes.mu, codes.logvar)
+
+    def axis_projection(self, dims: tuple[int, int]) -> LinearProjection:
+        """The VAE's codes seen along two of its dimensions, the others at their held-out mean."""
+        codes = self.encodings["vae"]
+        return axis_projection(codes.mu, dims, kl_per_dimension_mean(codes.mu, codes.logvar))

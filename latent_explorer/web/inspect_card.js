@@ -27,6 +27,7 @@ class InspectCard {
         this.selected = null;
         this.location = event.detail.z;
         this.locationKind = event.detail.kind;
+        this.locationLabel = event.detail.label;
         this.probeActive = false;
         this.render();
       }
@@ -59,6 +60,7 @@ class InspectCard {
       this.selected = data.selected;
       this.location = data.location;
       this.locationKind = data.location_kind;
+      this.locationLabel = data.location_label;
       this.probeActive = !!(data.probe && data.probe.active);
     }
     this.render();
@@ -179,8 +181,9 @@ class InspectCard {
   renderLocation(z, kind) {
     const server = this.serverTiles();
     this.host.dataset.index = '';
-    this.subject = `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
-    this.frame.appendChild(lxElement('h3', 'ic-heading', `Decoded at z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`));
+    // Above latent size 2 the map names the spot by its two axes (web/map_layers.js lxSpotLabel).
+    this.subject = this.locationLabel || `z = (${z[0].toFixed(2)}, ${z[1].toFixed(2)})`;
+    this.frame.appendChild(lxElement('h3', 'ic-heading', `Decoded at ${this.subject}`));
     const decoder = lxDecoder(this.pack, kind);
     const caption = `${this.data.titles[kind]} decoder`, label = `${caption} output at ${this.subject}`;
     const row = lxElement('div', 'ic-row ic-single');

@@ -11,7 +11,7 @@
  * @typedef {Object} MapData
  * @property {string} pack id of the pack with the codes, labels and decoders
  * @property {string} kind 'vae' or 'ae'
- * @property {string} view 'z', 'pca' or 'tsne'
+ * @property {string} view 'z', 'pca', 'tsne' or 'active' (two latent dimensions as axes)
  * @property {?{pack: string, array: string}} points t-SNE coordinates, else the codes projected here
  * @property {string[]} axis_titles
  * @property {number[][]} extent [[x0, x1], [y0, y1]]
@@ -31,6 +31,8 @@
  * @property {?{uri: string, extent: number[][]}} server_background
  * @property {string} marks 'originals' (from the server, on request) or 'reconstructions' (decoded here)
  * @property {boolean} webgl false once the server heard that this browser has no WebGL
+ * @property {?Object} layers drawn under the points (web/map_layers.js)
+ * @property {?{mean: number[], components: number[][], names: string[]}} projection two latent axes
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -193,7 +195,7 @@ class LatentMap {
     const Plotly = await lxWhenPlotly();
     if (this.data !== data) return; // a newer render arrived while waiting
     this.Plotly = Plotly;
-    const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points]);
+    const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points, data.projection]);
     this.pack = pack;
     this.kind = data.kind;
     this.model = pack.meta.models[data.kind];
@@ -201,7 +203,7 @@ class LatentMap {
     this.mainDecoder = lxDecoder(pack, pack.meta.main_kind);
     if (fresh) {
       this.host.dataset.ready = '0'; // until Plotly has drawn the new points
-      this.pointsKey = JSON.stringify([data.kind, data.view, data.points]);
+      this.pointsKey = JSON.stringify([data.kind, data.view, data.points, data.projection]);
       this.loadPoints(pointsPack);
       this.background = this.backgroundJob = null;
       this.members = null;
@@ -254,14 +256,24 @@ class LatentMap {
   syncBackground() {
     if (!this.plotted) return;
     this.ensureBackground();
-    const images = this.backgroundImages().concat(this.markImages());
+    const images = this.images();
     if (JSON.stringify(images) !== JSON.stringify(this.overlay.layout.images || [])) {
       this.relayoutImages();
     }
   }
 
   decodesHere() {
-    return this.data.view === 'z';
+    return this.data.view === 'z' || this.data.view === 'active';
+  }
+
+  // The whole code at a spot of the map (a linear view).
+  latentAt(xy) {
+    return lxUnproject(xy, lxMapProjection(this.data, this.model));
+  }
+
+  // The layers' images (web/map_layers.js) above the decoder background, the image marks above both.
+  images() {
+    return this.backgroundImages().concat(lxLayerImages(this.data), this.markImages());
   }
 
   loadPoints(pointsPack) {
@@ -284,7 +296,7 @@ class LatentMap {
   }
 
   project(z) {
-    return lxProject(z, this.model.projection);
+    return lxProject(z, lxMapProjection(this.data, this.model));
   }
 
   linearView() {
@@ -383,7 +395,7 @@ class LatentMap {
                itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
       legend2: {orientation: 'h', x: 1, xanchor: 'right', y: 0, yanchor: 'bottom', yref: 'container',
                 itemclick: 'toggle', itemdoubleclick: false, font: {size: 12}},
-      shapes: this.shapes(), images: this.backgroundImages().concat(this.markImages()), selections: [],
+      shapes: this.shapes(), images: this.images(), selections: [],
       // A new region replaces Plotly's own outline and selected points with ours (the region shape).
       selectionrevision: this.regionRevision,
     };
@@ -421,8 +433,7 @@ class LatentMap {
   }
 
   relayoutImages() {
-    const images = () => this.backgroundImages().concat(this.markImages());
-    return this.whenIdle(() => this.Plotly.relayout(this.overlay, {images: images()}));
+    return this.whenIdle(() => this.Plotly.relayout(this.overlay, {images: this.images()}));
   }
 
   // Plotly takes no relayout while it draws the points: marks and images wait for the drawing.
@@ -790,7 +801,7 @@ class LatentMap {
   }
 
   shapes() {
-    const shapes = [];
+    const shapes = lxLayerShapes(this.data);
     const line = (color, width, dash) => ({color, width, dash: dash || 'solid'});
     // A mark of fixed size in pixels around a point of the data.
     const marker = (x, y, path, style) => ({
@@ -855,7 +866,7 @@ class LatentMap {
   }
 
   posteriorGeometryOf(mu, sigma) {
-    const projection = this.model.projection;
+    const projection = lxMapProjection(this.data, this.model);
     return {
       centre: lxProject(mu, projection),
       outlines: {1: lxPosteriorOutline(mu, sigma, projection, 1, 73), 2: lxPosteriorOutline(mu, sigma, projection, 2, 73)},
@@ -1094,7 +1105,8 @@ class LatentMap {
       this.selected = null;
       this.probeActive = false;
       this.send('location', {x, y});
-      LX.bus.dispatchEvent(new CustomEvent('lx-location', {detail: {pack: this.pack.id, kind: this.kind, z: [x, y]}}));
+      LX.bus.dispatchEvent(new CustomEvent('lx-location', {detail: {
+        pack: this.pack.id, kind: this.kind, z: this.latentAt([x, y]), label: lxSpotLabel(this.data, [x, y])}}));
       this.drawOverlay();
     }
   }
@@ -1152,7 +1164,7 @@ class LatentMap {
     if (this.decodesHere()) {
       const z = this.toData(px, py);
       if (this.decoder) {
-        this.paintLens(this.decoder.gray(z), `z = (${lxSigned(z[0], 2)}, ${lxSigned(z[1], 2)})`);
+        this.paintLens(this.decoder.gray(this.latentAt(z)), lxSpotLabel(this.data, z));
       } else {
         this.requestServerLens(z);
       }
@@ -1168,7 +1180,7 @@ class LatentMap {
   showLensAtRest() {
     if (this.decodesHere() && this.decoder) {
       const [[x0, x1], [y0, y1]] = this.data.extent, z = [(x0 + x1) / 2, (y0 + y1) / 2];
-      this.paintLens(this.decoder.gray(z), `z = (${lxSigned(z[0], 2)}, ${lxSigned(z[1], 2)}); move over the map`);
+      this.paintLens(this.decoder.gray(this.latentAt(z)), `${lxSpotLabel(this.data, z)}; move over the map`);
     } else {
       this.lensCaption.textContent = this.decodesHere() ? 'Rest the cursor on the map' : 'Hover a point';
     }
