@@ -48,12 +48,6 @@ const LM_SPLITS = {
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
 };
 
-// Plotly.js arrives in its own hidden element (latent_explorer/components.py), once per browser session.
-function lxWhenPlotly() {
-  if (window.Plotly) return Promise.resolve(window.Plotly);
-  return new Promise((resolve) => window.addEventListener('lx-plotly', () => resolve(window.Plotly), {once: true}));
-}
-
 function lxHasWebGL() {
   try {
     return !!document.createElement('canvas').getContext('webgl');
@@ -177,7 +171,7 @@ class LatentMap {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
     const pointsPack = data.points ? await lxWhenPack(data.points.pack) : pack;
-    const Plotly = await lxWhenPlotly();
+    const Plotly = window.Plotly;  // loaded before this script (web/runtime_loader.js)
     if (this.data !== data) return; // a newer render arrived while waiting
     this.Plotly = Plotly;
     const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points]);

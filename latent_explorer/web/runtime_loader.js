@@ -1,0 +1,53 @@
+// The runtime element's module (latent_explorer/components.py, load_runtime): loads Plotly.js and the
+// components' scripts in the order the server lists them, once per page, as classic scripts sharing one scope,
+// then publishes the mount functions on window.__latentExplorer.lib and announces 'lx-runtime'.
+//
+// Streamlit serves these files with "Cache-Control: public" and no validator or lifetime, which makes a browser
+// download them again on every page load. So they are kept in the page's Cache Storage under their content's
+// version (the server hashes each file): a reload, or tomorrow's visit, reads them from disk. Where Cache
+// Storage is missing (plain http off localhost) or fails, they are simply fetched.
+
+const CACHE = 'latent-explorer';
+let loading = null;
+
+async function fetchText(url) {
+  const response = await fetch(url);
+  if (!response.ok) throw new Error(`could not load ${url}: ${response.status}`);
+  return response;
+}
+
+async function scriptTexts(urls) {
+  const cache = window.caches ? await caches.open(CACHE).catch(() => null) : null;
+  if (!cache) return Promise.all(urls.map(async (url) => (await fetchText(url)).text()));
+  const texts = await Promise.all(urls.map(async (url) => {
+    const kept = await cache.match(url);
+    if (kept) return kept.text();
+    const response = await fetchText(url);
+    await cache.put(url, response.clone());
+    return response.text();
+  }));
+  // Older versions of these files are of no more use.
+  for (const request of await cache.keys()) if (!urls.includes(request.url)) await cache.delete(request);
+  return texts;
+}
+
+async function load({scripts, mounts}) {
+  const urls = scripts.map(({name, version}) => new URL(`${name}?v=${version}`, import.meta.url).href);
+  const texts = await scriptTexts(urls);
+  texts.forEach((text, k) => {
+    const script = document.createElement('script');
+    script.text = `${text}\n//# sourceURL=${urls[k]}`;  // an inline script runs as it is inserted, in order
+    document.head.appendChild(script);
+  });
+  const LX = window.__latentExplorer;
+  if (LX.lib) return;
+  const lib = {registerPack: window.lxRegisterPack};
+  for (const [name, mount] of Object.entries(mounts)) lib[name] = window[mount];
+  LX.lib = lib;
+  window.dispatchEvent(new Event('lx-runtime'));
+}
+
+export default function ({data}) {
+  if (loading || !data) return;
+  loading = load(data);
+}
