@@ -158,7 +158,8 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
-             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> components.MapData:
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None,
+             inside: np.ndarray | None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -168,7 +169,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         if lens_at is not None:
             lens = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
         if show_background:
-            picture = ws.manifold(*extent, n=24, kind=kind)
+            picture = ws.manifold(*extent, n=components.BACKGROUND_TILES, kind=kind)
             server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
     return components.MapData(
         pack=pack_id, kind=kind, view=view, points=points_ref,
@@ -178,15 +179,20 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         location=st.session_state.get(DECODED_AT) if view == "z" else None,
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
-        probe=probe.map_data(ws), lens=lens, server_background=server_background)
+        probe=probe.map_data(ws), lens=lens, server_background=server_background,
+        region_members=None if inside is None else components.member_bits(inside, len(points)))
 
 
-def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
-    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
+def region_indices(points: np.ndarray) -> np.ndarray | None:
+    """The points inside the box or lasso: the one place the app decides (the map's dimming included)."""
     region = st.session_state.get(REGION)
-    if region is None:
+    return None if region is None else points_in_region(points, region.shape, region.vertices)
+
+
+def region_panel(ws: Workspace, indices: np.ndarray | None, kind: str) -> None:
+    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
+    if indices is None:
         return
-    indices = points_in_region(points, region.shape, region.vertices)
     st.subheader(f"Selection: {len(indices):,} images")
     if not len(indices):
         st.caption("The box or lasso caught no data points.")
@@ -265,13 +271,12 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         server = location_tiles(ws, location, kind)
     else:
         server = probe_tiles(ws, shown, eps, every_image) if shown is not None else None
-    components.inspect_card({
-        "pack": pack_id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
-        "location": list(location) if location is not None else None, "location_kind": kind,
-        "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
-        "hint": HINT, "ack": ack(CARD_KEY),
-        "probe": probe.map_data(ws),
-    }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
+    components.inspect_card(components.CardData(
+        pack=pack_id, kinds=ws.kinds, titles=KIND_TITLES, selected=index,
+        location=list(location) if location is not None else None, location_kind=kind,
+        eps=None if eps is None else eps.tolist(), neighbours=NEIGHBOURS, server=server,
+        hint=HINT, ack=ack(CARD_KEY), probe=probe.map_data(ws),
+    ), key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
 # --- numbers under the card, cheapest first ------------------------------------------------------------------
@@ -361,15 +366,16 @@ def explorer(ws: Workspace) -> None:
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot)
+        inside = region_indices(points)
         components.latent_map(
-            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
+            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps, inside),
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe)
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         probe.section(ws)
     with selection_slot:
-        region_panel(ws, points, kind)
+        region_panel(ws, inside, kind)
     with details:
         shown = probe.showing(ws)
         if index is not None:

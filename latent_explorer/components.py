@@ -43,6 +43,7 @@ from streamlit.errors import StreamlitAPIException
 
 from vae_core.images import to_uint8
 
+from .events import MAX_LASSO_VERTICES
 from .pack import Pack
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -153,6 +154,10 @@ def send_pack(pack: Pack) -> None:
     _mount("pack", data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
+IMAGE_MARKS = 400  # the most points the map draws as their own images
+BACKGROUND_TILES = 22  # the decoder background's tiles per side, decoded in the browser or on the server
+
+
 @dataclass(frozen=True)
 class MapData:
     """What the latent map receives on every run; its JavaScript twin is the ``MapData`` typedef at the top of
@@ -178,6 +183,62 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    max_lasso_vertices: int = MAX_LASSO_VERTICES  # a longer lasso is thinned to this many before it is sent
+    region_members: str | None = None     # which points the region takes: ``member_bits``
+    image_marks: int = IMAGE_MARKS        # zoomed in to at most this many visible points, they become images
+    background_tiles: int = BACKGROUND_TILES  # the decoder background's tiles per side
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class CardData:
+    """What the inspect card receives; its twin is the ``CardData`` typedef in web/inspect_card.js."""
+
+    pack: str                             # id of the pack with the codes, labels and decoders
+    kinds: list[str]                      # the models shown, the main one first
+    titles: dict                          # kind -> its title ("VAE", "AE")
+    selected: int | None                  # the inspected image
+    location: list[float] | None          # a decoded spot [x, y]
+    location_kind: str                    # whose decoder the spot is decoded by
+    eps: list[list[float]] | None         # the posterior draws' noise
+    neighbours: int                       # how many nearest neighbours the server lists (their places, until then)
+    server: dict | None                   # {index | location | probe, pixels, tiles}: the images only the server has
+    hint: str                             # shown while nothing is selected
+    ack: int                              # the sequence number of the last event the server handled
+    probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EditorData:
+    """What the latent editor receives; its twin is the ``EditorData`` typedef in web/latent_editor.js."""
+
+    pack: str                             # id of the pack with the decoders
+    kind: str                             # whose decoder the sliders drive
+    z: list[float]                        # the latent vector, snapped to ``step``
+    z_version: int                        # a new version moves the sliders, even to the same z
+    limit: float                          # each slider's range is ±limit
+    step: float                           # a slider's step, and the grid every z is snapped to
+    sweep: list[float]                    # the traversal strips' values of the swept dimension
+    traversal_rows: int                   # strips for the first this many dimensions
+    title: str                            # the decoder's title
+    colours: list[str]                    # the class palette of the pad's dots
+    ack: int                              # the sequence number of the last event the server handled
+    server: dict | None                   # {z, pixels}: the server's decode where the browser cannot decode
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PadData:
+    """What the drawing pad receives; its twin is the ``PadData`` typedef in web/drawing_pad.js."""
+
+    size: list[int]                       # [height, width] of the drawing it sends
 
     def to_data(self) -> dict:
         return asdict(self)
@@ -189,19 +250,27 @@ def latent_map(data: MapData, key: str, **callbacks):
     return _mount("map", data=data.to_data(), key=key, **callbacks)
 
 
-def inspect_card(data: dict, key: str, **callbacks):
+def inspect_card(data: CardData, key: str, **callbacks):
     """Events: ``point`` {index} (a neighbour was clicked)."""
-    return _mount("card", data=data, key=key, **callbacks)
+    return _mount("card", data=data.to_data(), key=key, **callbacks)
 
 
-def latent_editor(data: dict, key: str, **callbacks):
+def latent_editor(data: EditorData, key: str, **callbacks):
     """Events: ``z`` {z} when a slider or the pad is let go, ``decode`` {z} when the server must decode."""
-    return _mount("editor", data=data, key=key, **callbacks)
+    return _mount("editor", data=data.to_data(), key=key, **callbacks)
 
 
-def drawing_pad(data: dict, key: str, **callbacks):
-    """Events: ``drawing`` {pixels} (raw grey bytes at ``data["size"]``, base64) after every stroke."""
-    return _mount("pad", data=data, key=key, **callbacks)
+def drawing_pad(data: PadData, key: str, **callbacks):
+    """Events: ``drawing`` {pixels} (raw grey bytes at ``data.size``, base64) after every stroke."""
+    return _mount("pad", data=data.to_data(), key=key, **callbacks)
+
+
+def member_bits(indices: np.ndarray, count: int) -> str:
+    """Which of ``count`` points are members (their indices), one bit a point, first point lowest, in base64:
+    8.75 KB for 70,000 points (web/latent_map.js, lxBits)."""
+    inside = np.zeros(count, dtype=bool)
+    inside[np.asarray(indices, dtype=np.int64)] = True
+    return base64.b64encode(np.packbits(inside, bitorder="little").tobytes()).decode("ascii")
 
 
 def png_data_uri(png: bytes) -> str:
