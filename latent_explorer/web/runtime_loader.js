@@ -23,7 +23,7 @@ async function scriptTexts(urls) {
     const kept = await cache.match(url);
     if (kept) return kept.text();
     const response = await fetchText(url);
-    await cache.put(url, response.clone());
+    cache.put(url, response.clone()).catch(() => {});  // written while the page goes on: a failure costs a fetch
     return response.text();
   }));
   // Older versions of these files are of no more use.
