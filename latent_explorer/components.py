@@ -49,8 +49,8 @@ from .pack import Pack
 WEB = Path(__file__).resolve().parent / "web"
 # The name pyproject.toml gives the project: Streamlit names a packaged component "<project>.<component>".
 PROJECT = "latent-explorer"
-# The browser's scripts, in the order they run (classic scripts sharing one scope, after Plotly.js). A new file
-# of web/ is one more line here.
+# The browser's scripts, in the order they run (classic scripts sharing one scope; Plotly.js runs beside them
+# when it arrives). A new file of web/ is one more line here.
 RUNTIME_SCRIPTS = (
     "runtime.js",
     "latent_map.js",
@@ -100,7 +100,7 @@ def _versioned(names) -> list[dict]:
 
 
 _copy_plotly_js()
-_RUNTIME_DATA = {"scripts": _versioned([PLOTLY_JS, *RUNTIME_SCRIPTS]), "mounts": MOUNTS}
+_RUNTIME_DATA = {"plotly": _versioned([PLOTLY_JS])[0], "scripts": _versioned(RUNTIME_SCRIPTS), "mounts": MOUNTS}
 # Each component's files in web/ (the names pyproject.toml declares).
 COMPONENTS = {
     "runtime": {"js": "runtime_loader.js"},

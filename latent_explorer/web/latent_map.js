@@ -50,6 +50,12 @@ const LM_SPLITS = {
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
 };
 
+// Plotly.js arrives beside our scripts (web/runtime_loader.js), maybe after them.
+function lxWhenPlotly() {
+  if (window.Plotly) return Promise.resolve(window.Plotly);
+  return new Promise((resolve) => window.addEventListener('lx-plotly', () => resolve(window.Plotly), {once: true}));
+}
+
 function lxHasWebGL() {
   try {
     return !!document.createElement('canvas').getContext('webgl');
@@ -173,7 +179,7 @@ class LatentMap {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
     const pointsPack = data.points ? await lxWhenPack(data.points.pack) : pack;
-    const Plotly = window.Plotly;  // loaded before this script (web/runtime_loader.js)
+    const Plotly = await lxWhenPlotly();
     if (this.data !== data) return; // a newer render arrived while waiting
     this.Plotly = Plotly;
     const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points]);

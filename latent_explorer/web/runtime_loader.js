@@ -1,6 +1,6 @@
-// The runtime element's module (latent_explorer/components.py, load_runtime): loads Plotly.js and the
-// components' scripts in the order the server lists them, once per page, as classic scripts sharing one scope,
-// then publishes the mount functions on window.__latentExplorer.lib and announces 'lx-runtime'.
+// The runtime element's module (latent_explorer/components.py, load_runtime): loads the components' scripts
+// in the order the server lists them, once per page, as classic scripts sharing one scope, then publishes the
+// mount functions on window.__latentExplorer.lib and announces 'lx-runtime'; Plotly.js likewise, beside them.
 //
 // Streamlit serves these files with "Cache-Control: public" and no validator or lifetime, which makes a browser
 // download them again on every page load. So they are kept in the page's Cache Storage under their content's
@@ -16,29 +16,40 @@ async function fetchText(url) {
   return response;
 }
 
+// Each script's text as a promise, from the cache or the network; older versions of these files are dropped.
 async function scriptTexts(urls) {
   const cache = window.caches ? await caches.open(CACHE).catch(() => null) : null;
-  if (!cache) return Promise.all(urls.map(async (url) => (await fetchText(url)).text()));
-  const texts = await Promise.all(urls.map(async (url) => {
+  if (!cache) return urls.map(async (url) => (await fetchText(url)).text());
+  const texts = urls.map(async (url) => {
     const kept = await cache.match(url);
     if (kept) return kept.text();
     const response = await fetchText(url);
     cache.put(url, response.clone()).catch(() => {});  // written while the page goes on: a failure costs a fetch
     return response.text();
-  }));
-  // Older versions of these files are of no more use.
-  for (const request of await cache.keys()) if (!urls.includes(request.url)) await cache.delete(request);
+  });
+  Promise.all(texts).then(async () => {
+    for (const request of await cache.keys()) if (!urls.includes(request.url)) await cache.delete(request);
+  }).catch(() => {});
   return texts;
 }
 
-async function load({scripts, mounts}) {
-  const urls = scripts.map(({name, version}) => new URL(`${name}?v=${version}`, import.meta.url).href);
-  const texts = await scriptTexts(urls);
-  texts.forEach((text, k) => {
-    const script = document.createElement('script');
-    script.text = `${text}\n//# sourceURL=${urls[k]}`;  // an inline script runs as it is inserted, in order
-    document.head.appendChild(script);
+function run(url, text) {
+  const script = document.createElement('script');
+  script.text = `${text}\n//# sourceURL=${url}`;  // an inline script runs as it is inserted
+  document.head.appendChild(script);
+}
+
+// Our scripts run, in order, as soon as they are here, and the components mount; Plotly.js, the largest by
+// far, runs when it arrives and announces 'lx-plotly' (the map waits for it, the packs and the card do not).
+async function load({plotly, scripts, mounts}) {
+  const urlOf = ({name, version}) => new URL(`${name}?v=${version}`, import.meta.url).href;
+  const [plotlyText, ...texts] = await scriptTexts([plotly, ...scripts].map(urlOf));
+  plotlyText.then((text) => {
+    run(urlOf(plotly), text);
+    window.dispatchEvent(new Event('lx-plotly'));
   });
+  const ours = await Promise.all(texts);
+  ours.forEach((text, k) => run(urlOf(scripts[k]), text));
   const LX = window.__latentExplorer;
   if (LX.lib) return;
   const lib = {registerPack: window.lxRegisterPack};
