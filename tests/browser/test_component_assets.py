@@ -14,6 +14,9 @@ FETCHED_JS = f"""() => Object.fromEntries(performance.getEntriesByType('resource
   .map((e) => [new URL(e.name).pathname.split('/').pop(), e.transferSize]))"""
 
 
+CACHED_COUNT_JS = "async () => (await (await caches.open('latent-explorer')).keys()).length"
+
+
 def asset_name(url: str) -> str:
     return url.split(ASSET_ROUTE, 1)[1].split("?", 1)[0]
 
@@ -32,6 +35,8 @@ def test_scripts_and_plotly_are_files_that_a_second_page_load_takes_from_the_cac
     # Plotly.js is no longer part of a page's messages: its 4.8 MB went over HTTP.
     assert page.evaluate(FETCHED_JS)[PLOTLY_JS] > 1_000_000
 
+    # The browser writes them into its cache while the page goes on (web/runtime_loader.js).
+    page.wait_for_function(CACHED_COUNT_JS + f" >= {len(runtime_files)}")
     responses.clear()
     open_explore(visitor)  # a new page load, same browser
     refetched = {name for name, _ in responses} & runtime_files
