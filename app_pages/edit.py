@@ -18,7 +18,7 @@ EDITOR_ACK = "latent_editor_ack"
 DECODE_AT = "latent_editor_decode_at"
 SLIDER_STEP = 0.05
 LIMIT = session.LATENT_LIMIT
-SWEEP = np.linspace(-3.0, 3.0, 9)  # the editor's traversal columns (latent_explorer/web/latent_editor.js)
+SWEEP = np.linspace(-3.0, 3.0, 9)  # the traversal strips' columns, here and in the browser's editor
 TRAVERSAL_ROWS = 16
 
 
@@ -71,10 +71,11 @@ def slider_editor(ws: Workspace) -> None:
     with buttons:
         widgets.share_link()
     z = snapped(session.latent_vector())
-    data = {"pack": workspace_pack(ws).id, "kind": kind, "z": z.tolist(), "z_version": session.latent_version(),
-            "limit": LIMIT, "step": SLIDER_STEP, "title": f"{KIND_TITLES[kind]} decoder",
-            "colours": list(CLASS_COLOURS), "ack": st.session_state.get(EDITOR_ACK, 0),
-            "server": None if browser_decodes(ws, kind) else server_decode(ws, kind, z)}
+    data = components.EditorData(
+        pack=workspace_pack(ws).id, kind=kind, z=z.tolist(), z_version=session.latent_version(), limit=LIMIT,
+        step=SLIDER_STEP, sweep=SWEEP.tolist(), traversal_rows=TRAVERSAL_ROWS, title=f"{KIND_TITLES[kind]} decoder",
+        colours=list(CLASS_COLOURS), ack=st.session_state.get(EDITOR_ACK, 0),
+        server=None if browser_decodes(ws, kind) else server_decode(ws, kind, z))
     components.latent_editor(data, key=EDITOR_KEY, on_z_change=lambda: on_z(ws), on_decode_change=lambda: on_decode(ws))
     session.sync_url()
 

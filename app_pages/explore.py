@@ -247,7 +247,8 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
              show_posterior: bool, show_background: bool, eps: np.ndarray | None,
-             projection: LinearProjection | None = None, layers: dict | None = None) -> components.MapData:
+             inside: np.ndarray | None, projection: LinearProjection | None = None,
+             layers: dict | None = None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -257,7 +258,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         if lens_at is not None:
             lens = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
         if show_background:
-            picture = ws.manifold(*extent, n=24, kind=kind)
+            picture = ws.manifold(*extent, n=components.BACKGROUND_TILES, kind=kind)
             server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
     projection = projection or ws.projections[kind]
     location = decoded_location(ws, kind, view)
@@ -276,7 +277,8 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         webgl=not st.session_state.get(NO_WEBGL, False), layers=layers,
         projection=None if axes is None else {
             "mean": projection.mean.tolist(), "components": projection.components.tolist(),
-            "names": [dimension_name(projection.components[k].argmax()) for k in range(2)]})
+            "names": [dimension_name(projection.components[k].argmax()) for k in range(2)]},
+        region_members=None if inside is None else components.member_bits(inside, len(points)))
 
 
 def decoded_location(ws: Workspace, kind: str, view: str) -> tuple[float, ...] | None:
@@ -295,12 +297,16 @@ def location_label(projection: LinearProjection, location) -> str | None:
     return f"{first} = {x:+.2f}, {second} = {y:+.2f}, the rest at their held-out mean"
 
 
-def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
-    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
+def region_indices(points: np.ndarray) -> np.ndarray | None:
+    """The points inside the box or lasso: the one place the app decides (the map's dimming included)."""
     region = st.session_state.get(REGION)
-    if region is None:
+    return None if region is None else points_in_region(points, region.shape, region.vertices)
+
+
+def region_panel(ws: Workspace, indices: np.ndarray | None, kind: str) -> None:
+    """Class counts and the mean image of the images inside the box or lasso, and its downloads."""
+    if indices is None:
         return
-    indices = points_in_region(points, region.shape, region.vertices)
     st.subheader(f"Selection: {len(indices):,} images")
     if not len(indices):
         st.caption("The box or lasso caught no data points.")
@@ -405,13 +411,12 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         server = location_tiles(ws, location, kind)
     else:
         server = probe_tiles(ws, shown, eps, every_image) if shown is not None else None
-    components.inspect_card({
-        "pack": pack_id, "kinds": ws.kinds, "titles": KIND_TITLES, "selected": index,
-        "location": list(location) if location is not None else None, "location_kind": kind,
-        "location_label": location_label, "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS,
-        "server": server, "hint": HINT, "ack": ack(CARD_KEY),
-        "probe": probe.map_data(ws),
-    }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
+    components.inspect_card(components.CardData(
+        pack=pack_id, kinds=ws.kinds, titles=KIND_TITLES, selected=index,
+        location=list(location) if location is not None else None, location_kind=kind,
+        eps=None if eps is None else eps.tolist(), neighbours=NEIGHBOURS, server=server,
+        hint=HINT, ack=ack(CARD_KEY), probe=probe.map_data(ws), location_label=location_label,
+    ), key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
 # --- numbers under the card, cheapest first ------------------------------------------------------------------
@@ -508,13 +513,14 @@ def explorer(ws: Workspace) -> None:
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot, projection)
+        inside = region_indices(points)
         layers = None
         if show_density:
             with st.spinner("Computing q(z) and the prior's holes (once per model)…"):
                 layers = map_layers.density_layer(ws, map_extent(points))
         components.latent_map(
             map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
-                     projection, layers),
+                     inside, projection, layers),
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe,
             on_thumbnails_change=on_thumbnails, on_webgl_change=on_webgl)
@@ -524,7 +530,7 @@ def explorer(ws: Workspace) -> None:
             st.caption(map_layers.density_caption(layers["hole_fraction"]))
         probe.section(ws)
     with selection_slot:
-        region_panel(ws, points, kind)
+        region_panel(ws, inside, kind)
     with details:
         shown = probe.showing(ws)
         if index is not None:

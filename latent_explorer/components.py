@@ -1,7 +1,12 @@
-"""The explorer's browser components (``st.components.v2``: inline HTML, CSS and JS, no build step).
+"""The explorer's browser components (``st.components.v2``, no build step), declared as a packaged component.
 
-- ``load_runtime``: hidden elements carrying Plotly.js (from the installed ``plotly`` package) and the code
-  of every component below (web/*.js), once.
+pyproject.toml declares each of them under ``[[tool.streamlit.component.components]]`` with ``asset_dir`` =
+latent_explorer/web, so their scripts, styles and Plotly.js are files the server sends over HTTP
+(``/_stcore/bidi-components/latent-explorer.<name>/<file>``) and the browser caches, not text inside every
+render. Streamlit finds that declaration only for an installed project (``pip install -e .``, in the
+requirements), and only in an editable install, which leaves pyproject.toml beside the package.
+
+- ``load_runtime``: a hidden element whose module loads Plotly.js and every script of ``RUNTIME_SCRIPTS``, once.
 - ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages.
 - ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
@@ -12,10 +17,10 @@
 - ``drawing_pad``: a pad to draw an image on, sent after every stroke.
 - ``remember_owner``: sets the cookie that tells the server whose models this browser's are.
 
-A component's element carries its script every time it is drawn again, so the scripts of the map, the
-card and the editor are a few lines that hand over to the runtime; the runtime's element and the packs
-are the same bytes on every run, which Streamlit's message cache sends by reference, so code and
-weights cross the network once per browser session.
+The map, the card, the editor and the pad share one small module (web/mount.js) that waits for the runtime and
+lets it mount or update the element. What each receives is a dataclass here with a JSDoc twin in web/
+(tests/core/test_component_contract.py keeps the two equal); the packs (binary weights) are the same bytes on
+every run, which Streamlit's message cache sends by reference, so they cross the network once per session.
 
 Events come back as trigger values (one rerun of the enclosing fragment each) and carry a sequence
 number that the server echoes as ``ack``, so a component can tell a reply to its latest event from a
@@ -25,18 +30,43 @@ stale one.
 from __future__ import annotations
 
 import base64
+import functools
+import hashlib
+import importlib.resources
+import os
+import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
+import plotly
 import streamlit as st
-from plotly.offline import get_plotlyjs
+from streamlit.errors import StreamlitAPIException
 
 from vae_core.images import to_uint8
 
+from .events import MAX_LASSO_VERTICES
 from .pack import Pack
 
 WEB = Path(__file__).resolve().parent / "web"
+# The name pyproject.toml gives the project: Streamlit names a packaged component "<project>.<component>".
+PROJECT = "latent-explorer"
+# The browser's scripts, in the order they run (classic scripts sharing one scope; Plotly.js runs beside them
+# when it arrives). A new file of web/ is one more line here.
+RUNTIME_SCRIPTS = (
+    "runtime.js",
+    "map_layers.js",
+    "latent_map.js",
+    "inspect_card.js",
+    "latent_editor.js",
+    "drawing_pad.js",
+)
+# What web/mount.js calls for each component: the global function of RUNTIME_SCRIPTS that mounts it.
+MOUNTS = {"map": "lxMountMap", "card": "lxMountCard", "editor": "lxMountEditor", "pad": "lxMountDrawingPad"}
+# Plotly.js of the installed ``plotly`` package, copied beside our scripts under its version's name (git-ignored):
+# the figures the Python side builds are then read by the same Plotly version, nothing 4.8 MB large is committed,
+# and an upgrade of plotly is a new file name, which no browser has cached.
+PLOTLY_JS = f"plotly-{plotly.__version__}.min.js"
 HIDDEN_KEY_PREFIX = "lx_hidden_"
 # The runtime and the packs draw nothing; without this their empty element containers would take a gap.
 HIDDEN_CSS = f'[class*="st-key-{HIDDEN_KEY_PREFIX}"] {{ display: none; }}'
@@ -54,83 +84,64 @@ PAGE_CSS = HIDDEN_CSS + """
 """
 
 
-def _source(name: str) -> str:
-    return (WEB / name).read_text(encoding="utf-8")
+def _copy_plotly_js() -> None:
+    """Put the installed Plotly.js under asset_dir once (atomically: several servers may start at once)."""
+    target = WEB / PLOTLY_JS
+    if target.exists():
+        return
+    source = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
+    handle, temporary = tempfile.mkstemp(dir=WEB, prefix=".plotly-", suffix=".tmp")
+    with os.fdopen(handle, "wb") as out:
+        out.write(source.read_bytes())
+    os.replace(temporary, target)
 
 
-_RUNTIME = "\n".join(_source(name) for name in ("runtime.js", "latent_map.js", "inspect_card.js",
-                                                  "latent_editor.js", "drawing_pad.js")) + """
-if (!LX.lib) {
-  LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor,
-            pad: lxMountDrawingPad, thumbnails: lxReceiveThumbnails};
-  window.dispatchEvent(new Event('lx-runtime'));
+def _versioned(names) -> list[dict]:
+    """Each script with a hash of its content: the browser keeps it under that version (web/runtime_loader.js)."""
+    return [{"name": name, "version": hashlib.blake2b((WEB / name).read_bytes(), digest_size=8).hexdigest()}
+            for name in names]
+
+
+_copy_plotly_js()
+_RUNTIME_DATA = {"plotly": _versioned([PLOTLY_JS])[0], "scripts": _versioned(RUNTIME_SCRIPTS), "mounts": MOUNTS}
+# Each component's files in web/ (the names pyproject.toml declares).
+COMPONENTS = {
+    "runtime": {"js": "runtime_loader.js"},
+    "pack": {"js": "pack_carrier.js"},
+    # The original images of the map's visible points (latent_explorer/thumbnails.py), kept by the browser.
+    "thumbnails": {"js": "thumbnails_carrier.js"},
+    # Not isolated in a shadow root: Plotly.js styles its toolbar and drag layers from the document's head.
+    "map": {"css": "latent_map.css", "js": "mount.js", "isolate_styles": False},
+    "card": {"css": "inspect_card.css", "js": "mount.js"},
+    "editor": {"css": "latent_editor.css", "js": "mount.js"},
+    "pad": {"css": "drawing_pad.css", "js": "mount.js"},
+    # Set from the page itself (v2 components are not in an iframe), so it is the app's own first-party cookie;
+    # the server reads it back from the next request's headers (st.context.cookies).
+    "owner": {"js": "owner_cookie.js"},
 }
-export default function () {}
-"""
-_RUNTIME = _source("map_layers.js") + "\n" + _RUNTIME  # the map's layers (density, latent axes), used by the map
 
 
-def _bootstrap(mount: str) -> str:
-    """A component's own script: wait for the runtime, then let it mount or update this element."""
-    return f"""
-export default function (component) {{
-  const start = (lib) => {{ component.parentElement.__lxInstance = lib.{mount}(component); }};
-  const LX = window.__latentExplorer;
-  if (LX && LX.lib) start(LX.lib);
-  else window.addEventListener('lx-runtime', () => start(window.__latentExplorer.lib), {{once: true}});
-  return () => {{
-    const instance = component.parentElement.__lxInstance;
-    if (instance && instance.destroy) instance.destroy();
-  }};
-}}
-"""
+@functools.cache
+def _registered(name: str):
+    """Registered at its first mount: Streamlit finds a file of asset_dir only inside a running app."""
+    try:
+        return st.components.v2.component(f"{PROJECT}.{name}", **COMPONENTS[name])
+    except StreamlitAPIException as error:
+        raise RuntimeError(f"Streamlit does not know the component {PROJECT}.{name}: install the project itself "
+                           "with `pip install -r requirements.txt` (it holds `-e .`), then start again.") from error
 
 
-_runtime = st.components.v2.component("latent_explorer_runtime", js=_RUNTIME)
-# Plotly.js sets window.Plotly; the map waits for this event when it mounts first.
-_plotly = st.components.v2.component("latent_explorer_plotly", js=get_plotlyjs() + """
-window.dispatchEvent(new Event('lx-plotly'));
-export default function () {}
-""")
-_pack_carrier = st.components.v2.component("latent_explorer_pack", js="""
-export default function ({data}) {
-  const register = () => window.__latentExplorer.lib.registerPack(data);
-  if (!data) return;
-  if (window.__latentExplorer && window.__latentExplorer.lib) register();
-  else window.addEventListener('lx-runtime', register, {once: true});
-}
-""")
-# The original images of the map's visible points (latent_explorer/thumbnails.py), kept by the browser.
-_thumbnail_carrier = st.components.v2.component("latent_explorer_thumbnails", js="""
-export default function ({data}) {
-  if (data && window.__latentExplorer && window.__latentExplorer.lib) window.__latentExplorer.lib.thumbnails(data);
-}
-""")
-# Not isolated in a shadow root: Plotly.js styles its toolbar and drag layers from the document's head.
-_map = st.components.v2.component("latent_explorer_map", css=_source("latent_map.css"), js=_bootstrap("map"),
-                                  isolate_styles=False)
-_card = st.components.v2.component("latent_explorer_card", css=_source("inspect_card.css"), js=_bootstrap("card"))
-_editor = st.components.v2.component("latent_explorer_editor", css=_source("latent_editor.css"),
-                                     js=_bootstrap("editor"))
-_pad = st.components.v2.component("latent_explorer_pad", css=_source("drawing_pad.css"), js=_bootstrap("pad"))
+def _mount(name: str, **arguments):
+    return _registered(name)(**arguments)
 
 
-# Set from the page itself (v2 components are not in an iframe), so it is the app's own first-party cookie; the
-# server reads it back from the next request's headers (st.context.cookies).
-_owner_cookie = st.components.v2.component("latent_explorer_owner", js="""
-export default function ({data}) {
-  if (data && data.name && data.token) {
-    document.cookie = `${data.name}=${data.token}; path=/; max-age=${data.max_age}; SameSite=Lax`;
-  }
-}
-""")
 OWNER_COOKIE_MAX_AGE_S = 400 * 86_400  # the longest browsers keep a cookie
 
 
 def remember_owner(name: str, token: str) -> None:
     """Keep this browser's owner token in a cookie, so its models are its own after a reload or a restart."""
-    _owner_cookie(data={"name": name, "token": token, "max_age": OWNER_COOKIE_MAX_AGE_S},
-                  key=HIDDEN_KEY_PREFIX + "owner")
+    _mount("owner", data={"name": name, "token": token, "max_age": OWNER_COOKIE_MAX_AGE_S},
+           key=HIDDEN_KEY_PREFIX + "owner")
 
 
 def hidden_slot(name: str):
@@ -140,18 +151,21 @@ def hidden_slot(name: str):
 
 def load_runtime() -> None:
     """The components' code, for this page and the next (draw it before any component)."""
-    _plotly(key=HIDDEN_KEY_PREFIX + "plotly")
-    _runtime(key=HIDDEN_KEY_PREFIX + "runtime")
+    _mount("runtime", data=_RUNTIME_DATA, key=HIDDEN_KEY_PREFIX + "runtime")
 
 
 def send_pack(pack: Pack) -> None:
     """Make the pack available to the page's components (its bytes travel once per browser session)."""
-    _pack_carrier(data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
+    _mount("pack", data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
+
+
+IMAGE_MARKS = 400  # the most points the map draws as their own images
+BACKGROUND_TILES = 22  # the decoder background's tiles per side, decoded in the browser or on the server
 
 
 def send_thumbnails(message: bytes) -> None:
     """Hand one thumbnails message (latent_explorer/thumbnails.py) to the browser's cache of image marks."""
-    _thumbnail_carrier(data=message, key=HIDDEN_KEY_PREFIX + "thumbnails")
+    _mount("thumbnails", data=message, key=HIDDEN_KEY_PREFIX + "thumbnails")
 
 
 @dataclass(frozen=True)
@@ -179,6 +193,10 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    max_lasso_vertices: int = MAX_LASSO_VERTICES  # a longer lasso is thinned to this many before it is sent
+    region_members: str | None = None     # which points the region takes: ``member_bits``
+    image_marks: int = IMAGE_MARKS        # zoomed in to at most this many visible points, they become images
+    background_tiles: int = BACKGROUND_TILES  # the decoder background's tiles per side
     # Zoomed in, the points show their "originals" (a page that answers the map's thumbnails event) or their
     # "reconstructions" (decoded in the browser; any page).
     marks: str = "reconstructions"
@@ -190,26 +208,87 @@ class MapData:
         return asdict(self)
 
 
+@dataclass(frozen=True)
+class CardData:
+    """What the inspect card receives; its twin is the ``CardData`` typedef in web/inspect_card.js."""
+
+    pack: str                             # id of the pack with the codes, labels and decoders
+    kinds: list[str]                      # the models shown, the main one first
+    titles: dict                          # kind -> its title ("VAE", "AE")
+    selected: int | None                  # the inspected image
+    location: list[float] | None          # a decoded spot [x, y]
+    location_kind: str                    # whose decoder the spot is decoded by
+    eps: list[list[float]] | None         # the posterior draws' noise
+    neighbours: int                       # how many nearest neighbours the server lists (their places, until then)
+    server: dict | None                   # {index | location | probe, pixels, tiles}: the images only the server has
+    hint: str                             # shown while nothing is selected
+    ack: int                              # the sequence number of the last event the server handled
+    probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
+    location_label: str | None = None     # how the heading names a decoded spot on two of many axes, else z = (…)
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class EditorData:
+    """What the latent editor receives; its twin is the ``EditorData`` typedef in web/latent_editor.js."""
+
+    pack: str                             # id of the pack with the decoders
+    kind: str                             # whose decoder the sliders drive
+    z: list[float]                        # the latent vector, snapped to ``step``
+    z_version: int                        # a new version moves the sliders, even to the same z
+    limit: float                          # each slider's range is ±limit
+    step: float                           # a slider's step, and the grid every z is snapped to
+    sweep: list[float]                    # the traversal strips' values of the swept dimension
+    traversal_rows: int                   # strips for the first this many dimensions
+    title: str                            # the decoder's title
+    colours: list[str]                    # the class palette of the pad's dots
+    ack: int                              # the sequence number of the last event the server handled
+    server: dict | None                   # {z, pixels}: the server's decode where the browser cannot decode
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class PadData:
+    """What the drawing pad receives; its twin is the ``PadData`` typedef in web/drawing_pad.js."""
+
+    size: list[int]                       # [height, width] of the drawing it sends
+
+    def to_data(self) -> dict:
+        return asdict(self)
+
+
 def latent_map(data: MapData, key: str, **callbacks):
     """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
     ``probe`` {} (the star of a person's own picture was clicked), ``thumbnails`` {indices} (the visible
     points whose original images the browser lacks), ``webgl`` {available: false} (no WebGL here)."""
-    return _map(data=data.to_data(), key=key, **callbacks)
+    return _mount("map", data=data.to_data(), key=key, **callbacks)
 
 
-def inspect_card(data: dict, key: str, **callbacks):
+def inspect_card(data: CardData, key: str, **callbacks):
     """Events: ``point`` {index} (a neighbour was clicked)."""
-    return _card(data=data, key=key, **callbacks)
+    return _mount("card", data=data.to_data(), key=key, **callbacks)
 
 
-def latent_editor(data: dict, key: str, **callbacks):
+def latent_editor(data: EditorData, key: str, **callbacks):
     """Events: ``z`` {z} when a slider or the pad is let go, ``decode`` {z} when the server must decode."""
-    return _editor(data=data, key=key, **callbacks)
+    return _mount("editor", data=data.to_data(), key=key, **callbacks)
 
 
-def drawing_pad(data: dict, key: str, **callbacks):
-    """Events: ``drawing`` {pixels} (raw grey bytes at ``data["size"]``, base64) after every stroke."""
-    return _pad(data=data, key=key, **callbacks)
+def drawing_pad(data: PadData, key: str, **callbacks):
+    """Events: ``drawing`` {pixels} (raw grey bytes at ``data.size``, base64) after every stroke."""
+    return _mount("pad", data=data.to_data(), key=key, **callbacks)
+
+
+def member_bits(indices: np.ndarray, count: int) -> str:
+    """Which of ``count`` points are members (their indices), one bit a point, first point lowest, in base64:
+    8.75 KB for 70,000 points (web/latent_map.js, lxBits)."""
+    inside = np.zeros(count, dtype=bool)
+    inside[np.asarray(indices, dtype=np.int64)] = True
+    return base64.b64encode(np.packbits(inside, bitorder="little").tobytes()).decode("ascii")
 
 
 def png_data_uri(png: bytes) -> str:

@@ -140,7 +140,7 @@ def section(ws: Workspace) -> None:
             if UPLOAD_ERROR in st.session_state:
                 st.error(f"That picture cannot be used: {st.session_state[UPLOAD_ERROR]}. Nothing changed.")
         with draw_tab:
-            components.drawing_pad({"size": list(ws.dataset.image_shape[1:])}, key=PAD_KEY,
+            components.drawing_pad(components.PadData(size=list(ws.dataset.image_shape[1:])), key=PAD_KEY,
                                    on_drawing_change=lambda: on_drawing(ws))
         if current(ws) is not None:
             st.button("Forget my image", key="probe_forget", on_click=forget, icon=":material/delete:")

@@ -231,7 +231,7 @@ def attribute_direction(codes: np.ndarray, labels: np.ndarray, class_a: int, cla
 def points_in_region(points: np.ndarray, shape: str, vertices: np.ndarray) -> np.ndarray:
     """Indices of the 2-d points inside a box (two opposite corners) or a lasso polygon (even-odd rule).
 
-    The browser's map selects with the same rule (latent_explorer/web/latent_map.js, lxRegionMembers).
+    The app's one rule for a region: the map in the browser dims the points this returns (sent as bits).
     """
     x, y = points[:, 0], points[:, 1]
     vertices = np.asarray(vertices, dtype=float)

@@ -2,6 +2,12 @@
 // Every finished stroke sends the drawing, scaled down to the model's image size, so the map shows where the
 // sketch lands while it is being drawn.
 
+/**
+ * What the server sends: latent_explorer/components.py's PadData, field for field.
+ * @typedef {Object} PadData
+ * @property {number[]} size [height, width] of the drawing it sends
+ */
+
 const DP_SIZE = 224;
 
 class DrawingPad {
@@ -30,6 +36,7 @@ class DrawingPad {
     this.canvas.addEventListener('pointercancel', () => this.end());
   }
 
+  /** @param {PadData} data */
   setData(data) {
     this.data = data;
   }

@@ -3,6 +3,24 @@
 // browser can decode; the images only the server has (the original, the neighbours) arrive as raw
 // grey bytes with the server's next delta and fill their places as soon as they come.
 
+/**
+ * What the server sends on every run: latent_explorer/components.py's CardData, field for field.
+ * @typedef {Object} CardData
+ * @property {string} pack id of the pack with the codes, labels and decoders
+ * @property {string[]} kinds the models shown, the main one first
+ * @property {Object<string, string>} titles kind -> its title
+ * @property {?number} selected the inspected image
+ * @property {?number[]} location a decoded spot [x, y]
+ * @property {string} location_kind whose decoder the spot is decoded by
+ * @property {?number[][]} eps the posterior draws' noise
+ * @property {number} neighbours how many nearest neighbours the server lists (their places wait until then)
+ * @property {?Object} server the images only the server has: {pixels, tiles, index | location | probe}
+ * @property {string} hint shown while nothing is selected
+ * @property {number} ack the sequence number of the last event the server handled
+ * @property {?Object} probe a person's own picture
+ * @property {?string} location_label how the heading names a decoded spot on two of many axes, else z = (…)
+ */
+
 const IC_DRAW_DIGITS = 1;
 
 class InspectCard {
@@ -51,6 +69,7 @@ class InspectCard {
     LX.bus.removeEventListener('lx-probe', this.onProbe);
   }
 
+  /** @param {CardData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
@@ -113,7 +132,7 @@ class InspectCard {
     this.subject = `image #${index}, ${name}`;
     const codes = Object.fromEntries(this.data.kinds.map((kind) => [kind, lxRow(this.pack, kind + '.mu', index)]));
     const sigma = meta.models.vae ? lxRow(this.pack, 'vae.sigma', index) : null;
-    this.renderImages(server, codes, sigma, server ? server.tiles.neighbours : this.nearest(codes, index));
+    this.renderImages(server, codes, sigma, server ? server.tiles.neighbours : null);
   }
 
   renderProbe(probe) {
@@ -122,7 +141,7 @@ class InspectCard {
     this.subject = `your image ${probe.name}`;
     this.frame.appendChild(lxElement('h3', 'ic-heading', 'Your image'));
     this.frame.appendChild(lxElement('div', 'ic-note', `${probe.name}, encoded by both models: the star on the map.`));
-    this.renderImages(server, probe.mu, probe.sigma, server ? server.tiles.neighbours : this.nearest(probe.mu, null));
+    this.renderImages(server, probe.mu, probe.sigma, server ? server.tiles.neighbours : null);
   }
 
   // The original, each model's reconstruction, the draws z = μ + σ·ε and the nearest neighbours of one code
@@ -158,7 +177,12 @@ class InspectCard {
 
     this.frame.appendChild(lxElement('div', 'ic-section', 'Nearest neighbours in latent space (distance between μ\'s)'));
     const neighbours = lxElement('div', 'ic-row ic-small');
-    for (const [j, distance, tile] of neighbourList) {
+    // The server finds the neighbours (vae_core's Workspace.neighbours) and sends their images with the list;
+    // until then their places wait, so the card does not jump when they come.
+    for (let k = 0; !neighbourList && k < this.data.neighbours; k++) {
+      neighbours.appendChild(this.serverTile(null, null, '…', 'A nearest neighbour, on its way from the server'));
+    }
+    for (const [j, distance, tile] of neighbourList || []) {
       const name = this.pack.meta.class_names[this.pack.arrays.labels[j]];
       const figure = this.serverTile(server, tile, `#${j} · ${distance.toFixed(2)}`,
                                      `Neighbour image #${j}, ${name}, at distance ${distance.toFixed(2)}`);
@@ -190,25 +214,6 @@ class InspectCard {
     row.appendChild(decoder ? this.decodedTile(decoder, z, caption, label)
                             : this.serverTile(server, server && server.tiles.location, caption, label));
     this.frame.appendChild(row);
-  }
-
-  // The k codes nearest to a code of each model (Euclidean, in the main model's latent space), as the server
-  // will list them: [index, distance, no tile yet]; `exclude` is the image's own index, if it has one.
-  nearest(codes, exclude) {
-    const kind = this.pack.meta.main_kind, mu = this.pack.arrays[kind + '.mu'], query = codes[kind];
-    const d = this.pack.meta.models[kind].latent_dim, n = this.pack.meta.count, k = this.data.neighbours;
-    const best = [];
-    for (let j = 0; j < n; j++) {
-      if (j === exclude) continue;
-      let sum = 0;
-      for (let c = 0; c < d; c++) { const diff = mu[j * d + c] - query[c]; sum += diff * diff; }
-      if (best.length < k || sum < best[best.length - 1][1]) {
-        best.push([j, sum]);
-        best.sort((a, b) => a[1] - b[1]);
-        if (best.length > k) best.pop();
-      }
-    }
-    return best.map(([j, sum]) => [j, Math.sqrt(sum), null]);
   }
 
   select(index) {

@@ -3,8 +3,23 @@
 // pad is let go (for the link and the other panels); for a decoder the browser cannot run, it is
 // asked to decode instead, one request at a time.
 
-const LE_SWEEP = [-3, -2.25, -1.5, -0.75, 0, 0.75, 1.5, 2.25, 3];
-const LE_MAX_TRAVERSAL_ROWS = 16;
+/**
+ * What the server sends on every run: latent_explorer/components.py's EditorData, field for field.
+ * @typedef {Object} EditorData
+ * @property {string} pack id of the pack with the decoders
+ * @property {string} kind whose decoder the sliders drive
+ * @property {number[]} z the latent vector
+ * @property {number} z_version a new version moves the sliders
+ * @property {number} limit each slider's range is ±limit
+ * @property {number} step a slider's step
+ * @property {number[]} sweep the traversal strips' values of the swept dimension
+ * @property {number} traversal_rows strips for the first this many dimensions
+ * @property {string} title the decoder's title
+ * @property {string[]} colours the class palette
+ * @property {number} ack the sequence number of the last event the server handled
+ * @property {?{z: number[], pixels: string}} server the server's decode where the browser cannot decode
+ */
+
 const LE_PAD_SIZE = 220;
 
 class LatentEditor {
@@ -19,6 +34,7 @@ class LatentEditor {
     this.root.appendChild(this.frame);
   }
 
+  /** @param {EditorData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
@@ -244,7 +260,7 @@ class LatentEditor {
     this.host.dataset.z = z.map((v) => v.toFixed(2)).join(',');
     lxMark('editor-decode', {z: this.host.dataset.z});
     // A sweep costs 9 decodes per dimension: every frame for small latents, else when let go.
-    if (everything || this.d * LE_SWEEP.length <= 40) this.paintTraversal(z);
+    if (everything || this.d * this.data.sweep.length <= 40) this.paintTraversal(z);
   }
 
   zText(z) {
@@ -252,8 +268,8 @@ class LatentEditor {
   }
 
   paintTraversal(z) {
-    const [, h, w] = this.pack.meta.image_shape, rows = Math.min(this.d, LE_MAX_TRAVERSAL_ROWS);
-    const columns = LE_SWEEP.length;
+    const [, h, w] = this.pack.meta.image_shape, rows = Math.min(this.d, this.data.traversal_rows);
+    const {sweep} = this.data, columns = sweep.length;
     const width = columns * (w + 1) + 1, height = rows * (h + 1) + 1;
     this.traversal.width = width;
     this.traversal.height = height;
@@ -263,7 +279,7 @@ class LatentEditor {
     for (let r = 0; r < rows; r++) {
       for (let c = 0; c < columns; c++) {
         const code = z.slice();
-        code[r] = LE_SWEEP[c];
+        code[r] = sweep[c];
         const gray = this.decoder.gray(code);
         for (let y = 0; y < h; y++) {
           for (let x = 0; x < w; x++) {
@@ -276,7 +292,7 @@ class LatentEditor {
     }
     context.putImageData(image, 0, 0);
     this.traversalCaption.textContent = `rows z1…z${rows}, columns `
-      + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
+      + sweep.map((v) => lxSigned(v, 2)).join(', ');
   }
 
   commit() {
@@ -309,7 +325,7 @@ class LatentEditor {
     this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
     lxMark('editor-decode', {z: this.host.dataset.z});
     // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.
-    const rows = Math.min(this.d, LE_MAX_TRAVERSAL_ROWS), columns = LE_SWEEP.length;
+    const rows = Math.min(this.d, this.data.traversal_rows), columns = this.data.sweep.length;
     const width = columns * (w + 1) + 1, height = rows * (h + 1) + 1;
     this.traversal.width = width;
     this.traversal.height = height;
@@ -321,7 +337,7 @@ class LatentEditor {
       lxPaintBytes(tile, server.bytes, (1 + k) * h * w, w, h);
       context.drawImage(tile, 1 + (k % columns) * (w + 1), 1 + Math.floor(k / columns) * (h + 1));
     }
-    this.traversalCaption.textContent = `rows z1…z${rows}, columns ` + LE_SWEEP.map((v) => lxSigned(v, 2)).join(', ');
+    this.traversalCaption.textContent = `rows z1…z${rows}, columns ` + this.data.sweep.map((v) => lxSigned(v, 2)).join(', ');
     if (this.wanted && this.wanted.some((v, i) => v !== server.z[i])) this.requestServerDecode(this.wanted);
   }
 }

@@ -29,6 +29,10 @@
  * @property {?Object} probe
  * @property {?{z: number[], pixels: string}} lens
  * @property {?{uri: string, extent: number[][]}} server_background
+ * @property {number} max_lasso_vertices a longer lasso is thinned to this many before it is sent
+ * @property {?string} region_members base64, one bit a point: which points the region takes
+ * @property {number} image_marks zoomed in until at most this many points are visible, the points become images
+ * @property {number} background_tiles the decoder background's tiles per side
  * @property {string} marks 'originals' (from the server, on request) or 'reconstructions' (decoded here)
  * @property {boolean} webgl false once the server heard that this browser has no WebGL
  * @property {?Object} layers drawn under the points (web/map_layers.js)
@@ -40,11 +44,9 @@ const LM_LEGEND_ROOM = 64;      // pixels under the plot for the legends
 const LM_HIT_RADIUS = 7;        // how close (CSS pixels) a click or hover must be to take a point
 const LM_CELL = 16;             // hit-test grid cell, CSS pixels
 const LM_CLICK_SLOP = 4;        // a press that moves more than this is a drag, not a click
-const LM_BACKGROUND_TILES = 22; // decoder background: tiles per side of the visible region
 const LM_POSTERIOR = '#D62728';
 const LM_INSET = 150;           // the magnified posterior, CSS pixels per side
 const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels), the posterior gets the inset
-const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are visible, the points become images
 const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
 const LM_THUMBNAIL_WAIT = 150;  // ms after the last zoom or pan step before the originals are asked for
 const LM_THUMBNAIL_PATIENCE = 5000; // ms before images asked for and not received are asked for again
@@ -55,7 +57,7 @@ const LM_SPLITS = {
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
 };
 
-// Plotly.js arrives in its own hidden element (latent_explorer/components.py), once per browser session.
+// Plotly.js arrives beside our scripts (web/runtime_loader.js), maybe after them.
 function lxWhenPlotly() {
   if (window.Plotly) return Promise.resolve(window.Plotly);
   return new Promise((resolve) => window.addEventListener('lx-plotly', () => resolve(window.Plotly), {once: true}));
@@ -215,6 +217,7 @@ class LatentMap {
       this.location = data.location;
       this.probeActive = !!(data.probe && data.probe.active);
       this.setRegion(data.region, false);
+      if (data.region_members) this.setMembers(lxBits(data.region_members, this.x.length));
     }
     const newView = this.viewKey !== data.view_key;
     this.viewKey = data.view_key;
@@ -239,7 +242,8 @@ class LatentMap {
     else if (fresh) this.showLensAtRest();
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
-    const sceneKey = JSON.stringify([this.pointsKey, this.region, this.viewKey, data.colours, data.height]);
+    const sceneKey = JSON.stringify([this.pointsKey, this.region, this.membersRevision, this.viewKey, data.colours,
+      data.height]);
     if (sceneKey !== this.sceneKey || !this.plotted) {
       this.sceneKey = sceneKey;
       await this.drawPoints(newView);
@@ -351,7 +355,7 @@ class LatentMap {
           trace.unselected = {marker: {opacity: style.opacity * 0.15}};
         }
         traces.push(trace);
-        this.traceOf.push({split, c});
+        this.traceOf.push({split, c, indices});
       });
     }
     if (heldOut < n) {
@@ -523,10 +527,21 @@ class LatentMap {
       const {x, y} = event.range;
       region = {shape: 'box', vertices: [[x[0], y[0]], [x[1], y[1]]]};
     } else if (event.lassoPoints && event.lassoPoints.x.length >= 3) {
-      const {x, y} = event.lassoPoints;
-      region = {shape: 'lasso', vertices: x.map((value, k) => [value, y[k]])};
+      const {x, y} = event.lassoPoints, limit = this.data.max_lasso_vertices;
+      // A long, slow lasso has more vertices than the server takes: every so-many'th of them, evenly spread.
+      const keep = Math.min(x.length, limit), stride = x.length / keep;
+      const vertices = Array.from({length: keep}, (_, k) => Math.floor(k * stride));
+      region = {shape: 'lasso', vertices: vertices.map((k) => [x[k], y[k]])};
     }
-    if (region) this.setRegion(region, true);
+    if (!region) return;
+    // Plotly knows which points the box or lasso took: those become the region's members until the server's
+    // reply brings its own (setMembers).
+    const members = new Uint8Array(this.x.length);
+    for (const point of event.points || []) {
+      const trace = this.traceOf[point.curveNumber];
+      if (trace && trace.indices) members[trace.indices[point.pointIndex ?? point.pointNumber]] = 1;
+    }
+    this.setRegion(region, true, members);
   }
 
   // A new width draws the figure again; the first width draws it for the first time (an element drawn
@@ -608,7 +623,7 @@ class LatentMap {
   }
 
   decodeBackground(extent, key) {
-    const n = LM_BACKGROUND_TILES, [, h, w] = this.decoder.outputShape;
+    const n = this.data.background_tiles, [, h, w] = this.decoder.outputShape;
     const canvas = document.createElement('canvas');
     canvas.width = n * w;
     canvas.height = n * h;
@@ -645,18 +660,18 @@ class LatentMap {
 
   // --- images as marks: zoomed in far enough, each visible point shows its own image ---------------------
 
-  // Zoomed in until at most LM_IMAGE_MARKS points are visible (and not on the whole map, where a small
+  // Zoomed in until at most data.image_marks points are visible (and not on the whole map, where a small
   // dataset would be a heap of images), each visible point shows its image as a layout image centred on it:
   // its original, from the server (see showOriginalMarks), or its reconstruction by the main model, decoded
   // here, a few per frame, each once.
   showImageMarks() {
     const visible = [];
-    for (let i = 0; i < this.x.length && visible.length <= LM_IMAGE_MARKS; i++) {
+    for (let i = 0; i < this.x.length && visible.length <= this.data.image_marks; i++) {
       if (this.shown(i) && this.insidePlot(this.screenX[i], this.screenY[i])) visible.push(i);
     }
     const [[x0, x1]] = this.visibleExtent(), [[e0, e1]] = this.data.extent;
     const zoomedIn = x1 - x0 < 0.9 * (e1 - e0);
-    const wanted = zoomedIn && visible.length <= LM_IMAGE_MARKS ? visible : [];
+    const wanted = zoomedIn && visible.length <= this.data.image_marks ? visible : [];
     if (this.data.marks === 'originals') {
       this.showOriginalMarks(wanted);
       return;
@@ -1135,10 +1150,22 @@ class LatentMap {
     this.trigger(event, {...payload, seq: this.seq});
   }
 
-  setRegion(region, fromUser) {
+  // Which points the region takes: Plotly's own selection for a box or lasso just drawn, then the server's
+  // (vae_core.latent.points_in_region), which its panel counts; the points are drawn again only if they differ.
+  setMembers(members) {
+    const old = this.members;
+    const same = members === old || (members && old && members.length === old.length
+      && members.every((v, i) => v === old[i]));
+    if (same) return;
+    this.members = members;
+    this.membersRevision = (this.membersRevision || 0) + 1;
+  }
+
+  setRegion(region, fromUser, members) {
     const same = JSON.stringify(region || null) === JSON.stringify(this.region);
     this.region = region || null;
-    if (!same || (region && !this.members)) this.members = region ? lxRegionMembers(region, this.x, this.y) : null;
+    if (!region) this.setMembers(null);
+    else if (members) this.setMembers(members);
     this.clearButton.style.display = region ? '' : 'none';
     if (!same) this.regionRevision = (this.regionRevision || 0) + 1;
     if (fromUser) {
@@ -1225,23 +1252,10 @@ class LatentMap {
   }
 }
 
-// 1 for points inside a box ([[x0, y0], [x1, y1]]) or a lasso polygon (even-odd rule), else 0.
-function lxRegionMembers(region, x, y) {
-  const n = x.length, members = new Uint8Array(n), v = region.vertices;
-  if (region.shape === 'box') {
-    const x0 = Math.min(v[0][0], v[1][0]), x1 = Math.max(v[0][0], v[1][0]);
-    const y0 = Math.min(v[0][1], v[1][1]), y1 = Math.max(v[0][1], v[1][1]);
-    for (let i = 0; i < n; i++) members[i] = x[i] >= x0 && x[i] <= x1 && y[i] >= y0 && y[i] <= y1 ? 1 : 0;
-    return members;
-  }
-  for (let i = 0; i < n; i++) {
-    let inside = false;
-    for (let a = 0, b = v.length - 1; a < v.length; b = a++) {
-      if ((v[a][1] > y[i]) !== (v[b][1] > y[i])
-          && x[i] < (v[b][0] - v[a][0]) * (y[i] - v[a][1]) / (v[b][1] - v[a][1]) + v[a][0]) inside = !inside;
-    }
-    members[i] = inside ? 1 : 0;
-  }
+// One byte a point (1: inside the region) from the server's bits, eight points a byte, first point lowest.
+function lxBits(base64, count) {
+  const bits = lxBytes(base64), members = new Uint8Array(count);
+  for (let i = 0; i < count; i++) members[i] = (bits[i >> 3] >> (i & 7)) & 1;
   return members;
 }
 

@@ -43,7 +43,7 @@ def component_data(at: AppTest, key: str) -> dict:
 
 
 def packs(at: AppTest) -> list:
-    return [e.proto for e in at.get("bidi_component") if e.proto.component_name == "latent_explorer_pack"]
+    return [e.proto for e in at.get("bidi_component") if e.proto.component_name == "latent-explorer.pack"]
 
 
 def server_tile(server: dict, tile: int, side: int) -> np.ndarray:

@@ -130,3 +130,18 @@ def test_projected_ellipse_is_the_n_sigma_contour(runtime_page, seed, n):
     # It spans the whole ellipse: the longest half-axis is reached.
     longest = n * math.sqrt(np.linalg.eigvalsh(covariance).max())
     assert np.linalg.norm(offsets, axis=1).max() == pytest.approx(longest, rel=1e-3)
+
+
+def test_the_browser_applies_the_projection_that_vae_core_fits(runtime_page):
+    """The projection is fitted once, by vae_core (PCA above latent size 2) and sent in the pack; the browser
+    only applies it, to the points, the posterior and a person's own picture, and lands where the server does."""
+    from vae_core.latent import fit_projection
+
+    rng = np.random.default_rng(3)
+    mu = rng.standard_normal((300, 5)) * [3.0, 2.0, 1.0, 0.5, 0.2] + 1.0
+    projection = fit_projection(mu)
+    assert projection.name == "pca"
+    browser = runtime_page.evaluate(
+        "([codes, mean, components]) => codes.map((z) => lxProject(z, {mean, components}))",
+        [mu[:50].tolist(), projection.mean.tolist(), projection.components.tolist()])
+    np.testing.assert_allclose(np.array(browser), projection(mu[:50]), rtol=0, atol=1e-12)

@@ -1,0 +1,102 @@
+"""The contract between the server and the browser components (latent_explorer/components.py and web/): each
+dataclass a component receives and its JSDoc typedef name the same fields, null where the other allows None;
+pyproject.toml declares every component with the files it names; the runtime's scripts define what it mounts."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from pathlib import Path
+
+import pytest
+
+from latent_explorer import components
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+CONTRACTS = {"MapData": components.MapData, "CardData": components.CardData,
+             "EditorData": components.EditorData, "PadData": components.PadData}
+TYPEDEF = re.compile(r"/\*\*(?:(?!\*/).)*?@typedef\s+\{Object\}\s+(\w+)((?:(?!\*/).)*)\*/", re.S)
+PROPERTY = re.compile(r"@property\s+\{(.+?)\}\s+(\w+)")
+
+
+def js_typedefs(text: str) -> dict[str, dict[str, str]]:
+    """Each ``@typedef {Object} Name`` of a script: {field: its JSDoc type}."""
+    return {name: dict((field, kind) for kind, field in PROPERTY.findall(body))
+            for name, body in TYPEDEF.findall(text)}
+
+
+def all_typedefs() -> dict[str, dict[str, str]]:
+    found = {}
+    for name in components.RUNTIME_SCRIPTS:
+        found.update(js_typedefs((components.WEB / name).read_text(encoding="utf-8")))
+    return found
+
+
+def test_the_typedef_parser_reads_fields_and_types():
+    text = """/**
+     * @typedef {Object} Thing
+     * @property {string} name its name
+     * @property {?{a: number}} extra
+     */
+    /** @typedef {Object} Empty */"""
+    assert js_typedefs(text) == {"Thing": {"name": "string", "extra": "?{a: number}"}, "Empty": {}}
+
+
+@pytest.mark.parametrize("name", sorted(CONTRACTS))
+def test_each_dataclass_and_its_typedef_name_the_same_fields(name):
+    typedefs = all_typedefs()
+    assert name in typedefs, f"no @typedef {{Object}} {name} in {components.RUNTIME_SCRIPTS}"
+    python = {field.name: field.type for field in dataclasses.fields(CONTRACTS[name])}
+    javascript = typedefs[name]
+    assert list(javascript) == list(python), f"{name}: the browser's fields differ from the server's"
+    for field, annotation in python.items():
+        nullable = "None" in str(annotation)
+        assert javascript[field].startswith("?") == nullable, (
+            f"{name}.{field}: {annotation} in Python, {{{javascript[field]}}} in JavaScript")
+
+
+def test_a_field_missing_on_one_side_fails_the_check():
+    typedefs = all_typedefs()
+    fields = [field.name for field in dataclasses.fields(components.EditorData)]
+    assert list(typedefs["EditorData"]) == fields
+    assert list(js_typedefs("/** @typedef {Object} EditorData\n * @property {string} pack */")["EditorData"]) \
+        != fields
+
+
+def test_pyproject_declares_every_component_with_its_files():
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
+    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["streamlit"]["component"]
+    entries = {entry["name"]: entry["asset_dir"] for entry in declared["components"]}
+    assert entries == dict.fromkeys(components.COMPONENTS, "web")
+    assert components.WEB == REPO_ROOT / "latent_explorer" / "web"
+    for name, assets in components.COMPONENTS.items():
+        for kind in ("js", "css"):
+            if kind in assets:
+                assert (components.WEB / assets[kind]).is_file(), f"{name}: {assets[kind]} is missing"
+
+
+def test_the_runtime_scripts_define_what_it_mounts():
+    scripts = "\n".join((components.WEB / name).read_text(encoding="utf-8") for name in components.RUNTIME_SCRIPTS)
+    for function in ["lxRegisterPack", *components.MOUNTS.values()]:
+        assert re.search(rf"^function {function}\(", scripts, re.M), f"{function} is not defined"
+    # The component names that web/mount.js takes the mount from are the ones declared.
+    assert set(components.MOUNTS) <= set(components.COMPONENTS)
+
+
+def test_plotly_js_is_the_installed_packages():
+    import plotly
+
+    copied = components.WEB / components.PLOTLY_JS
+    shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    assert copied.read_bytes() == shipped.read_bytes()
+
+
+def test_member_bits_mark_exactly_the_members_first_point_lowest():
+    import base64
+
+    import numpy as np
+
+    indices = np.array([0, 3, 8, 69_999])
+    bits = np.frombuffer(base64.b64decode(components.member_bits(indices, 70_000)), np.uint8)
+    assert len(bits) == 8_750 and bits[0] == 0b1001 and bits[1] == 1
+    assert np.flatnonzero(np.unpackbits(bits, bitorder="little")[:70_000]).tolist() == indices.tolist()
