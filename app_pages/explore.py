@@ -9,6 +9,7 @@ neighbours' images and the costly numbers, in that order, cheapest first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import streamlit as st
 from latent_explorer import components, events, pages, probe, selection, session, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
+from latent_explorer.replay import replay_extent, replay_pack
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
@@ -29,6 +31,7 @@ REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
 COLOUR_BLIND = "colour_blind_palette"
+REPLAY = "map_replay"
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -120,6 +123,36 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
         st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
                    f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
     return kind, view, show_posterior, show_background and can_tile, every_image
+
+
+def replay_control(ws: Workspace, kind: str, view: str, every_image: bool) -> bool:
+    """The switch that opens the training replay under the map (its frames are sent only then); whether it is on."""
+    epochs = ws.replay_epochs(kind)
+    if epochs is None:
+        st.caption(f"This {KIND_TITLES[kind]} has no training replay: it was trained or saved before training "
+                   "kept one, so the map cannot show how it formed.")
+        return False
+    why_not = ("t-SNE places only the codes it was fitted on, so the replay is drawn in the PCA view."
+               if view == "tsne" else
+               "The replay holds the held-out images: switch off the training images to play it."
+               if every_image else None)
+    opened = st.toggle(f"Training replay ({len(epochs)} epochs)", value=False, key=REPLAY, disabled=why_not is not None,
+                       help="Play how the map formed during training: the held-out codes after each epoch, "
+                            "drawn with the final map's axes. Scrub or play under the map; clicking the map "
+                            "returns to the final epoch.")
+    if why_not is not None:
+        st.caption(why_not)
+    return opened and why_not is None
+
+
+def with_replay(data: components.MapData, ws: Workspace, kind: str, slot) -> components.MapData:
+    """The map with the replay's frames: their pack sent now, and axes that hold every frame."""
+    pack = replay_pack(ws, kind)
+    with slot:
+        components.send_pack(pack)
+    extent = replay_extent(ws, kind)
+    return replace(data, replay={"pack": pack.id, "epochs": pack.meta["epochs"]},
+                   extent=[list(extent[0]), list(extent[1])], view_key=data.view_key + "/replay")
 
 
 def class_colours() -> tuple[str, ...]:
@@ -344,6 +377,7 @@ def location_details(location) -> None:
 @st.fragment
 def explorer(ws: Workspace) -> None:
     kind, view, show_posterior, show_background, every_image = map_controls(ws)
+    replay_open = replay_control(ws, kind, view, every_image)
     index = session.selected_index()
     location = st.session_state.get(DECODED_AT) if view == "z" else None
     eps = posterior_noise(ws)
@@ -361,8 +395,9 @@ def explorer(ws: Workspace) -> None:
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot)
+        data = map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps)
         components.latent_map(
-            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
+            with_replay(data, ws, kind, slot) if replay_open else data,
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe)
         if view == "tsne" and show_posterior:

@@ -57,7 +57,8 @@ def _source(name: str) -> str:
 
 
 _RUNTIME = "\n".join(_source(name) for name in ("runtime.js", "latent_map.js", "inspect_card.js",
-                                                  "latent_editor.js", "drawing_pad.js")) + """
+                                                  "latent_editor.js", "drawing_pad.js",
+                                                  "map_replay.js")) + """
 if (!LX.lib) {
   LX.lib = {registerPack: lxRegisterPack, map: lxMountMap, card: lxMountCard, editor: lxMountEditor,
             pad: lxMountDrawingPad};
@@ -165,6 +166,7 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    replay: dict | None = None            # {pack, epochs}: the training replay's frames, while it is open
 
     def to_data(self) -> dict:
         return asdict(self)

@@ -29,6 +29,7 @@
  * @property {?Object} probe
  * @property {?{z: number[], pixels: string}} lens
  * @property {?{uri: string, extent: number[][]}} server_background
+ * @property {?{pack: string, epochs: number[]}} replay the training replay's frames (web/map_replay.js), when open
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -201,6 +202,7 @@ class LatentMap {
       this.probeActive = !!(data.probe && data.probe.active);
       this.setRegion(data.region, false);
     }
+    lxSyncReplay(this, data.replay);
     const newView = this.viewKey !== data.view_key;
     this.viewKey = data.view_key;
     this.message.style.display = 'none';
@@ -426,6 +428,7 @@ class LatentMap {
     } else {
       await this.Plotly.react(this.overlay, traces, layout, this.config());
     }
+    if (this.replay) this.replay.redrawn();
     this.pointsDrawn(newView ? 'new view' : 'points');
   }
 
@@ -916,6 +919,10 @@ class LatentMap {
       this.cursor = [Math.min(a.left + a.width, Math.max(a.left, x + dx * step)),
                      Math.min(a.top + a.height, Math.max(a.top, y + dy * step))];
     } else if (event.key === 'Enter' || event.key === ' ') {
+      if (this.replay && this.replay.takePress()) {
+        event.preventDefault();
+        return;
+      }
       const index = this.nearestShown(...this.cursor);
       if (index !== null) {
         this.selectPoint(index);
@@ -1018,6 +1025,7 @@ class LatentMap {
 
   click(px, py) {
     if (!this.insidePlot(px, py)) return;
+    if (this.replay && this.replay.takePress()) return;
     const probe = this.probeCode();
     if (probe) {
       const [qx, qy] = this.toPx(...probe.position);
@@ -1080,6 +1088,7 @@ class LatentMap {
   // --- the lens: what the decoder makes of the spot under the cursor ----------------------------------
 
   showHover(px, py) {
+    if (this.replay && this.replay.showingPast()) return; // the points are not where the hit test looks
     const index = this.insidePlot(px, py) ? this.pointAt(px, py) : null;
     if (index !== null) {
       this.tooltip.textContent = this.describe(index);
