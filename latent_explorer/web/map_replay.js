@@ -20,6 +20,7 @@ class LxMapReplay {
     this.bar = el('div', 'lm-replay');
     this.playButton = el('button', 'lm-tool lm-replay-play', 'Play');
     this.playButton.type = 'button';
+    this.playButton.setAttribute('aria-label', 'Play the training replay');
     this.playButton.addEventListener('click', () => (this.timer ? this.pause() : this.play()));
     this.slider = el('input', 'lm-replay-epoch');
     this.slider.type = 'range';
@@ -29,7 +30,9 @@ class LxMapReplay {
     this.slider.addEventListener('input', () => { this.pause(); this.show(Number(this.slider.value)); });
     this.label = el('span', 'lm-replay-label');
     this.label.setAttribute('aria-live', 'off');
-    this.bar.append(this.playButton, this.slider, this.label);
+    // Hidden, not removed, at the final epoch: the bar keeps its height, so nothing on the page moves.
+    this.note = el('span', 'lm-replay-note', 'Click the map to return to the final epoch');
+    this.bar.append(this.playButton, this.slider, this.label, this.note);
     map.frame.insertBefore(this.bar, map.status);
   }
 
@@ -107,7 +110,8 @@ class LxMapReplay {
   showLabel() {
     const epoch = this.epochs[this.position], total = this.epochs[this.last()];
     this.slider.value = String(this.position);
-    this.label.textContent = `Epoch ${epoch} of ${total}` + (this.showingPast() ? ' · click the map to return' : '');
+    this.label.textContent = `Epoch ${epoch} of ${total}`;
+    this.note.style.visibility = this.showingPast() ? 'visible' : 'hidden';
     this.slider.setAttribute('aria-valuetext', `Epoch ${epoch} of ${total}`);
   }
 
@@ -115,6 +119,7 @@ class LxMapReplay {
     if (!this.spec || this.count < 2) return;
     let f = this.position === this.last() ? 0 : this.position;
     this.playButton.textContent = 'Pause';
+    this.playButton.setAttribute('aria-label', 'Pause the training replay');
     this.map.host.dataset.replayPlaying = '1';
     const frameMs = Math.max(LR_MIN_FRAME_MS, LR_PLAY_MS / this.count);
     // One frame at a time: the next waits for Plotly to have drawn this one.
@@ -133,6 +138,7 @@ class LxMapReplay {
     clearTimeout(this.timer);
     this.timer = null;
     this.playButton.textContent = 'Play';
+    this.playButton.setAttribute('aria-label', 'Play the training replay');
     this.map.host.dataset.replayPlaying = '0';
   }
 
