@@ -14,6 +14,7 @@ from vae_core.jobs import JobStatus, TrainingJob
 from vae_core.latent import encode_images
 from vae_core.pairs import JobSpec, model_from_bytes, train_pair, weights_bytes
 from vae_core.replay import MAX_REPLAY_BYTES, Replay, ReplayRecorder, planned_epochs
+from vae_core.store import ModelStore
 from vae_core.training import TrainConfig
 
 
@@ -86,6 +87,14 @@ def test_the_replay_round_trips_through_a_checkpoint(digits, tmp_path):
     for kind in ("ae", "vae"):
         np.testing.assert_array_equal(loaded.replays[kind].codes, pair.replays[kind].codes)
         np.testing.assert_array_equal(loaded.replays[kind].epochs, pair.replays[kind].epochs)
+
+
+def test_the_model_store_keeps_the_replay(digits, tmp_path):
+    pair = train_pair(tiny_spec(epochs=2), digits).pair
+    store = ModelStore(str(tmp_path / "store"))
+    kept = store.open(store.put(pair, "with a replay", owner_token="owner")).pair
+    for kind in ("ae", "vae"):
+        np.testing.assert_array_equal(kept.replays[kind].codes, pair.replays[kind].codes)
 
 
 def test_a_checkpoint_without_a_replay_loads_without_one(digits, tmp_path):
