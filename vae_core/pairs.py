@@ -2,7 +2,8 @@
 
 The CLI calls ``train_pair`` in its own process; the training engine
 (``vae_core.engine``) calls it on a worker of its dask cluster, and ships
-each finished epoch's weights back as bytes (``weights_bytes``).
+each finished epoch's weights back as bytes (``weights_bytes``), and the
+training's replay (``pair.replays``) once, with the end of the training.
 """
 
 from __future__ import annotations
