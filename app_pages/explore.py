@@ -9,6 +9,7 @@ neighbours' images and the costly numbers, in that order, cheapest first.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -17,6 +18,7 @@ import streamlit as st
 from latent_explorer import components, events, map_layers, pages, probe, selection, session, thumbnails, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
+from latent_explorer.replay import replay_extent, replay_pack
 from vae_core.diagnostics import kl_per_dimension_mean
 from vae_core.images import png_bytes
 from vae_core.latent import (
@@ -48,6 +50,7 @@ AXIS_ACROSS, AXIS_UP = "map_axis_across", "map_axis_up"
 DRAWN_PROJECTION = "map_drawn_projection"
 VIEW_LABELS = {"pca": "PCA", "tsne": "t-SNE", "active": "Active dimensions"}
 DECODING_VIEWS = ("z", "active")  # views whose every spot is a code (the decode follows the cursor)
+REPLAY = "map_replay"
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -205,6 +208,38 @@ def axis_dimensions(ws: Workspace) -> tuple[int, int]:
 def view_projection(ws: Workspace, kind: str, view: str, dims: tuple[int, int] | None) -> LinearProjection:
     """What the map's points go through: two latent dimensions, or the pack's projection (identity or PCA)."""
     return ws.axis_projection(dims) if view == "active" else ws.projections[kind]
+
+
+def replay_control(ws: Workspace, kind: str, view: str, every_image: bool) -> bool:
+    """The switch that opens the training replay under the map (its frames are sent only then); whether it is on."""
+    epochs = ws.replay_epochs(kind)
+    if epochs is None:
+        st.caption(f"This {KIND_TITLES[kind]} has no training replay: it was trained or saved before training "
+                   "kept one, so the map cannot show how it formed.")
+        return False
+    why_not = ("t-SNE places only the codes it was fitted on, so the replay is drawn in the PCA view."
+               if view == "tsne" else
+               "The replay is drawn with the final map's PCA axes: choose PCA to play it."
+               if view == "active" else
+               "The replay holds the held-out images: switch off the training images to play it."
+               if every_image else None)
+    opened = st.toggle(f"Training replay ({len(epochs)} epochs)", value=False, key=REPLAY, disabled=why_not is not None,
+                       help="Play how the map formed during training: the held-out codes after each epoch, "
+                            "drawn with the final map's axes. Scrub or play under the map; clicking the map "
+                            "returns to the final epoch.")
+    if why_not is not None:
+        st.caption(why_not)
+    return opened and why_not is None
+
+
+def with_replay(data: components.MapData, ws: Workspace, kind: str, slot) -> components.MapData:
+    """The map with the replay's frames: their pack sent now, and axes that hold every frame."""
+    pack = replay_pack(ws, kind)
+    with slot:
+        components.send_pack(pack)
+    extent = replay_extent(ws, kind)
+    return replace(data, replay={"pack": pack.id, "epochs": pack.meta["epochs"]},
+                   extent=[list(extent[0]), list(extent[1])], view_key=data.view_key + "/replay")
 
 
 def class_colours() -> tuple[str, ...]:
@@ -494,6 +529,7 @@ def explorer(ws: Workspace) -> None:
     projection = view_projection(ws, kind, view, dims)
     st.session_state[DRAWN_PROJECTION] = projection if view in DECODING_VIEWS else None
     show_density = bool(st.session_state.get(SHOW_DENSITY)) and view == "z" and kind == "vae"
+    replay_open = replay_control(ws, kind, view, every_image)
     index = session.selected_index()
     location = decoded_location(ws, kind, view)
     eps = posterior_noise(ws)
@@ -518,9 +554,10 @@ def explorer(ws: Workspace) -> None:
         if show_density:
             with st.spinner("Computing q(z) and the prior's holes (once per model)…"):
                 layers = map_layers.density_layer(ws, map_extent(points))
+        data = map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
+                        inside, projection, layers)
         components.latent_map(
-            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
-                     inside, projection, layers),
+            with_replay(data, ws, kind, slot) if replay_open else data,
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe,
             on_thumbnails_change=on_thumbnails, on_webgl_change=on_webgl)

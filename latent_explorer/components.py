@@ -60,6 +60,7 @@ RUNTIME_SCRIPTS = (
     "inspect_card.js",
     "latent_editor.js",
     "drawing_pad.js",
+    "map_replay.js",
 )
 # What web/mount.js calls for each component: the global function of RUNTIME_SCRIPTS that mounts it.
 MOUNTS = {"map": "lxMountMap", "card": "lxMountCard", "editor": "lxMountEditor", "pad": "lxMountDrawingPad"}
@@ -203,6 +204,7 @@ class MapData:
     webgl: bool = True                    # False once this browser said it cannot draw WebGL
     layers: dict | None = None            # drawn under the points: latent_explorer/map_layers.py density_layer
     projection: dict | None = None        # {mean, components, names}: two latent axes (view "active"), else the pack's
+    replay: dict | None = None            # {pack, epochs}: the training replay's frames, while it is open
 
     def to_data(self) -> dict:
         return asdict(self)

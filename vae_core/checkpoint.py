@@ -1,4 +1,7 @@
-"""One-file checkpoints: config, weights, dataset, metrics history, format version.
+"""One-file checkpoints: config, weights, dataset, metrics history, training replay, format version.
+
+The replay (each model's held-out codes per epoch, float16) is optional: a
+checkpoint written before training kept one loads as before, without it.
 
 Loading is safe for files from strangers: ``torch.load(weights_only=True)``
 refuses any pickled object other than tensors and plain containers, the size
@@ -25,6 +28,7 @@ import torch
 from .data import CUSTOM_PREFIX, DATASETS
 from .image_sources import manifest_image_shape
 from .models import ModelConfig, ModelPair, build_model
+from .replay import Replay
 
 FORMAT_NAME = "latent-explorer-checkpoint"
 FORMAT_VERSION = 1
@@ -44,6 +48,8 @@ def checkpoint_dict(pair: ModelPair) -> dict:
             "history": list(pair.histories.get(name, [])),
             "train_settings": dict(pair.train_settings.get(name, {})),
         }
+        if name in pair.replays:
+            models[name]["replay"] = pair.replays[name].to_dict()
     content = {
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
@@ -194,4 +200,17 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
         pair.histories[name] = [dict(h) for h in history if isinstance(h, dict)] if isinstance(history, list) else []
         settings = entry.get("train_settings", {})
         pair.train_settings[name] = dict(settings) if isinstance(settings, dict) else {}
+        if "replay" in entry:  # absent from checkpoints written before training kept its replay
+            pair.replays[name] = _checked_replay(name, entry["replay"], config)
     return pair
+
+
+def _checked_replay(name: str, content: object, config: ModelConfig) -> Replay:
+    try:
+        replay = Replay.from_dict(content)
+    except ValueError as err:
+        raise CheckpointError(f"model '{name}' has an unusable training replay: {err}") from err
+    if replay.latent_dim != config.latent_dim:
+        raise CheckpointError(f"model '{name}' has a training replay of {replay.latent_dim}-d codes, "
+                              f"but its latent size is {config.latent_dim}")
+    return replay

@@ -21,7 +21,8 @@ as one dask task on a worker process:
   message, keeping each model's last finished epoch; its nanny restarts it.
 
 Everything between the server and a training travels through the scheduler:
-the worker puts its progress (each epoch's report and weights) on a
+the worker puts its progress (each epoch's report and weights, and at the end
+the training's replay) on a
 ``distributed.Queue``, a ``distributed.Event`` per job asks it to stop, and
 the task's end says it is over. A dispatcher thread in the server hands the
 messages to the jobs (``vae_core.jobs``), which the pages poll.
@@ -354,6 +355,8 @@ class TrainingEngine:
                 job._training_started(tuple(content[0]))
             elif kind == "epoch":
                 job._epoch_finished(*content)
+            elif kind == "replays":
+                job._replays_received(*content)
             elif kind == "end":
                 job._end(*content)
 
@@ -430,6 +433,9 @@ def train_ticket(specs: list, ticket_id: str, queue_name: str, torch_threads: in
                 on_start=lambda kinds, index=index: send("training", index, list(kinds)),
                 on_epoch=lambda report, model, index=index: send("epoch", index, report.to_dict(),
                                                                  weights_bytes(model)))
+            # Once, with the result: every epoch's codes (megabytes for 10k images) in one message, not per epoch.
+            send("replays", index, {kind: (replay.epochs, replay.codes)
+                                    for kind, replay in result.pair.replays.items()})
             send("end", index, "cancelled" if result.cancelled else "finished", None)
         except TrainingDiverged as err:
             send("end", index, "failed", str(err))

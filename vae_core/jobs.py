@@ -31,6 +31,7 @@ from .engine import TrainingEngine, TrainingRefused, default_engine
 from .latent import active_units, encode_images
 from .models import ModelPair
 from .pairs import KIND_ORDER, JobSpec, PairResult, model_from_bytes, train_pair, weights_bytes
+from .replay import Replay
 
 # What callers of this module use from the modules below it, importable from here as before.
 __all__ = ["KIND_ORDER", "BetaSweep", "JobProgress", "JobSpec", "JobStatus", "PairResult", "SweepPoint",
@@ -110,6 +111,7 @@ class TrainingJob:
         self._status = JobStatus.QUEUED
         self._histories: dict[str, list[dict]] = {}
         self._weights: dict[str, bytes] = {}  # each model's weights at its last finished epoch, serialised
+        self._replays: dict[str, Replay] = {}
         self._finished_kinds: set[str] = set()  # models whose training has ended
         self._current_kinds: tuple[str, ...] = ()
         self._current_epoch = 0
@@ -189,6 +191,7 @@ class TrainingJob:
             kinds = [kind for kind in KIND_ORDER if kind in self._finished_kinds and kind in self._weights]
             weights = {kind: self._weights[kind] for kind in kinds}
             histories = {kind: list(self._histories[kind]) for kind in kinds}
+            replays = {kind: self._replays[kind] for kind in kinds if kind in self._replays}
         if not kinds:
             return None
         custom = self.spec.custom_dataset
@@ -197,6 +200,7 @@ class TrainingJob:
             setattr(pair, kind, model_from_bytes(self.spec.model_config(kind), weights[kind]))
             pair.histories[kind] = histories[kind]
             pair.train_settings[kind] = self.spec.train_settings()
+        pair.replays.update(replays)
         return pair
 
     # --- called by the engine ------------------------------------------------------------
@@ -239,6 +243,11 @@ class TrainingJob:
                                       report["epochs"])
             if report["epoch"] == report["epochs"]:
                 self._finished_kinds.add(report["model"])
+
+    def _replays_received(self, replays: dict[str, tuple]) -> None:
+        """Each model's codes per epoch (epochs, float16 codes), sent once after its training ended."""
+        with self._lock:
+            self._replays.update({kind: Replay(epochs, codes) for kind, (epochs, codes) in replays.items()})
 
     def _end(self, status: JobStatus | str, error: str | None = None) -> None:
         """The job is over; a model whose training was cut short keeps its last finished epoch."""

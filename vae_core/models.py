@@ -18,6 +18,8 @@ from typing import Literal
 import torch
 from torch import nn
 
+from .replay import Replay
+
 ModelKind = Literal["ae", "vae"]
 Architecture = Literal["mlp", "conv"]
 KIND_TITLES = {"ae": "AE", "vae": "VAE"}
@@ -232,6 +234,8 @@ class ModelPair:
     histories: dict[str, list[dict]] = field(default_factory=dict)
     train_settings: dict[str, dict] = field(default_factory=dict)
     data_manifest: dict | None = None  # the source of a custom ("custom:<name>") dataset, saved with the pair
+    # Each model's held-out codes per epoch of its training (vae_core.replay.Replay); none for older checkpoints.
+    replays: dict[str, Replay] = field(default_factory=dict)
 
     def models(self) -> dict[str, Autoencoder | VAE]:
         return {name: m for name, m in (("ae", self.ae), ("vae", self.vae)) if m is not None}

@@ -2,7 +2,8 @@
 
 The CLI calls ``train_pair`` in its own process; the training engine
 (``vae_core.engine``) calls it on a worker of its dask cluster, and ships
-each finished epoch's weights back as bytes (``weights_bytes``).
+each finished epoch's weights back as bytes (``weights_bytes``), and the
+training's replay (``pair.replays``) once, with the end of the training.
 """
 
 from __future__ import annotations
@@ -125,6 +126,7 @@ def train_pair(
     on_epoch: Callable[[EpochReport, Autoencoder], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
     on_start: Callable[[tuple[ModelKind, ...]], None] | None = None,
+    record_replay: bool = True,
 ) -> PairResult:
     """Train the spec's models side by side, a batch of each in turn; the one place where a pair is trained.
 
@@ -136,6 +138,7 @@ def train_pair(
     describes (an epoch cut short by a stop included). ``should_stop`` is
     polled between batches. A diverging model raises TrainingDiverged after its
     weights were restored to its last good epoch; the other keeps its epochs.
+    With ``record_replay`` each model keeps its held-out codes of every epoch (``pair.replays``).
     """
     pair = ModelPair(dataset=spec.dataset, data_manifest=dataset.manifest)
     if should_stop is not None and should_stop():
@@ -143,7 +146,7 @@ def train_pair(
     device = resolve_device(spec.train.device)
     train_x, test_x = dataset.images("train").to(device), dataset.images("test").to(device)
     trainers = {kind: EpochTrainer(new_model(spec.model_config(kind), seed=spec.train.seed), train_x, test_x,
-                                   spec.train) for kind in spec.kinds}
+                                   spec.train, record_replay=record_replay) for kind in spec.kinds}
     if on_start is not None:
         on_start(spec.kinds)
     cancelled = False
@@ -167,6 +170,9 @@ def train_pair(
                 setattr(pair, kind, trainer.model.cpu().eval())
                 pair.histories[kind] = [epoch.to_dict() for epoch in trainer.history]
                 pair.train_settings[kind] = spec.train_settings()
+                replay = None if trainer.recorder is None else trainer.recorder.replay()
+                if replay is not None:
+                    pair.replays[kind] = replay
     return PairResult(pair, cancelled=cancelled)
 
 

@@ -29,6 +29,7 @@ from torch import nn
 from .data import ImageDataset
 from .losses import RECONSTRUCTION_LOSSES, kl_divergence, reconstruction_nll
 from .models import VAE, Autoencoder, ModelConfig, build_model, reparameterize
+from .replay import ReplayRecorder
 
 # "auto": bfloat16 matrix products on a CPU that computes them natively, float32 elsewhere.
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16")
@@ -162,20 +163,25 @@ class TrainResult:
 
 
 def _batch_losses(model, x: torch.Tensor, loss: str, generator: torch.Generator | None = None,
-                  precision: str = "fp32") -> tuple[torch.Tensor, torch.Tensor]:
+                  precision: str = "fp32", codes_out: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-image (reconstruction, KL) with one reparameterized sample for a VAE.
 
     With precision 'bf16' the layers compute in bfloat16 under autocast; the
     noise, the reconstruction term and the KL are float32 either way.
+    ``codes_out``: filled with the batch's codes (a VAE's mu, an AE's code), in its own dtype.
     """
     matmuls = (torch.autocast(x.device.type, dtype=torch.bfloat16) if precision == "bf16"
                else contextlib.nullcontext())
     with matmuls:
         if isinstance(model, VAE):
             mu, logvar = (t.float() for t in model.encode(x))
+            code = mu
             logits = model.decode_logits(reparameterize(mu, logvar, generator=generator))
         else:
-            logits = model.decode_logits(model.encode(x))
+            code = model.encode(x)
+            logits = model.decode_logits(code)
+    if codes_out is not None:
+        codes_out.copy_(code.detach())
     reconstruction = reconstruction_nll(logits.float(), x, loss)
     if isinstance(model, VAE):
         return reconstruction, kl_divergence(mu, logvar)
@@ -184,11 +190,12 @@ def _batch_losses(model, x: torch.Tensor, loss: str, generator: torch.Generator 
 
 @torch.no_grad()
 def evaluate(model, images: torch.Tensor, loss: str = "bce", beta: float = 1.0,
-             batch_size: int = 2048, seed: int = 0) -> dict[str, float]:
+             batch_size: int = 2048, seed: int = 0, codes_out: torch.Tensor | None = None) -> dict[str, float]:
     """Mean per-image reconstruction, KL and loss (with beta = 1: -ELBO in nats, one z sample), in float32.
 
     The VAE's z samples come from a generator seeded with ``seed``: the same
     model always gets the same figures, and torch's global generator is untouched.
+    ``codes_out``: an (N, latent) tensor filled with the images' codes on the way, at no extra pass.
     """
     was_training = model.training
     model.eval()
@@ -197,7 +204,8 @@ def evaluate(model, images: torch.Tensor, loss: str = "bce", beta: float = 1.0,
     reconstruction_sum = kl_sum = 0.0
     for start in range(0, len(images), batch_size):
         x = images[start:start + batch_size].to(device)
-        reconstruction, kl = _batch_losses(model, x, loss, generator)
+        codes = None if codes_out is None else codes_out[start:start + batch_size]
+        reconstruction, kl = _batch_losses(model, x, loss, generator, codes_out=codes)
         reconstruction_sum += reconstruction.sum().item()
         kl_sum += kl.sum().item()
     model.train(was_training)
@@ -221,7 +229,8 @@ def train_model(
     weights of the last finished epoch and raises TrainingDiverged.
     """
     device = resolve_device(config.device)
-    trainer = EpochTrainer(model, dataset.images("train").to(device), dataset.images("test").to(device), config)
+    trainer = EpochTrainer(model, dataset.images("train").to(device), dataset.images("test").to(device), config,
+                           record_replay=False)
     while not trainer.done:
         trainer.begin_epoch()
         while not (should_stop is not None and should_stop()):
@@ -246,7 +255,8 @@ class EpochTrainer:
     trainers may share.
     """
 
-    def __init__(self, model: Autoencoder | VAE, train_x: torch.Tensor, test_x: torch.Tensor, config: TrainConfig):
+    def __init__(self, model: Autoencoder | VAE, train_x: torch.Tensor, test_x: torch.Tensor, config: TrainConfig,
+                 record_replay: bool = True):
         if tuple(train_x.shape[1:]) != tuple(model.config.input_shape):
             raise ValueError(f"model expects images {model.config.input_shape}, dataset has "
                              f"{tuple(train_x.shape[1:])}")
@@ -257,6 +267,9 @@ class EpochTrainer:
         self.generator = torch.Generator(device=self.device).manual_seed(config.seed)
         self._steps = _training_steps(self.model, train_x, config, self.generator, self.precision)
         self.history: list[EpochReport] = []
+        # The held-out codes of every epoch (the map's replay), taken from the evaluation that ends it.
+        self.recorder = (ReplayRecorder(config.epochs, len(test_x), model.config.latent_dim) if record_replay
+                         else None)
         self.cancelled = False
         self.epoch = 0
         self._started = time.perf_counter()
@@ -300,7 +313,8 @@ class EpochTrainer:
         sync_start = time.perf_counter()
         train_reconstruction, train_kl = (total / self._seen for total in self._steps.sums.tolist())
         train_s = self._train_s + time.perf_counter() - sync_start
-        test = evaluate(self.model, self.test_x, config.loss, config.beta)
+        codes = None if self.recorder is None else self.recorder.buffer_for(epoch, self.device)
+        test = evaluate(self.model, self.test_x, config.loss, config.beta, codes_out=codes)
         figures = (train_reconstruction, train_kl, test["loss"])
         if not all(math.isfinite(v) for v in figures) or _has_non_finite_weights(self.model):
             self.model.load_state_dict(self._last_good)
@@ -315,6 +329,8 @@ class EpochTrainer:
             test_loss=test["loss"], test_reconstruction=test["reconstruction"], test_kl=test["kl"],
             train_s=train_s, elapsed_s=time.perf_counter() - self._started)
         self.history.append(report)
+        if self.recorder is not None:
+            self.recorder.epoch_done()
         return report
 
 

@@ -85,7 +85,8 @@ class Workspace:
         self._cache_condition = threading.Condition()
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
                         "summary": LRUCache(4), "all": LRUCache(1), "holes": LRUCache(1),
-                        "likelihoods": LRUCache(8), "density": LRUCache(4), "axes": LRUCache(1)}
+                        "likelihoods": LRUCache(8), "density": LRUCache(4), "axes": LRUCache(1),
+                        "replay": LRUCache(2)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -226,6 +227,28 @@ class Workspace:
         """The decoder's output over an n x n grid of a 2-d latent region, tiled edge to edge (top row = high z2)."""
         decoded = self.decode(latent_grid(x_range, y_range, n), kind)
         return tile(decoded, columns=n, padding=0)
+
+    # --- the training replay ------------------------------------------------------------
+    def replay_epochs(self, kind: str | None = None) -> np.ndarray | None:
+        """The epochs the model's replay holds (its held-out codes after each), or None if it has none.
+
+        A replay of another number of images than this held-out split (a dataset that changed since) is none.
+        """
+        replay = self.pair.replays.get(kind or self.main_kind)
+        if replay is None or replay.images != len(self):
+            return None
+        return replay.epochs
+
+    @cachedmethod(lambda self: self._caches["replay"], condition=lambda self: self._cache_condition)
+    def replay_points(self, kind: str) -> np.ndarray:
+        """The replay's frames on the map, (frames, images, 2) float32: each epoch's codes through the projection
+        fitted on the final codes (t-SNE cannot place other codes, so a replay is drawn in the linear view)."""
+        if self.replay_epochs(kind) is None:
+            raise ValueError(f"the {kind.upper()} of this pair has no training replay")
+        codes = self.pair.replays[kind].codes
+        frames, images, latent_dim = codes.shape
+        flat = self.projections[kind](codes.reshape(-1, latent_dim).astype(np.float32))
+        return flat.astype(np.float32).reshape(frames, images, 2)
 
     # --- 2-d views -------------------------------------------------------------------
     @cachedmethod(lambda self: self._caches["tsne"], condition=lambda self: self._cache_condition)

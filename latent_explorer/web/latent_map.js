@@ -37,6 +37,7 @@
  * @property {boolean} webgl false once the server heard that this browser has no WebGL
  * @property {?Object} layers drawn under the points (web/map_layers.js)
  * @property {?{mean: number[], components: number[][], names: string[]}} projection two latent axes
+ * @property {?{pack: string, epochs: number[]}} replay the training replay's frames (web/map_replay.js), when open
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -219,6 +220,7 @@ class LatentMap {
       this.setRegion(data.region, false);
       if (data.region_members) this.setMembers(lxBits(data.region_members, this.x.length));
     }
+    lxSyncReplay(this, data.replay);
     const newView = this.viewKey !== data.view_key;
     this.viewKey = data.view_key;
     this.message.style.display = 'none';
@@ -459,6 +461,7 @@ class LatentMap {
     } else {
       await this.Plotly.react(this.overlay, traces, layout, this.config());
     }
+    if (this.replay) this.replay.redrawn();
     this.pointsDrawn(newView ? 'new view' : 'points');
   }
 
@@ -1001,6 +1004,10 @@ class LatentMap {
       this.cursor = [Math.min(a.left + a.width, Math.max(a.left, x + dx * step)),
                      Math.min(a.top + a.height, Math.max(a.top, y + dy * step))];
     } else if (event.key === 'Enter' || event.key === ' ') {
+      if (this.replay && this.replay.takePress()) {
+        event.preventDefault();
+        return;
+      }
       const index = this.nearestShown(...this.cursor);
       if (index !== null) {
         this.selectPoint(index);
@@ -1103,6 +1110,7 @@ class LatentMap {
 
   click(px, py) {
     if (!this.insidePlot(px, py)) return;
+    if (this.replay && this.replay.takePress()) return;
     const probe = this.probeCode();
     if (probe) {
       const [qx, qy] = this.toPx(...probe.position);
@@ -1178,6 +1186,7 @@ class LatentMap {
   // --- the lens: what the decoder makes of the spot under the cursor ----------------------------------
 
   showHover(px, py) {
+    if (this.replay && this.replay.showingPast()) return; // the points are not where the hit test looks
     const index = this.insidePlot(px, py) ? this.pointAt(px, py) : null;
     if (index !== null) {
       this.tooltip.textContent = this.describe(index);

@@ -147,8 +147,8 @@ def test_nan_in_a_later_epoch_restores_the_previous_epoch(digits, monkeypatch):
     poison = {"on": False}
     real_batch_losses = training._batch_losses
 
-    def batch_losses(*args):
-        reconstruction, kl = real_batch_losses(*args)
+    def batch_losses(*args, **kwargs):
+        reconstruction, kl = real_batch_losses(*args, **kwargs)
         if poison["on"]:
             reconstruction = reconstruction * float("nan")
         return reconstruction, kl
