@@ -137,6 +137,70 @@ def elbo_per_image(model, images: torch.Tensor, loss: str = "bce", batch_size: i
     return torch.cat(out).double().numpy() if out else np.zeros(0)
 
 
+# The per-point quantities a map can be coloured by (besides the class), with their titles and units.
+POINT_QUANTITIES = {
+    "kl": "KL(q(z|x) ‖ p(z)), nats",
+    "reconstruction": "E[log p(x|z)], nats",
+    "elbo": "ELBO, nats",
+    "log_px": "log p(x), nats",
+    "gap": "log p(x) − ELBO, nats",
+    "sigma": "mean σ of q(z|x)",
+    "neighbour": "distance to the nearest neighbour in z",
+}
+# The ones that need log p(x), the importance-weighted estimate computed in the background.
+NEEDS_LOG_PX = ("log_px", "gap")
+
+
+def nearest_neighbour_distance(codes: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Euclidean distance from each code to the closest other code; (N,). Chunked, so N x N is never held."""
+    codes_t = torch.as_tensor(codes, dtype=torch.float64)
+    out = []
+    for start in range(0, len(codes_t), chunk):
+        distances = torch.cdist(codes_t[start:start + chunk], codes_t)
+        rows = torch.arange(len(distances))
+        distances[rows, rows + start] = math.inf  # not itself
+        out.append(distances.min(1).values)
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+@torch.no_grad()
+def point_quantities(model, images: torch.Tensor, loss: str = "bce", log_px: np.ndarray | None = None,
+                     batch_size: int = 2048, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every quantity of ``POINT_QUANTITIES`` for each image, (N,) arrays keyed as there, from one VAE.
+
+    The reconstruction term and the ELBO use one sampled z per image, drawn exactly as ``elbo_per_image`` draws
+    them, so the ELBO here is the one the gap of ``Likelihoods`` subtracts. ``log_px`` (the importance-weighted
+    estimate, ``LikelihoodJob``'s) adds "log_px" and "gap"; without it they are absent.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    parts: dict[str, list[torch.Tensor]] = {"kl": [], "reconstruction": [], "sigma": [], "mu": []}
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(model.device)
+        reconstruction, kl = _batch_losses(model, x, loss, generator)
+        mu, logvar = model.encode(x)
+        parts["reconstruction"].append(-reconstruction.cpu())
+        parts["kl"].append(kl.cpu())
+        parts["sigma"].append(torch.exp(0.5 * logvar.float()).mean(1).cpu())
+        parts["mu"].append(mu.float().cpu())
+    model.train(was_training)
+    if not parts["mu"]:
+        empty = np.zeros(0)
+        return {name: empty for name in POINT_QUANTITIES if name not in NEEDS_LOG_PX or log_px is not None}
+    values = {name: torch.cat(chunks).double().numpy() for name, chunks in parts.items()}
+    quantities = {"kl": values["kl"], "reconstruction": values["reconstruction"],
+                  "elbo": values["reconstruction"] - values["kl"], "sigma": values["sigma"],
+                  "neighbour": nearest_neighbour_distance(values["mu"])}
+    if log_px is not None:
+        log_px = np.asarray(log_px, dtype=np.float64)
+        if log_px.shape != quantities["elbo"].shape:
+            raise ValueError(f"log p(x) has {log_px.shape[0]} values for {len(quantities['elbo'])} images")
+        quantities["log_px"] = log_px
+        quantities["gap"] = log_px - quantities["elbo"]
+    return quantities
+
+
 @dataclass(frozen=True)
 class Likelihoods:
     """log p(x) and the ELBO of each image of a set, in nats."""

@@ -19,7 +19,14 @@ import torch
 from cachetools import LRUCache, cachedmethod
 
 from .data import DATASETS, ImageDataset, is_available, load_dataset
-from .diagnostics import PAGE_LOG_PX_SAMPLES, LikelihoodJob, images_like, in_prior_hole, prior_hole_fraction
+from .diagnostics import (
+    PAGE_LOG_PX_SAMPLES,
+    LikelihoodJob,
+    images_like,
+    in_prior_hole,
+    point_quantities,
+    prior_hole_fraction,
+)
 from .images import tile
 from .latent import (
     Encoding,
@@ -74,7 +81,7 @@ class Workspace:
         self._cache_condition = threading.Condition()
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
                         "summary": LRUCache(4), "all": LRUCache(1), "holes": LRUCache(1),
-                        "likelihoods": LRUCache(8)}
+                        "likelihoods": LRUCache(8), "quantities": LRUCache(2)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -266,6 +273,20 @@ class Workspace:
                 jobs[(key, samples)] = LikelihoodJob(self.vae, lambda: images_like(images(), shape), self.loss("vae"),
                                                      samples, seed=0 if key == HELD_OUT else 1)
             return jobs[(key, samples)]
+
+    @cachedmethod(lambda self: self._caches["quantities"], condition=lambda self: self._cache_condition)
+    def point_quantities(self, with_log_px: bool = False) -> dict[str, np.ndarray]:
+        """The VAE's per-point quantities of the held-out images (diagnostics.point_quantities; cached). With
+        ``with_log_px``, log p(x) and the gap too, from the held-out likelihood job, which must have finished."""
+        if self.vae is None:
+            raise ValueError("per-point quantities need a VAE, and this pair holds none")
+        log_px = None
+        if with_log_px:
+            job = self.likelihood_job(HELD_OUT)
+            if job.result is None:
+                raise ValueError("log p(x) of the held-out images is not computed yet")
+            log_px = job.result.log_px
+        return point_quantities(self.vae, self.dataset.images("test"), self.loss("vae"), log_px=log_px)
 
     def in_prior_hole(self, z: np.ndarray) -> np.ndarray:
         """Whether each code z lies where the prior has ten times the density of the VAE's held-out codes."""
