@@ -14,9 +14,10 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import components, events, pages, probe, selection, session, widgets
+from latent_explorer import colouring, components, events, pages, probe, selection, session, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
+from vae_core.diagnostics import NEEDS_LOG_PX, PAGE_LOG_PX_SAMPLES, LikelihoodJob
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
@@ -29,6 +30,7 @@ REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
 COLOUR_BLIND = "colour_blind_palette"
+LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s background computation while it runs
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -122,6 +124,48 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
     return kind, view, show_posterior, show_background and can_tile, every_image
 
 
+def colour_control(ws: Workspace) -> str:
+    """What the points are coloured by; while log p(x) is being computed, its progress (the map keeps its class
+    colours meanwhile and takes the new ones when it is done)."""
+    options = colouring.choices(ws)
+    if st.session_state.get(session.COLOUR_BY) not in options:
+        st.session_state[session.COLOUR_BY] = colouring.CLASS
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    quantity = row.selectbox(
+        "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=260,
+        disabled=len(options) == 1,
+        help="Class, or a number of each held-out image under the VAE, on a colour bar. log p(x) is an "
+             f"importance-weighted estimate (K = {PAGE_LOG_PX_SAMPLES}), computed once per model in the background; "
+             "the gap log p(x) − ELBO is what the bound leaves out.")
+    if quantity in NEEDS_LOG_PX:
+        job = colouring.log_px_job(ws)
+        with row:
+            if not job.finished:
+                st.fragment(run_every=LOG_PX_POLL_S)(log_px_progress)(job)
+            elif job.error:
+                st.warning(f"log p(x) could not be computed: {widgets.plain(job.error, 300)}; colouring by class.")
+    return quantity
+
+
+def log_px_progress(job: LikelihoodJob) -> None:
+    if job.finished:
+        st.rerun()  # the values are in: draw the map with them, and stop polling
+    st.progress(job.progress, text=f"Computing log p(x) for the colours: {job.done_images:,} images of "
+                                   f"{job.total_images:,}. The map shows the classes meanwhile.")
+
+
+def map_colour(ws: Workspace, quantity: str, slot) -> dict | None:
+    """MapData.colour_by for the chosen quantity, its values sent in a pack; None for class colours (also while
+    log p(x) is being computed)."""
+    quantity_values = colouring.values(ws, quantity)
+    if quantity_values is None:
+        return None
+    colour_pack = colouring.pack(quantity, quantity_values)
+    with slot:
+        components.send_pack(colour_pack)
+    return colouring.map_colour(colour_pack, quantity, quantity_values, bool(st.session_state.get(COLOUR_BLIND)))
+
+
 def class_colours() -> tuple[str, ...]:
     """The class palette of the map and of the selection's chart."""
     return COLOUR_BLIND_CLASS_COLOURS if st.session_state.get(COLOUR_BLIND) else CLASS_COLOURS
@@ -158,7 +202,8 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 
 
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
-             show_posterior: bool, show_background: bool, eps: np.ndarray | None) -> components.MapData:
+             show_posterior: bool, show_background: bool, eps: np.ndarray | None,
+             colour_by: dict | None = None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -178,7 +223,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         location=st.session_state.get(DECODED_AT) if view == "z" else None,
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
-        probe=probe.map_data(ws), lens=lens, server_background=server_background)
+        probe=probe.map_data(ws), lens=lens, server_background=server_background, colour_by=colour_by)
 
 
 def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
@@ -192,10 +237,11 @@ def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
         st.caption("The box or lasso caught no data points.")
         return
     takeaway = st.container(horizontal=True, gap="small")
-    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind),
+    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind, colour_quantities(ws)),
                              file_name="selection.csv", mime="text/csv", icon=":material/download:",
                              key="selection_csv", on_click="ignore",
-                             help="Index, class, split, μ, σ and KL of each selected image.")
+                             help="Index, class, split, μ, σ and KL of each selected image, the quantity the "
+                                  "map is coloured by, and log p(x) once computed.")
     takeaway.download_button("Images (zip)", lambda: selection.selection_zip(ws, indices),
                              file_name="selection.zip", mime="application/zip", icon=":material/download:",
                              key="selection_zip", on_click="ignore", help="The selected images as PNG files.")
@@ -210,6 +256,15 @@ def region_panel(ws: Workspace, points: np.ndarray, kind: str) -> None:
         colours = [palette[c % len(palette)] for c in range(len(ws.class_names))]
         st.plotly_chart(bar_chart(counts, "", "images", labels=list(ws.class_names), colour=colours, height=220),
                         key="selection_counts")
+
+
+def colour_quantities(ws: Workspace) -> dict[str, np.ndarray]:
+    """The selection CSV's extra columns: the quantity the map is coloured by, and log p(x) and the gap once
+    computed."""
+    quantity = st.session_state.get(session.COLOUR_BY, colouring.CLASS)
+    at_hand = colouring.computed(ws)
+    wanted = {quantity, *NEEDS_LOG_PX} - {colouring.CLASS, "kl"}  # the table has the KL already
+    return {colouring.CSV_COLUMNS[name]: at_hand[name] for name in wanted if name in at_hand}
 
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
@@ -257,7 +312,7 @@ def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | N
 
 
 def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None,
-                 pack_id: str, every_image: bool) -> None:
+                 pack_id: str, every_image: bool, colour_by: dict | None = None) -> None:
     shown = probe.showing(ws)
     if index is not None:
         server = point_tiles(ws, index, eps, every_image)
@@ -270,7 +325,7 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         "location": list(location) if location is not None else None, "location_kind": kind,
         "eps": None if eps is None else eps.tolist(), "neighbours": NEIGHBOURS, "server": server,
         "hint": HINT, "ack": ack(CARD_KEY),
-        "probe": probe.map_data(ws),
+        "probe": probe.map_data(ws), "colour": colour_by,
     }, key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
@@ -344,6 +399,7 @@ def location_details(location) -> None:
 @st.fragment
 def explorer(ws: Workspace) -> None:
     kind, view, show_posterior, show_background, every_image = map_controls(ws)
+    quantity = colour_control(ws)
     index = session.selected_index()
     location = st.session_state.get(DECODED_AT) if view == "z" else None
     eps = posterior_noise(ws)
@@ -351,18 +407,19 @@ def explorer(ws: Workspace) -> None:
     # its state) whether or not a pack is sent.
     slot = components.hidden_slot("packs")
     pack_id = codes_pack(ws, every_image, slot)
+    colour_by = map_colour(ws, quantity, slot)
     # Equal halves: the card's numbers and formulas keep their width from 1024 px up (columns stack on a phone).
     left, right = st.columns(2, gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
         selection_slot = st.container()
-        inspect_card(ws, index, location, kind, eps, pack_id, every_image)
+        inspect_card(ws, index, location, kind, eps, pack_id, every_image, colour_by)
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot)
         components.latent_map(
-            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps),
+            map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps, colour_by),
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
             on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe)
         if view == "tsne" and show_posterior:

@@ -165,6 +165,9 @@ class MapData:
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
+    # {pack, array, quantity, label, title, colorscale, cmin, cmax}: the held-out points coloured by a per-point
+    # quantity (latent_explorer/colouring.py) on a colour bar; None: by class
+    colour_by: dict | None = None
 
     def to_data(self) -> dict:
         return asdict(self)

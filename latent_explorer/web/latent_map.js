@@ -29,6 +29,8 @@
  * @property {?Object} probe
  * @property {?{z: number[], pixels: string}} lens
  * @property {?{uri: string, extent: number[][]}} server_background
+ * @property {?{pack: string, array: string, quantity: string, label: string, title: string, colorscale: string,
+ *             cmin: number, cmax: number}} colour_by the held-out points coloured by a quantity, else by class
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -43,6 +45,8 @@ const LM_INSET_BELOW = 40;      // below this 2σ width on the map (CSS pixels),
 const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are visible, the points become images
 const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
+const LM_COLOUR_BAR_ROOM = 86; // pixels right of the plot for the colour bar of a quantity
+const LM_UNCOLOURED = '#bbbbbb'; // points without a value of the quantity (the training split)
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
@@ -177,11 +181,14 @@ class LatentMap {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
     const pointsPack = data.points ? await lxWhenPack(data.points.pack) : pack;
+    const colourPack = data.colour_by ? await lxWhenPack(data.colour_by.pack) : null;
     const Plotly = await lxWhenPlotly();
     if (this.data !== data) return; // a newer render arrived while waiting
     this.Plotly = Plotly;
     const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points]);
     this.pack = pack;
+    this.colourValues = colourPack ? colourPack.arrays[data.colour_by.array] : null;
+    this.host.dataset.colourBy = colourPack ? data.colour_by.quantity : 'class';
     this.kind = data.kind;
     this.model = pack.meta.models[data.kind];
     this.decoder = lxDecoder(pack, data.kind);
@@ -220,7 +227,8 @@ class LatentMap {
     else if (fresh) this.showLensAtRest();
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
-    const sceneKey = JSON.stringify([this.pointsKey, this.region, this.viewKey, data.colours, data.height]);
+    const sceneKey = JSON.stringify([this.pointsKey, this.region, this.viewKey, data.colours, data.height,
+                                     data.colour_by]);
     if (sceneKey !== this.sceneKey || !this.plotted) {
       this.sceneKey = sceneKey;
       await this.drawPoints(newView);
@@ -292,6 +300,40 @@ class LatentMap {
     return colours[c % colours.length];
   }
 
+  // --- colour by a quantity: the held-out points on one colour axis, with its colour bar -------------------
+
+  colouredByQuantity() {
+    return !!this.colourValues;
+  }
+
+  // A trace's marker colours: its class's colour, or each point's value of the quantity on the shared colour
+  // axis (points without a value, the training split's, in grey).
+  markerColour(indices, c) {
+    if (!this.colouredByQuantity()) return {color: this.colour(c)};
+    const values = this.colourValues;
+    if (indices[indices.length - 1] >= values.length) return {color: LM_UNCOLOURED};
+    return {color: indices.map((i) => values[i]), coloraxis: 'coloraxis'};
+  }
+
+  colourAxis() {
+    const colour = this.data.colour_by;
+    return {
+      colorscale: colour.colorscale, cmin: colour.cmin, cmax: colour.cmax,
+      colorbar: {title: {text: colour.title, side: 'right'}, thickness: 12, len: 0.9, y: 0.5, yanchor: 'middle',
+                 x: 1, xanchor: 'left', xpad: 8, outlinewidth: 0, tickfont: {size: 11}},
+    };
+  }
+
+  // The quantity's value of one point, as the hover and the card say it ('' without one).
+  valueText(index) {
+    if (!this.colouredByQuantity() || index >= this.colourValues.length) return '';
+    return ` · ${this.data.colour_by.label} ${lxFormatValue(this.colourValues[index])}`;
+  }
+
+  margin() {
+    return this.colouredByQuantity() ? {...LM_MARGIN, r: LM_MARGIN.r + LM_COLOUR_BAR_ROOM} : LM_MARGIN;
+  }
+
   // --- the figure --------------------------------------------------------------------------------------
 
   // One trace per split and class, training first (under the held-out points); the class legend toggles a
@@ -313,7 +355,7 @@ class LatentMap {
         const trace = {
           type: this.webgl ? 'scattergl' : 'scatter', mode: 'markers', x, y, name: names[c],
           legendgroup: 'class-' + c, showlegend: split === 'held-out', hoverinfo: 'none',
-          marker: {color: this.colour(c), size: style.size, opacity: style.opacity},
+          marker: {...this.markerColour(indices, c), size: style.size, opacity: style.opacity},
           visible: this.hidden.has(c) || this.hiddenSplits.has(split) ? 'legendonly' : true,
         };
         if (this.members) {
@@ -343,9 +385,9 @@ class LatentMap {
   figureHeight(width) {
     if (!this.data.equal_axes) return this.data.height;
     const [[x0, x1], [y0, y1]] = this.data.extent;
-    const plotWidth = width - LM_MARGIN.l - LM_MARGIN.r;
+    const margin = this.margin(), plotWidth = width - margin.l - margin.r;
     return Math.round(Math.min(this.data.height, Math.max(360,
-      plotWidth * (y1 - y0) / (x1 - x0) + LM_MARGIN.t + LM_MARGIN.b)));
+      plotWidth * (y1 - y0) / (x1 - x0) + margin.t + margin.b)));
   }
 
   layout(width, keepView) {
@@ -356,7 +398,7 @@ class LatentMap {
     });
     const layout = {
       width, height: this.figureHeight(width) + LM_LEGEND_ROOM,
-      margin: {...LM_MARGIN, b: LM_MARGIN.b + LM_LEGEND_ROOM},
+      margin: {...this.margin(), b: LM_MARGIN.b + LM_LEGEND_ROOM},
       xaxis: axis(this.data.axis_titles[0], [x0, x1]), yaxis: axis(this.data.axis_titles[1], [y0, y1]),
       dragmode: this.dragmode || 'pan', hovermode: false, selectdirection: 'any',
       showlegend: true, uirevision: this.viewKey, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
@@ -370,6 +412,7 @@ class LatentMap {
       selectionrevision: this.regionRevision,
     };
     if (this.data.equal_axes) layout.yaxis.scaleanchor = 'x';
+    if (this.colouredByQuantity()) layout.coloraxis = this.colourAxis();
     if (keepView && this.plotted) {
       const full = this.overlay._fullLayout;
       layout.xaxis.range = full.xaxis.range.slice();
@@ -898,7 +941,7 @@ class LatentMap {
   describe(index) {
     const name = this.pack.meta.class_names[this.labels[index]];
     const split = this.heldOut() < this.x.length ? (index < this.heldOut() ? ' · held-out' : ' · training') : '';
-    return `#${index} · ${name}${split}`;
+    return `#${index} · ${name}${split}${this.valueText(index)}`;
   }
 
   onKey(event) {
@@ -1152,6 +1195,11 @@ class LatentMap {
   hideTooltip() {
     this.tooltip.style.display = 'none';
   }
+}
+
+// A quantity's value in a few significant digits (KL 3.21, log p(x) -245.3, σ 0.0412).
+function lxFormatValue(value) {
+  return Math.abs(value) >= 100 ? value.toFixed(1) : Number(value.toPrecision(3)).toString();
 }
 
 // 1 for points inside a box ([[x0, y0], [x1, y1]]) or a lasso polygon (even-odd rule), else 0.
