@@ -46,7 +46,8 @@ const LM_IMAGE_MARKS = 400;    // zoomed in until at most this many points are v
 const LM_MARK_SIZE = 26;        // an image mark's side, CSS pixels
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
 const LM_COLOUR_BAR_ROOM = 86; // pixels right of the plot for the colour bar of a quantity
-const LM_UNCOLOURED = '#bbbbbb'; // points without a value of the quantity (the training split)
+const LM_UNCOLOURED = '#bbbbbb';
+const LM_LEGEND_GREY = '#777777'; // the class legend's swatches while the points show a quantity // points without a value of the quantity (the training split)
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
@@ -315,6 +316,19 @@ class LatentMap {
     return {color: indices.map((i) => values[i]), coloraxis: 'coloraxis'};
   }
 
+  // Coloured by a quantity, the points' colours no longer name their class: the class legend gets entries of its
+  // own, in one neutral grey (a class colour would read as a value of the colour bar), that toggle the classes
+  // as before (onLegendClick).
+  classLegend(names) {
+    return names.map((name, c) => {
+      this.traceOf.push({split: null, c});
+      return {
+        type: 'scatter', mode: 'markers', x: [null], y: [null], name, legendgroup: 'class-' + c, hoverinfo: 'none',
+        marker: {color: LM_LEGEND_GREY, size: 8}, visible: this.hidden.has(c) ? 'legendonly' : true,
+      };
+    });
+  }
+
   colourAxis() {
     const colour = this.data.colour_by;
     return {
@@ -354,7 +368,7 @@ class LatentMap {
         indices.forEach((i, k) => { x[k] = this.x[i]; y[k] = this.y[i]; });
         const trace = {
           type: this.webgl ? 'scattergl' : 'scatter', mode: 'markers', x, y, name: names[c],
-          legendgroup: 'class-' + c, showlegend: split === 'held-out', hoverinfo: 'none',
+          legendgroup: 'class-' + c, showlegend: split === 'held-out' && !this.colouredByQuantity(), hoverinfo: 'none',
           marker: {...this.markerColour(indices, c), size: style.size, opacity: style.opacity},
           visible: this.hidden.has(c) || this.hiddenSplits.has(split) ? 'legendonly' : true,
         };
@@ -366,6 +380,7 @@ class LatentMap {
         this.traceOf.push({split, c});
       });
     }
+    if (this.colouredByQuantity()) traces.push(...this.classLegend(names));
     if (heldOut < n) {
       for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
         if (!this.webgl && split === 'training') continue;
@@ -412,7 +427,10 @@ class LatentMap {
       selectionrevision: this.regionRevision,
     };
     if (this.data.equal_axes) layout.yaxis.scaleanchor = 'x';
-    if (this.colouredByQuantity()) layout.coloraxis = this.colourAxis();
+    if (this.colouredByQuantity()) {
+      layout.coloraxis = this.colourAxis();
+      layout.legend.title = {text: 'class', font: {size: 12}};
+    }
     if (keepView && this.plotted) {
       const full = this.overlay._fullLayout;
       layout.xaxis.range = full.xaxis.range.slice();
