@@ -17,7 +17,8 @@ import streamlit as st
 from latent_explorer import colouring, components, events, pages, probe, selection, session, widgets
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
-from vae_core.diagnostics import NEEDS_LOG_PX, PAGE_LOG_PX_SAMPLES, LikelihoodJob
+from vae_core import diagnostics
+from vae_core.diagnostics import NEEDS_LOG_PX, LikelihoodJob
 from vae_core.images import png_bytes
 from vae_core.latent import PointAnalysis, points_in_region, prior_samples, reparameterized_draws
 from vae_core.models import KIND_TITLES
@@ -135,8 +136,8 @@ def colour_control(ws: Workspace) -> str:
         "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=260,
         disabled=len(options) == 1,
         help="Class, or a number of each held-out image under the VAE, on a colour bar. log p(x) is an "
-             f"importance-weighted estimate (K = {PAGE_LOG_PX_SAMPLES}), computed once per model in the background; "
-             "the gap log p(x) − ELBO is what the bound leaves out.")
+             f"importance-weighted estimate (K = {diagnostics.PAGE_LOG_PX_SAMPLES}), computed once per model in the "
+             "background; the gap log p(x) − ELBO is what the bound leaves out.")
     if quantity in NEEDS_LOG_PX:
         job = colouring.log_px_job(ws)
         with row:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from vae_core import diagnostics
 from vae_core.diagnostics import NEEDS_LOG_PX, POINT_QUANTITIES, LikelihoodJob
 from vae_core.workspace import HELD_OUT, Workspace
 
@@ -36,8 +37,8 @@ def choices(ws: Workspace) -> list[str]:
 
 
 def log_px_job(ws: Workspace) -> LikelihoodJob:
-    """The held-out images' log p(x), started in the background unless it already runs or ran."""
-    return started(ws.likelihood_job(HELD_OUT))
+    """The held-out images' log p(x), started in the background unless it already runs or ran (Compare's too)."""
+    return started(ws.likelihood_job(HELD_OUT, samples=diagnostics.PAGE_LOG_PX_SAMPLES))
 
 
 def values(ws: Workspace, quantity: str) -> np.ndarray | None:
@@ -48,7 +49,7 @@ def values(ws: Workspace, quantity: str) -> np.ndarray | None:
         job = log_px_job(ws)
         if job.result is None:
             return None
-        return ws.point_quantities(with_log_px=True)[quantity]
+        return ws.point_quantities(job.samples)[quantity]
     return ws.point_quantities()[quantity]
 
 
@@ -56,8 +57,8 @@ def computed(ws: Workspace) -> dict[str, np.ndarray]:
     """Every quantity already at hand without waiting: log p(x) and the gap only once their job has finished."""
     if ws.vae is None:
         return {}
-    job = ws.likelihood_job(HELD_OUT)
-    return ws.point_quantities(with_log_px=job.result is not None)
+    job = ws.likelihood_job(HELD_OUT, samples=diagnostics.PAGE_LOG_PX_SAMPLES)
+    return ws.point_quantities(job.samples if job.result is not None else None)
 
 
 def pack(quantity: str, quantity_values: np.ndarray) -> Pack:

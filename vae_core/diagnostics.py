@@ -15,6 +15,7 @@ Everything takes tensors or arrays and returns NumPy arrays or plain numbers, so
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,8 +33,21 @@ HOLE_RATIO = 10.0
 # log p(x) per image: K importance samples (the evaluate command's default too).
 LOG_PX_SAMPLES = 100
 # The pages' K, the same as the CLI's: 10,000 Fashion-MNIST images take about 5 s on two quiet CPU cores, minutes
-# on busy ones (benchmarks/README.md); tests lower it.
-PAGE_LOG_PX_SAMPLES = LOG_PX_SAMPLES
+# on busy ones (benchmarks/README.md); tests lower it, a host may set it (benchmarks/ui_latency.py raises it, so
+# that the computation outlasts the clicks it times).
+PAGE_LOG_PX_SAMPLES_ENV = "LATENT_EXPLORER_LOG_PX_SAMPLES"
+
+
+def _page_log_px_samples() -> int:
+    text = os.environ.get(PAGE_LOG_PX_SAMPLES_ENV, "")
+    if not text:
+        return LOG_PX_SAMPLES
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise ValueError(f"{PAGE_LOG_PX_SAMPLES_ENV} must be a whole number from 1 to 100000, not {text[:20]!r}")
+    return int(text)
+
+
+PAGE_LOG_PX_SAMPLES = _page_log_px_samples()
 
 
 def kl_per_dimension_mean(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:

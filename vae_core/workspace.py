@@ -275,14 +275,15 @@ class Workspace:
             return jobs[(key, samples)]
 
     @cachedmethod(lambda self: self._caches["quantities"], condition=lambda self: self._cache_condition)
-    def point_quantities(self, with_log_px: bool = False) -> dict[str, np.ndarray]:
+    def point_quantities(self, log_px_samples: int | None = None) -> dict[str, np.ndarray]:
         """The VAE's per-point quantities of the held-out images (diagnostics.point_quantities; cached). With
-        ``with_log_px``, log p(x) and the gap too, from the held-out likelihood job, which must have finished."""
+        ``log_px_samples`` (K), log p(x) and the gap too, from that held-out likelihood job, which must have
+        finished."""
         if self.vae is None:
             raise ValueError("per-point quantities need a VAE, and this pair holds none")
         log_px = None
-        if with_log_px:
-            job = self.likelihood_job(HELD_OUT)
+        if log_px_samples is not None:
+            job = self.likelihood_job(HELD_OUT, samples=log_px_samples)
             if job.result is None:
                 raise ValueError("log p(x) of the held-out images is not computed yet")
             log_px = job.result.log_px

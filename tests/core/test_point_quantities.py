@@ -9,8 +9,11 @@ import torch
 import torch.nn.functional as F
 from sklearn.neighbors import NearestNeighbors
 
+from vae_core import diagnostics
 from vae_core.diagnostics import (
+    LOG_PX_SAMPLES,
     NEEDS_LOG_PX,
+    PAGE_LOG_PX_SAMPLES_ENV,
     POINT_QUANTITIES,
     elbo_per_image,
     nearest_neighbour_distance,
@@ -82,3 +85,14 @@ def test_the_nearest_neighbour_distance_matches_scikit_learn(trained_vae, images
     # Chunks that split the codes give the same answer, and a point never counts as its own neighbour.
     np.testing.assert_allclose(nearest_neighbour_distance(mu, chunk=7), distances[:, 1], rtol=1e-5, atol=1e-6)
     assert nearest_neighbour_distance(np.array([[0.0, 0.0], [3.0, 4.0]])).tolist() == [5.0, 5.0]
+
+
+def test_a_host_sets_the_pages_k_and_a_bad_value_says_what_is_wrong(monkeypatch):
+    monkeypatch.delenv(PAGE_LOG_PX_SAMPLES_ENV, raising=False)
+    assert diagnostics._page_log_px_samples() == LOG_PX_SAMPLES
+    monkeypatch.setenv(PAGE_LOG_PX_SAMPLES_ENV, "2000")
+    assert diagnostics._page_log_px_samples() == 2000
+    for bad in ("0", "-5", "1e3", "²", "many"):
+        monkeypatch.setenv(PAGE_LOG_PX_SAMPLES_ENV, bad)
+        with pytest.raises(ValueError, match="must be a whole number from 1 to 100000"):
+            diagnostics._page_log_px_samples()
