@@ -168,6 +168,10 @@ class MapData:
     # {pack, array, quantity, label, title, colorscale, cmin, cmax}: the held-out points coloured by a per-point
     # quantity (latent_explorer/colouring.py) on a colour bar; None: by class
     colour_by: dict | None = None
+    overlays: list[dict] | None = None     # the page's own marks (latent_explorer/page_maps.py Overlay.to_data)
+    interactive: bool = True               # False: a map to look at, without inspect, lens, regions or keys
+    title: str | None = None
+    point_opacity: float | None = None     # the held-out points', where the page's marks must stand out
 
     def to_data(self) -> dict:
         return asdict(self)

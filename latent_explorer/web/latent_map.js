@@ -31,6 +31,21 @@
  * @property {?{uri: string, extent: number[][]}} server_background
  * @property {?{pack: string, array: string, quantity: string, label: string, title: string, colorscale: string,
  *             cmin: number, cmax: number}} colour_by the held-out points coloured by a quantity, else by class
+ * @property {?MapOverlay[]} overlays marks of the page (a path, a moved z, the prior's circles), with legend entries
+ * @property {boolean} interactive false: a map to look at (Edit, Sample, Compare), without inspect, lens or regions
+ * @property {?string} title
+ * @property {?number} point_opacity the held-out points' opacity, where the page's marks must stand out
+ */
+
+/**
+ * @typedef {Object} MapOverlay
+ * @property {string} name
+ * @property {number[][]} points [[x, y], ...] in map coordinates
+ * @property {string} colour
+ * @property {string} mode 'lines', 'markers' or 'lines+markers'
+ * @property {string} dash 'solid', 'dash' or 'dot'
+ * @property {number} size a marker's size, CSS pixels
+ * @property {string} symbol 'circle' or 'star'
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -95,7 +110,7 @@ class LatentMap {
   build() {
     const el = (tag, cls, text) => lxElement(tag, cls, text);
     this.frame = el('div', 'lm');
-    const bar = el('div', 'lm-bar');
+    const bar = this.bar = el('div', 'lm-bar');
     this.hint = el('span', 'lm-hint');
     const tools = el('div', 'lm-tools');
     this.clearButton = el('button', 'lm-tool lm-clear', 'Clear selection');
@@ -121,7 +136,7 @@ class LatentMap {
     this.fallback.style.display = 'none';
     // Beside the plot, never over it: the lens (the decode under the cursor) and the selected image's
     // posterior magnified, for posteriors too small to see on the map.
-    const aside = el('div', 'lm-aside');
+    const aside = this.aside = el('div', 'lm-aside');
     this.lensCard = el('div', 'lm-card lm-lens-card');
     this.lensTitle = el('div', 'lm-card-title');
     this.lens = el('canvas', 'lm-lens');
@@ -217,6 +232,7 @@ class LatentMap {
       : 'Hover a point to see its reconstruction · click it to inspect')
       + ' · zoom, pan, box and lasso in the toolbar · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
+    this.bar.style.display = this.aside.style.display = this.interactive() ? '' : 'none';
     this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
       + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
       + `that decodes where it stands${this.decodesHere() ? '' : ' (or shows the point under it)'}; `
@@ -252,7 +268,12 @@ class LatentMap {
   }
 
   decodesHere() {
-    return this.data.view === 'z';
+    return this.data.view === 'z' && this.interactive();
+  }
+
+  // Explore's map inspects, decodes and selects; the other pages' maps are to look at (zoom, pan, legend).
+  interactive() {
+    return this.data.interactive !== false;
   }
 
   loadPoints(pointsPack) {
@@ -329,6 +350,38 @@ class LatentMap {
     });
   }
 
+  // The page's marks are layout shapes (drawn with the selection's, never redrawing the points); each gets a
+  // legend entry of its look, which toggles nothing.
+  overlayLegend() {
+    return (this.data.overlays || []).map((overlay) => {
+      this.traceOf.push({split: null, c: null, overlay: true});
+      return {
+        type: 'scatter', mode: overlay.mode, x: [null], y: [null], name: overlay.name, hoverinfo: 'none',
+        line: {color: overlay.colour, dash: overlay.dash, width: 2},
+        marker: {color: overlay.colour, size: Math.min(overlay.size, 12), symbol: overlay.symbol === 'star' ? 'star' : 'circle'},
+      };
+    });
+  }
+
+  overlayShapes(marker) {
+    const shapes = [];
+    for (const overlay of this.data.overlays || []) {
+      if (overlay.mode.includes('lines') && overlay.points.length > 1) {
+        shapes.push({type: 'path', xref: 'x', yref: 'y', path: lxOpenPath(overlay.points),
+                     line: {color: overlay.colour, width: 2, dash: overlay.dash}});
+      }
+      if (overlay.mode.includes('markers')) {
+        const r = overlay.size / 2;
+        const path = overlay.symbol === 'star' ? lxStar(r, r * 0.45)
+          : `M${-r},0 A${r},${r} 0 1,0 ${r},0 A${r},${r} 0 1,0 ${-r},0 Z`;
+        for (const [x, y] of overlay.points) {
+          shapes.push(marker(x, y, path, {fillcolor: overlay.colour, line: {color: '#ffffff', width: 1}}));
+        }
+      }
+    }
+    return shapes;
+  }
+
   colourAxis() {
     const colour = this.data.colour_by;
     return {
@@ -369,7 +422,8 @@ class LatentMap {
         const trace = {
           type: this.webgl ? 'scattergl' : 'scatter', mode: 'markers', x, y, name: names[c],
           legendgroup: 'class-' + c, showlegend: split === 'held-out' && !this.colouredByQuantity(), hoverinfo: 'none',
-          marker: {...this.markerColour(indices, c), size: style.size, opacity: style.opacity},
+          marker: {...this.markerColour(indices, c), size: style.size,
+                   opacity: split === 'held-out' && this.data.point_opacity ? this.data.point_opacity : style.opacity},
           visible: this.hidden.has(c) || this.hiddenSplits.has(split) ? 'legendonly' : true,
         };
         if (this.members) {
@@ -381,6 +435,7 @@ class LatentMap {
       });
     }
     if (this.colouredByQuantity()) traces.push(...this.classLegend(names));
+    traces.push(...this.overlayLegend());
     if (heldOut < n) {
       for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
         if (!this.webgl && split === 'training') continue;
@@ -427,6 +482,11 @@ class LatentMap {
       selectionrevision: this.regionRevision,
     };
     if (this.data.equal_axes) layout.yaxis.scaleanchor = 'x';
+    if (this.data.title) {
+      layout.title = {text: this.data.title, x: 0, xanchor: 'left', y: 1, yanchor: 'top', yref: 'container',
+                      pad: {t: 6, l: 4}, font: {size: 14}};
+      layout.margin.t += 26;
+    }
     if (this.colouredByQuantity()) {
       layout.coloraxis = this.colourAxis();
       layout.legend.title = {text: 'class', font: {size: 12}};
@@ -442,7 +502,8 @@ class LatentMap {
   config() {
     return {
       displayModeBar: true, displaylogo: false, scrollZoom: true, responsive: false, doubleClick: 'reset',
-      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson'],
+      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson']
+        .concat(this.interactive() ? [] : ['select2d', 'lasso2d']),
       toImageButtonOptions: {filename: 'latent-map', format: 'png', scale: 2},
     };
   }
@@ -536,7 +597,7 @@ class LatentMap {
 
   onLegendClick(event) {
     const item = this.traceOf[event.curveNumber];
-    if (!item) return false;
+    if (!item || item.overlay) return false;
     const set = item.c === null ? this.hiddenSplits : this.hidden, key = item.c === null ? item.split : item.c;
     if (set.has(key)) set.delete(key); else set.add(key);
     const visible = this.traceOf.map(({split, c}) => (
@@ -799,6 +860,7 @@ class LatentMap {
       type: 'path', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', xanchor: x, yanchor: y,
       path, ...style,
     });
+    shapes.push(...this.overlayShapes(marker));
     if (this.region) {
       const v = this.region.vertices;
       const corners = this.region.shape === 'box'
@@ -963,7 +1025,7 @@ class LatentMap {
   }
 
   onKey(event) {
-    if (!this.plotted || !this.area) return;
+    if (!this.plotted || !this.area || !this.interactive()) return;
     const moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
     const a = this.area;
     if (!this.cursor) {
@@ -1078,7 +1140,7 @@ class LatentMap {
   }
 
   click(px, py) {
-    if (!this.insidePlot(px, py)) return;
+    if (!this.insidePlot(px, py) || !this.interactive()) return;
     const probe = this.probeCode();
     if (probe) {
       const [qx, qy] = this.toPx(...probe.position);
@@ -1150,7 +1212,7 @@ class LatentMap {
     } else {
       this.hideTooltip();
     }
-    if (!this.insidePlot(px, py)) return;
+    if (!this.insidePlot(px, py) || !this.interactive()) return;
     if (this.decodesHere()) {
       const z = this.toData(px, py);
       if (this.decoder) {
@@ -1213,6 +1275,21 @@ class LatentMap {
   hideTooltip() {
     this.tooltip.style.display = 'none';
   }
+}
+
+// An open SVG path through [x, y] points (a line of the page's marks).
+function lxOpenPath(points) {
+  return points.map(([x, y], k) => `${k ? 'L' : 'M'}${x},${y}`).join(' ');
+}
+
+// A five-pointed star around the origin, in pixels (outer and inner radius).
+function lxStar(outer, inner) {
+  const star = [];
+  for (let k = 0; k < 10; k++) {
+    const r = k % 2 ? inner : outer, a = Math.PI / 2 + (k * Math.PI) / 5;
+    star.push([r * Math.cos(a), r * Math.sin(a)]);
+  }
+  return lxPath(star);
 }
 
 // A quantity's value in a few significant digits (KL 3.21, log p(x) -245.3, σ 0.0412).
