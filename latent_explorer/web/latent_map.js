@@ -350,6 +350,19 @@ class LatentMap {
     });
   }
 
+  // Room under the plot for the legend's rows: at least LM_LEGEND_ROOM, more where a page's marks add entries
+  // that wrap onto further rows (an estimate from the names' lengths: the legend grows upwards from the bottom).
+  legendRoom(width) {
+    const names = this.pack.meta.class_names.concat((this.data.overlays || []).map((overlay) => overlay.name));
+    let rows = 1, used = 0;
+    for (const name of names) {
+      const entry = 46 + 7 * name.length;
+      if (used && used + entry > width - 20) { rows++; used = 0; }
+      used += entry;
+    }
+    return Math.max(LM_LEGEND_ROOM, 26 + 22 * rows);
+  }
+
   // The page's marks are layout shapes (drawn with the selection's, never redrawing the points); each gets a
   // legend entry of its look, which toggles nothing.
   overlayLegend() {
@@ -373,7 +386,7 @@ class LatentMap {
       if (overlay.mode.includes('markers')) {
         const r = overlay.size / 2;
         const path = overlay.symbol === 'star' ? lxStar(r, r * 0.45)
-          : `M${-r},0 A${r},${r} 0 1,0 ${r},0 A${r},${r} 0 1,0 ${-r},0 Z`;
+          : lxPath(Array.from({length: 16}, (_, k) => [r * Math.cos(k * Math.PI / 8), r * Math.sin(k * Math.PI / 8)]));
         for (const [x, y] of overlay.points) {
           shapes.push(marker(x, y, path, {fillcolor: overlay.colour, line: {color: '#ffffff', width: 1}}));
         }
@@ -467,8 +480,8 @@ class LatentMap {
       showline: true, linecolor: '#999999', mirror: true, ticks: '', automargin: false,
     });
     const layout = {
-      width, height: this.figureHeight(width) + LM_LEGEND_ROOM,
-      margin: {...this.margin(), b: LM_MARGIN.b + LM_LEGEND_ROOM},
+      width, height: this.figureHeight(width) + this.legendRoom(width),
+      margin: {...this.margin(), b: LM_MARGIN.b + this.legendRoom(width)},
       xaxis: axis(this.data.axis_titles[0], [x0, x1]), yaxis: axis(this.data.axis_titles[1], [y0, y1]),
       dragmode: this.dragmode || 'pan', hovermode: false, selectdirection: 'any',
       showlegend: true, uirevision: this.viewKey, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
