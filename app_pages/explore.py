@@ -443,7 +443,8 @@ def main() -> None:
     ws = session.active_workspace()
     st.title("Explore the latent space")
     st.markdown("A map of what the VAE learned: **hover the map to decode** any spot, **click a dot to inspect** it.")
-    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class.")
+    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class or by a "
+               "quantity of your choice (Colour by).")
     components.send_pack(workspace_pack(ws))
     explorer(ws)
 
