@@ -356,11 +356,13 @@ class LatentMap {
     const names = this.pack.meta.class_names.concat((this.data.overlays || []).map((overlay) => overlay.name));
     let rows = 1, used = 0;
     for (const name of names) {
-      const entry = 46 + 7 * name.length;
+      const entry = 57 + 7.5 * name.length;
       if (used && used + entry > width - 20) { rows++; used = 0; }
       used += entry;
     }
-    return Math.max(LM_LEGEND_ROOM, 26 + 22 * rows);
+    // A legend taller than its room pushes the x axis's title up onto the tick labels (Plotly keeps titles
+    // clear of legends).
+    return Math.max(LM_LEGEND_ROOM, 16 + 25 * rows);
   }
 
   // The page's marks are layout shapes (drawn with the selection's, never redrawing the points); each gets a

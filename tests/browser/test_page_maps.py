@@ -43,6 +43,8 @@ def check_the_map(page, key: str, marks: list[str]) -> dict:
     entries = boxes(page, f".st-key-{key} .legend .traces")
     titles = boxes(page, f".st-key-{key} .g-xtitle text, .st-key-{key} .g-ytitle text")
     assert len(titles) == 2 and not [(e, t) for e in entries for t in titles if overlap(e, t)]
+    ticks = boxes(page, f".st-key-{key} .xtick text")
+    assert not [t for t in ticks if overlap(t, titles[0])], "the x axis's title sits on its tick labels"
     assert not page.locator(f".st-key-{key} .lm-lens-card").is_visible()
     assert page.locator(f".st-key-{key} .modebar-btn[data-val='lasso']").count() == 0
     # A click on a drawn point: nothing selected, no event sent to the server (Compare's page polls its log p(x)
