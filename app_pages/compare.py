@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import figures, own_images, probe, session, widgets
+from latent_explorer import components, figures, own_images, page_maps, probe, session, widgets
 from latent_explorer.likelihood import started
+from latent_explorer.pack import workspace_pack
 from vae_core import diagnostics
 from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
 from vae_core.data import DATASETS
@@ -64,13 +65,11 @@ def latent_maps(ws) -> None:
                                "structure is easier to read.")
     shared_extent = figures.map_extent(np.concatenate([ws.map_points[kind] for kind in KINDS]))
     for column, kind in zip(st.columns(2), KINDS):
-        fig = figures.latent_map(figures.MapSpec(
-            points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
-            axis_titles=ws.projections[kind].axis_titles, title=f"{KIND_TITLES[kind]} codes μ(x)",
-            extent=shared_extent if same_axes else figures.map_extent(ws.map_points[kind]),
-            overlays=figures.prior_circle_overlays(projected), height=MAP_HEIGHT))
-        fig.update_layout(legend=dict(orientation="h", yanchor="top", y=-0.2))
-        column.plotly_chart(fig, width="stretch", key=f"compare_map_{kind}")
+        extent = shared_extent if same_axes else figures.map_extent(ws.map_points[kind])
+        with column:
+            page_maps.draw(page_maps.page_map(ws, kind, f"compare_map_{kind}", extent,
+                                              page_maps.prior_circles(projected), height=MAP_HEIGHT,
+                                              title=f"{KIND_TITLES[kind]} codes μ(x)"), key=f"compare_map_{kind}")
     coverage = {kind: prior_coverage(ws.encodings[kind].mu, 2.0) for kind in KINDS}
     inner = {kind: prior_coverage(ws.encodings[kind].mu, 1.0) for kind in KINDS}
     if projected:
@@ -253,6 +252,7 @@ def main() -> None:
         return
     st.caption("Both models compress an image to a few numbers and decode it back. The VAE also pays a KL "
                "price for codes that stray from N(0, I); this page shows what that buys and what it costs.")
+    components.send_pack(workspace_pack(ws))  # the codes the two maps draw
     reconstructions(ws)
     latent_maps(ws)
     prior_decodes(ws)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from latent_explorer import components, events, session, widgets
-from latent_explorer.figures import CLASS_COLOURS, MapSpec, Overlay, latent_map, map_extent
+from latent_explorer import components, events, page_maps, session, widgets
+from latent_explorer.figures import CLASS_COLOURS, map_extent
 from latent_explorer.pack import browser_decodes, workspace_pack
 from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
 from vae_core.models import KIND_TITLES
@@ -120,13 +120,11 @@ def attribute_editor(ws: Workspace) -> None:
         projection = ws.projections[kind]
         path = projection(lerp(base - direction, base + 2.5 * direction, 2))
         here = projection(moved)
-        spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
-                       axis_titles=projection.axis_titles, height=340,
-                       extent=map_extent(ws.map_points[kind], must_show=np.vstack([path, here])), overlays=[
-                           Overlay(path[:, 0], path[:, 1], "direction", colour="#111111", dash="dot"),
-                           Overlay(here[:, 0], here[:, 1], "moved z", colour="#D62728", mode="markers", size=14,
-                                   symbol="star")])
-        st.plotly_chart(latent_map(spec), key="attr_map")
+        page_maps.draw(page_maps.page_map(
+            ws, kind, "attr_map", map_extent(ws.map_points[kind], must_show=np.vstack([path, here])), height=340,
+            overlays=[page_maps.Overlay("direction", path, colour="#111111", dash="dot"),
+                      page_maps.Overlay("moved z", here, colour="#D62728", mode="markers", size=14, symbol="star")]),
+            key="attr_map")
 
 
 def main() -> None:

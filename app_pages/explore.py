@@ -15,11 +15,23 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import components, events, map_layers, pages, probe, selection, session, thumbnails, widgets
+from latent_explorer import (
+    colouring,
+    components,
+    events,
+    map_layers,
+    pages,
+    probe,
+    selection,
+    session,
+    thumbnails,
+    widgets,
+)
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from latent_explorer.replay import replay_extent, replay_pack
-from vae_core.diagnostics import kl_per_dimension_mean
+from vae_core import diagnostics
+from vae_core.diagnostics import NEEDS_LOG_PX, LikelihoodJob, kl_per_dimension_mean
 from vae_core.images import png_bytes
 from vae_core.latent import (
     LinearProjection,
@@ -51,6 +63,7 @@ DRAWN_PROJECTION = "map_drawn_projection"
 VIEW_LABELS = {"pca": "PCA", "tsne": "t-SNE", "active": "Active dimensions"}
 DECODING_VIEWS = ("z", "active")  # views whose every spot is a code (the decode follows the cursor)
 REPLAY = "map_replay"
+LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s background computation while it runs
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
@@ -242,6 +255,48 @@ def with_replay(data: components.MapData, ws: Workspace, kind: str, slot) -> com
                    extent=[list(extent[0]), list(extent[1])], view_key=data.view_key + "/replay")
 
 
+def colour_control(ws: Workspace) -> str:
+    """What the points are coloured by; while log p(x) is being computed, its progress (the map keeps its class
+    colours meanwhile and takes the new ones when it is done)."""
+    options = colouring.choices(ws)
+    if st.session_state.get(session.COLOUR_BY) not in options:
+        st.session_state[session.COLOUR_BY] = colouring.CLASS
+    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    quantity = row.selectbox(
+        "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=260,
+        disabled=len(options) == 1,
+        help="Class, or a number of each held-out image under the VAE, on a colour bar. log p(x) is an "
+             f"importance-weighted estimate (K = {diagnostics.PAGE_LOG_PX_SAMPLES}), computed once per model in the "
+             "background; the gap log p(x) − ELBO is what the bound leaves out.")
+    if quantity in NEEDS_LOG_PX:
+        job = colouring.log_px_job(ws)
+        with row:
+            if not job.finished:
+                st.fragment(run_every=LOG_PX_POLL_S)(log_px_progress)(job)
+            elif job.error:
+                st.warning(f"log p(x) could not be computed: {widgets.plain(job.error, 300)}; colouring by class.")
+    return quantity
+
+
+def log_px_progress(job: LikelihoodJob) -> None:
+    if job.finished:
+        st.rerun()  # the values are in: draw the map with them, and stop polling
+    st.progress(job.progress, text=f"Computing log p(x) for the colours: {job.done_images:,} images of "
+                                   f"{job.total_images:,}. The map shows the classes meanwhile.")
+
+
+def map_colour(ws: Workspace, quantity: str, slot) -> dict | None:
+    """MapData.colour_by for the chosen quantity, its values sent in a pack; None for class colours (also while
+    log p(x) is being computed)."""
+    quantity_values = colouring.values(ws, quantity)
+    if quantity_values is None:
+        return None
+    colour_pack = colouring.pack(quantity, quantity_values)
+    with slot:
+        components.send_pack(colour_pack)
+    return colouring.map_colour(colour_pack, quantity, quantity_values, bool(st.session_state.get(COLOUR_BLIND)))
+
+
 def class_colours() -> tuple[str, ...]:
     """The class palette of the map and of the selection's chart."""
     return COLOUR_BLIND_CLASS_COLOURS if st.session_state.get(COLOUR_BLIND) else CLASS_COLOURS
@@ -283,7 +338,7 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
 def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
              show_posterior: bool, show_background: bool, eps: np.ndarray | None,
              inside: np.ndarray | None, projection: LinearProjection | None = None,
-             layers: dict | None = None) -> components.MapData:
+             layers: dict | None = None, colour_by: dict | None = None) -> components.MapData:
     extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -313,7 +368,8 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         projection=None if axes is None else {
             "mean": projection.mean.tolist(), "components": projection.components.tolist(),
             "names": [dimension_name(projection.components[k].argmax()) for k in range(2)]},
-        region_members=None if inside is None else components.member_bits(inside, len(points)))
+        region_members=None if inside is None else components.member_bits(inside, len(points)),
+        colour_by=colour_by)
 
 
 def decoded_location(ws: Workspace, kind: str, view: str) -> tuple[float, ...] | None:
@@ -347,10 +403,11 @@ def region_panel(ws: Workspace, indices: np.ndarray | None, kind: str) -> None:
         st.caption("The box or lasso caught no data points.")
         return
     takeaway = st.container(horizontal=True, gap="small")
-    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind),
+    takeaway.download_button("Codes (CSV)", lambda: selection.selection_csv(ws, indices, kind, colour_quantities(ws)),
                              file_name="selection.csv", mime="text/csv", icon=":material/download:",
                              key="selection_csv", on_click="ignore",
-                             help="Index, class, split, μ, σ and KL of each selected image.")
+                             help="Index, class, split, μ, σ and KL of each selected image, the quantity the "
+                                  "map is coloured by, and log p(x) once computed.")
     takeaway.download_button("Images (zip)", lambda: selection.selection_zip(ws, indices),
                              file_name="selection.zip", mime="application/zip", icon=":material/download:",
                              key="selection_zip", on_click="ignore", help="The selected images as PNG files.")
@@ -383,14 +440,25 @@ def neighbour_downloads(ws: Workspace, neighbours: Callable[[], np.ndarray], kin
     """The card's nearest neighbours taken away, with the columns and files of a selection's downloads;
     found again only when a button is pressed."""
     takeaway = st.container(horizontal=True, gap="small", key="neighbour_downloads")
-    takeaway.download_button("Neighbours (CSV)", lambda: selection.selection_csv(ws, neighbours(), kind),
+    takeaway.download_button("Neighbours (CSV)", lambda: selection.selection_csv(
+                                 ws, neighbours(), kind, colour_quantities(ws)),
                              file_name=f"{stem}.csv", mime="text/csv", icon=":material/download:",
                              key="neighbours_csv", on_click="ignore",
-                             help=f"Index, class, split, μ, σ and KL of the {NEIGHBOURS} nearest neighbours.")
+                             help=f"Index, class, split, μ, σ and KL of the {NEIGHBOURS} nearest neighbours, and the "
+                                  "quantity the map is coloured by.")
     takeaway.download_button("Neighbours (zip)", lambda: selection.selection_zip(ws, neighbours()),
                              file_name=f"{stem}.zip", mime="application/zip", icon=":material/download:",
                              key="neighbours_zip", on_click="ignore",
                              help=f"The {NEIGHBOURS} nearest neighbours' images as PNG files.")
+
+
+def colour_quantities(ws: Workspace) -> dict[str, np.ndarray]:
+    """The selection CSV's extra columns: the quantity the map is coloured by, and log p(x) and the gap once
+    computed."""
+    quantity = st.session_state.get(session.COLOUR_BY, colouring.CLASS)
+    at_hand = colouring.computed(ws)
+    wanted = {quantity, *NEEDS_LOG_PX} - {colouring.CLASS, "kl"}  # the table has the KL already
+    return {colouring.CSV_COLUMNS[name]: at_hand[name] for name in wanted if name in at_hand}
 
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
@@ -438,7 +506,8 @@ def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | N
 
 
 def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None,
-                 pack_id: str, every_image: bool, location_label: str | None = None) -> None:
+                 pack_id: str, every_image: bool, location_label: str | None = None,
+                 colour_by: dict | None = None) -> None:
     shown = probe.showing(ws)
     if index is not None:
         server = point_tiles(ws, index, eps, every_image)
@@ -451,6 +520,7 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         location=list(location) if location is not None else None, location_kind=kind,
         eps=None if eps is None else eps.tolist(), neighbours=NEIGHBOURS, server=server,
         hint=HINT, ack=ack(CARD_KEY), probe=probe.map_data(ws), location_label=location_label,
+        colour=colour_by,
     ), key=CARD_KEY, on_point_change=lambda: on_point(CARD_KEY))
 
 
@@ -530,6 +600,7 @@ def explorer(ws: Workspace) -> None:
     st.session_state[DRAWN_PROJECTION] = projection if view in DECODING_VIEWS else None
     show_density = bool(st.session_state.get(SHOW_DENSITY)) and view == "z" and kind == "vae"
     replay_open = replay_control(ws, kind, view, every_image)
+    quantity = colour_control(ws)
     index = session.selected_index()
     location = decoded_location(ws, kind, view)
     eps = posterior_noise(ws)
@@ -538,6 +609,7 @@ def explorer(ws: Workspace) -> None:
     slot = components.hidden_slot("packs")
     pack_id = codes_pack(ws, every_image, slot)
     send_thumbnails(ws, pack_id, every_image, slot)
+    colour_by = map_colour(ws, quantity, slot)
     # Equal halves: the card's numbers and formulas keep their width from 1024 px up (columns stack on a phone).
     left, right = st.columns(2, gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
@@ -545,7 +617,7 @@ def explorer(ws: Workspace) -> None:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
         selection_slot = st.container()
         inspect_card(ws, index, location, kind, eps, pack_id, every_image,
-                     location_label(projection, location) if location is not None else None)
+                     location_label(projection, location) if location is not None else None, colour_by)
         details = st.container()
     with left:
         points, points_ref = map_points(ws, kind, view, every_image, slot, projection)
@@ -555,7 +627,7 @@ def explorer(ws: Workspace) -> None:
             with st.spinner("Computing q(z) and the prior's holes (once per model)…"):
                 layers = map_layers.density_layer(ws, map_extent(points))
         data = map_data(ws, kind, view, points, points_ref, pack_id, show_posterior, show_background, eps,
-                        inside, projection, layers)
+                        inside, projection, layers, colour_by)
         components.latent_map(
             with_replay(data, ws, kind, slot) if replay_open else data,
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
@@ -588,7 +660,8 @@ def main() -> None:
     ws = session.active_workspace()
     st.title("Explore the latent space")
     st.markdown("A map of what the VAE learned: **hover the map to decode** any spot, **click a dot to inspect** it.")
-    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class.")
+    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class or by a "
+               "quantity of your choice (Colour by).")
     components.send_pack(workspace_pack(ws))
     explorer(ws)
 

@@ -4,8 +4,9 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from latent_explorer import session, widgets
-from latent_explorer.figures import MapSpec, Overlay, latent_map, map_extent, prior_circle_overlays
+from latent_explorer import components, page_maps, session, widgets
+from latent_explorer.figures import map_extent
+from latent_explorer.pack import workspace_pack
 from vae_core.comparison import interpolation_partner
 from vae_core.diagnostics import HOLE_RATIO
 from vae_core.images import display_scale, framed_mosaic_png, png_bytes, tile
@@ -114,14 +115,12 @@ def strip(ws, kind: str, title: str, path: np.ndarray) -> None:
 def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> None:
     """Both paths over the held-out codes, in the map's coordinates (PCA above latent size 2)."""
     projection = ws.projections[kind]
-    overlays = [Overlay(*projection(path).T, name, colour=colour, mode="lines+markers", size=7)
+    overlays = [page_maps.Overlay(name, projection(path), colour=colour, mode="lines+markers", size=7)
                 for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
-    overlays += prior_circle_overlays(projected=projection.name == "pca")
+    overlays += page_maps.prior_circles(projected=projection.name == "pca")
     extent = map_extent(ws.map_points[kind], must_show=np.vstack([projection(linear), projection(spherical)]))
-    spec = MapSpec(points=ws.map_points[kind], labels=ws.labels, class_names=ws.class_names,
-                   axis_titles=projection.axis_titles, extent=extent, overlays=overlays, height=380,
-                   point_opacity=0.25)
-    st.plotly_chart(latent_map(spec), key="interpolation_map")
+    page_maps.draw(page_maps.page_map(ws, kind, "interpolation_map", extent, overlays, height=380, point_opacity=0.25),
+                   key="interpolation_map")
 
 
 def interpolation(ws, kind: str, drawn: np.ndarray) -> None:
@@ -160,6 +159,7 @@ def main() -> None:
     with share:
         widgets.share_link()
     ws = session.active_workspace()
+    components.send_pack(workspace_pack(ws))  # the codes the interpolation map draws
     kind = ws.main_kind
     if kind == "vae":
         st.caption("A VAE is trained so that its codes follow the prior N(0, I). Drawing z from the prior and "

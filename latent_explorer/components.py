@@ -205,6 +205,13 @@ class MapData:
     layers: dict | None = None            # drawn under the points: latent_explorer/map_layers.py density_layer
     projection: dict | None = None        # {mean, components, names}: two latent axes (view "active"), else the pack's
     replay: dict | None = None            # {pack, epochs}: the training replay's frames, while it is open
+    # {pack, array, quantity, label, title, colorscale, cmin, cmax}: the held-out points coloured by a per-point
+    # quantity (latent_explorer/colouring.py) on a colour bar; None: by class
+    colour_by: dict | None = None
+    overlays: list[dict] | None = None     # the page's own marks (latent_explorer/page_maps.py Overlay.to_data)
+    interactive: bool = True               # False: a map to look at, without inspect, lens, regions or keys
+    title: str | None = None
+    point_opacity: float | None = None     # the held-out points', where the page's marks must stand out
 
     def to_data(self) -> dict:
         return asdict(self)
@@ -227,6 +234,7 @@ class CardData:
     ack: int                              # the sequence number of the last event the server handled
     probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
     location_label: str | None = None     # how the heading names a decoded spot on two of many axes, else z = (…)
+    colour: dict | None = None            # the map's colour_by: the card says the point's value
 
     def to_data(self) -> dict:
         return asdict(self)

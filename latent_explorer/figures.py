@@ -1,13 +1,12 @@
-"""Plotly figures: static latent maps, bar charts, curves. Pure functions of arrays: no Streamlit here."""
+"""Plotly figures: bar charts, curves, histograms, and the map's extent and class colours. Pure functions of arrays:
+no Streamlit here (every latent map is the browser component, latent_explorer/components.py)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import plotly.graph_objects as go
-
-from vae_core.latent import prior_circle
 
 # Okabe-Ito and Tableau colours: distinguishable for colour-blind readers, ten of them.
 CLASS_COLOURS = ("#4E79A7", "#F28E2B", "#E15759", "#76B7B2", "#59A14F",
@@ -20,37 +19,6 @@ COLOUR_BLIND_CLASS_COLOURS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#9999
 KIND_COLOURS = {"ae": "#1F5F8B", "vae": "#C8374B"}
 # Curves of one model share its colour; the split is told by the line's dash.
 SPLIT_DASHES = {"train": "solid", "test": "dash"}
-
-
-@dataclass
-class Overlay:
-    """Extra marks on a map: a line (ellipse, path, circle) or points."""
-
-    x: np.ndarray
-    y: np.ndarray
-    name: str
-    colour: str = "#111111"
-    mode: str = "lines"
-    dash: str = "solid"
-    size: int = 8
-    symbol: str = "circle"
-    hover: list[str] | None = None
-    show_legend: bool = True
-
-
-@dataclass
-class MapSpec:
-    """A static map of the codes (Compare, Sample, Edit); the Explore page's map is a browser component."""
-
-    points: np.ndarray  # (N, 2)
-    labels: np.ndarray
-    class_names: tuple[str, ...]
-    axis_titles: tuple[str, str]
-    extent: tuple[tuple[float, float], tuple[float, float]] | None = None  # axis ranges; None: Plotly's own
-    title: str = ""
-    overlays: list[Overlay] = field(default_factory=list)
-    height: int = 560
-    point_opacity: float = 0.75
 
 
 def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5,
@@ -68,54 +36,10 @@ def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float =
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
-def latent_map(spec: MapSpec) -> go.Figure:
-    fig = go.Figure()
-    points = spec.points.astype(np.float32)
-    for c, class_name in enumerate(spec.class_names):
-        members = np.flatnonzero(spec.labels == c).astype(np.int32)
-        if not len(members):
-            continue
-        fig.add_trace(go.Scattergl(
-            x=points[members, 0], y=points[members, 1], mode="markers", name=class_name, customdata=members,
-            marker=dict(size=6, color=CLASS_COLOURS[c % len(CLASS_COLOURS)], opacity=spec.point_opacity),
-            hovertemplate=f"#%{{customdata}} · {class_name}<extra></extra>"))
-    # Overlays are WebGL traces too: SVG traces would sit underneath the WebGL canvas of the data.
-    for overlay in spec.overlays:
-        fig.add_trace(go.Scattergl(
-            x=overlay.x, y=overlay.y, mode=overlay.mode, name=overlay.name, showlegend=overlay.show_legend,
-            line=dict(color=overlay.colour, dash=overlay.dash, width=2),
-            marker=dict(color=overlay.colour, size=overlay.size, symbol=overlay.symbol,
-                        line=dict(color="white", width=1)),
-            text=overlay.hover, hoverinfo="text" if overlay.hover else "skip"))
-    fig.update_layout(
-        title=spec.title or None, height=spec.height, margin=dict(l=10, r=10, t=40 if spec.title else 10, b=10),
-        xaxis_title=spec.axis_titles[0], yaxis_title=spec.axis_titles[1],
-        # Above the plot: below it, a legend that wraps onto a second row runs into the x axis's title.
-        legend=dict(itemsizing="constant", orientation="h", yanchor="bottom", y=1.02, x=0),
-        hovermode="closest", plot_bgcolor="white")
-    grid_style(fig)
-    fig.update_xaxes(zeroline=True, zerolinecolor="#cccccc")
-    fig.update_yaxes(zeroline=True, zerolinecolor="#cccccc", scaleanchor="x", scaleratio=1)
-    if spec.extent is not None:
-        fig.update_xaxes(range=list(spec.extent[0]))
-        fig.update_yaxes(range=list(spec.extent[1]))
-    return fig
-
-
 def grid_style(fig: go.Figure) -> None:
     """Light gridlines on both axes, the same on every chart."""
     fig.update_xaxes(showgrid=True, gridcolor="#eeeeee")
     fig.update_yaxes(showgrid=True, gridcolor="#eeeeee")
-
-
-def prior_circle_overlays(projected: bool) -> list[Overlay]:
-    """The prior's 1- and 2-sigma circles (in PCA coordinates only approximately, since PCA recentres)."""
-    note = " (approx. in PCA axes)" if projected else ""
-    overlays = []
-    for n, dash in ((1, "dash"), (2, "dot")):
-        circle = prior_circle(n)
-        overlays.append(Overlay(circle[:, 0], circle[:, 1], f"prior {n}σ{note}", colour="#555555", dash=dash))
-    return overlays
 
 
 def bar_chart(values: np.ndarray, title: str, y_title: str, labels: list[str] | None = None,

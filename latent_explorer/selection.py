@@ -20,8 +20,10 @@ def _every_image(ws: Workspace, indices: np.ndarray) -> bool:
     return bool(len(indices)) and int(np.max(indices)) >= len(ws)
 
 
-def selection_table(ws: Workspace, indices: np.ndarray, kind: str) -> pd.DataFrame:
-    """One row per image: its index, class and split, the encoder's μ (and σ and KL(q(z|x) ‖ p(z)) for a VAE)."""
+def selection_table(ws: Workspace, indices: np.ndarray, kind: str,
+                    held_out_columns: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """One row per image: its index, class and split, the encoder's μ (and σ and KL(q(z|x) ‖ p(z)) for a VAE), then
+    ``held_out_columns``: name -> a value per held-out image (blank for a training image)."""
     indices = np.asarray(indices, dtype=np.int64)
     every = _every_image(ws, indices)
     labels = (ws.all_labels() if every else ws.labels)[indices]
@@ -34,11 +36,16 @@ def selection_table(ws: Workspace, indices: np.ndarray, kind: str) -> pd.DataFra
         logvar = codes.logvar[indices]
         columns.update({f"sigma_{k + 1}": np.exp(0.5 * logvar[:, k]) for k in range(mu.shape[1])})
         columns["kl_nats"] = kl_divergence(torch.from_numpy(mu), torch.from_numpy(logvar)).numpy()
+    held_out = indices < len(ws)
+    for name, values in (held_out_columns or {}).items():
+        columns[name] = np.where(held_out, np.asarray(values, dtype=np.float64)[np.where(held_out, indices, 0)],
+                                 np.nan)
     return pd.DataFrame(columns)
 
 
-def selection_csv(ws: Workspace, indices: np.ndarray, kind: str) -> bytes:
-    return selection_table(ws, indices, kind).to_csv(index=False, float_format="%.6g").encode("utf-8")
+def selection_csv(ws: Workspace, indices: np.ndarray, kind: str,
+                  held_out_columns: dict[str, np.ndarray] | None = None) -> bytes:
+    return selection_table(ws, indices, kind, held_out_columns).to_csv(index=False, float_format="%.6g").encode("utf-8")
 
 
 def selection_zip(ws: Workspace, indices: np.ndarray) -> bytes:

@@ -25,6 +25,7 @@ import streamlit as st
 from latent_explorer import events
 from latent_explorer.events import MAX_LASSO_VERTICES
 from vae_core import DATASETS, DatasetUnavailable, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
+from vae_core.diagnostics import POINT_QUANTITIES
 from vae_core.latent import MAX_SEED
 from vae_core.store import (
     ID_PATTERN,
@@ -80,6 +81,7 @@ URL_RESTORED = "url_restored"
 REGION = "map_region"  # the Explore map's box or lasso (latent_explorer/events.py Region)
 MAP_VIEW = "map_view"  # the Explore map's view above latent size 2, as a link writes it (None: PCA or latent size 2)
 LINKED_MAP_VIEW = "linked_map_view"  # (view, (i, j) 0-based or None) from a link, for the Explore page's controls
+COLOUR_BY = "map_colour_by"  # what the Explore map's points are coloured by: "class" or a POINT_QUANTITIES key
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
 OWNER_TOKEN = "owner_token"
@@ -416,7 +418,7 @@ def restore_view_from_url() -> None:
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region", "view")}
+    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region", "view", "colour")}
     params = {name: value for name, value in query.items() if value is not None}
     notices = []
     model = params.get("model")
@@ -460,6 +462,13 @@ def restore_view_from_url() -> None:
             st.session_state[SEED] = int(seed)
         else:
             notices.append(f"seed {_quoted(seed)} is not a whole number from 0 to {MAX_SEED:,}; using 0")
+    colour = params.get("colour")
+    if colour is not None:
+        if colour in POINT_QUANTITIES and ws.vae is not None:
+            st.session_state[COLOUR_BY] = colour
+        else:
+            notices.append(f"colour {_quoted(colour)} is not a quantity this map can be coloured by; "
+                           "colouring by class")
     st.session_state[NOTICES] = notices
 
 
@@ -564,6 +573,8 @@ def view_params() -> dict[str, str]:
         params["region"] = events.region_text(st.session_state[REGION])
     if st.session_state.get(MAP_VIEW):
         params["view"] = st.session_state[MAP_VIEW]
+    if st.session_state.get(COLOUR_BY) in POINT_QUANTITIES:
+        params["colour"] = st.session_state[COLOUR_BY]
     return params
 
 

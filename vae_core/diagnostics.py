@@ -15,6 +15,7 @@ Everything takes tensors or arrays and returns NumPy arrays or plain numbers, so
 from __future__ import annotations
 
 import math
+import os
 import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -32,8 +33,21 @@ HOLE_RATIO = 10.0
 # log p(x) per image: K importance samples (the evaluate command's default too).
 LOG_PX_SAMPLES = 100
 # The pages' K, the same as the CLI's: 10,000 Fashion-MNIST images take about 5 s on two quiet CPU cores, minutes
-# on busy ones (benchmarks/README.md); tests lower it.
-PAGE_LOG_PX_SAMPLES = LOG_PX_SAMPLES
+# on busy ones (benchmarks/README.md); tests lower it, a host may set it (benchmarks/ui_latency.py raises it, so
+# that the computation outlasts the clicks it times).
+PAGE_LOG_PX_SAMPLES_ENV = "LATENT_EXPLORER_LOG_PX_SAMPLES"
+
+
+def _page_log_px_samples() -> int:
+    text = os.environ.get(PAGE_LOG_PX_SAMPLES_ENV, "")
+    if not text:
+        return LOG_PX_SAMPLES
+    if not text.isascii() or not text.isdigit() or not 1 <= int(text) <= 100_000:
+        raise ValueError(f"{PAGE_LOG_PX_SAMPLES_ENV} must be a whole number from 1 to 100000, not {text[:20]!r}")
+    return int(text)
+
+
+PAGE_LOG_PX_SAMPLES = _page_log_px_samples()
 
 
 def kl_per_dimension_mean(mu: np.ndarray, logvar: np.ndarray) -> np.ndarray:
@@ -175,6 +189,70 @@ def elbo_per_image(model, images: torch.Tensor, loss: str = "bce", batch_size: i
         out.append(-(reconstruction + kl).cpu())
     model.train(was_training)
     return torch.cat(out).double().numpy() if out else np.zeros(0)
+
+
+# The per-point quantities a map can be coloured by (besides the class), with their titles and units.
+POINT_QUANTITIES = {
+    "kl": "KL(q(z|x) ‖ p(z)), nats",
+    "reconstruction": "E[log p(x|z)], nats",
+    "elbo": "ELBO, nats",
+    "log_px": "log p(x), nats",
+    "gap": "log p(x) − ELBO, nats",
+    "sigma": "mean σ of q(z|x)",
+    "neighbour": "distance to the nearest neighbour in z",
+}
+# The ones that need log p(x), the importance-weighted estimate computed in the background.
+NEEDS_LOG_PX = ("log_px", "gap")
+
+
+def nearest_neighbour_distance(codes: np.ndarray, chunk: int = 2048) -> np.ndarray:
+    """Euclidean distance from each code to the closest other code; (N,). Chunked, so N x N is never held."""
+    codes_t = torch.as_tensor(codes, dtype=torch.float64)
+    out = []
+    for start in range(0, len(codes_t), chunk):
+        distances = torch.cdist(codes_t[start:start + chunk], codes_t)
+        rows = torch.arange(len(distances))
+        distances[rows, rows + start] = math.inf  # not itself
+        out.append(distances.min(1).values)
+    return torch.cat(out).numpy() if out else np.zeros(0)
+
+
+@torch.no_grad()
+def point_quantities(model, images: torch.Tensor, loss: str = "bce", log_px: np.ndarray | None = None,
+                     batch_size: int = 2048, seed: int = 0) -> dict[str, np.ndarray]:
+    """Every quantity of ``POINT_QUANTITIES`` for each image, (N,) arrays keyed as there, from one VAE.
+
+    The reconstruction term and the ELBO use one sampled z per image, drawn exactly as ``elbo_per_image`` draws
+    them, so the ELBO here is the one the gap of ``Likelihoods`` subtracts. ``log_px`` (the importance-weighted
+    estimate, ``LikelihoodJob``'s) adds "log_px" and "gap"; without it they are absent.
+    """
+    was_training = model.training
+    model.eval()
+    generator = torch.Generator(device=model.device).manual_seed(seed)
+    parts: dict[str, list[torch.Tensor]] = {"kl": [], "reconstruction": [], "sigma": [], "mu": []}
+    for start in range(0, len(images), batch_size):
+        x = images[start:start + batch_size].to(model.device)
+        reconstruction, kl = _batch_losses(model, x, loss, generator)
+        mu, logvar = model.encode(x)
+        parts["reconstruction"].append(-reconstruction.cpu())
+        parts["kl"].append(kl.cpu())
+        parts["sigma"].append(torch.exp(0.5 * logvar.float()).mean(1).cpu())
+        parts["mu"].append(mu.float().cpu())
+    model.train(was_training)
+    if not parts["mu"]:
+        empty = np.zeros(0)
+        return {name: empty for name in POINT_QUANTITIES if name not in NEEDS_LOG_PX or log_px is not None}
+    values = {name: torch.cat(chunks).double().numpy() for name, chunks in parts.items()}
+    quantities = {"kl": values["kl"], "reconstruction": values["reconstruction"],
+                  "elbo": values["reconstruction"] - values["kl"], "sigma": values["sigma"],
+                  "neighbour": nearest_neighbour_distance(values["mu"])}
+    if log_px is not None:
+        log_px = np.asarray(log_px, dtype=np.float64)
+        if log_px.shape != quantities["elbo"].shape:
+            raise ValueError(f"log p(x) has {log_px.shape[0]} values for {len(quantities['elbo'])} images")
+        quantities["log_px"] = log_px
+        quantities["gap"] = log_px - quantities["elbo"]
+    return quantities
 
 
 @dataclass(frozen=True)

@@ -28,6 +28,7 @@ from .diagnostics import (
     in_prior_hole,
     kl_per_dimension_mean,
     map_axis_dimensions,
+    point_quantities,
     prior_hole_fraction,
 )
 from .images import tile
@@ -86,7 +87,7 @@ class Workspace:
         self._caches = {"analysis": LRUCache(512), "log_px": LRUCache(512), "tsne": LRUCache(4),
                         "summary": LRUCache(4), "all": LRUCache(1), "holes": LRUCache(1),
                         "likelihoods": LRUCache(8), "density": LRUCache(4), "axes": LRUCache(1),
-                        "replay": LRUCache(2)}
+                        "replay": LRUCache(2), "quantities": LRUCache(2)}
 
     # --- what the pair holds ---------------------------------------------------------
     @property
@@ -300,6 +301,21 @@ class Workspace:
                 jobs[(key, samples)] = LikelihoodJob(self.vae, lambda: images_like(images(), shape), self.loss("vae"),
                                                      samples, seed=0 if key == HELD_OUT else 1)
             return jobs[(key, samples)]
+
+    @cachedmethod(lambda self: self._caches["quantities"], condition=lambda self: self._cache_condition)
+    def point_quantities(self, log_px_samples: int | None = None) -> dict[str, np.ndarray]:
+        """The VAE's per-point quantities of the held-out images (diagnostics.point_quantities; cached). With
+        ``log_px_samples`` (K), log p(x) and the gap too, from that held-out likelihood job, which must have
+        finished."""
+        if self.vae is None:
+            raise ValueError("per-point quantities need a VAE, and this pair holds none")
+        log_px = None
+        if log_px_samples is not None:
+            job = self.likelihood_job(HELD_OUT, samples=log_px_samples)
+            if job.result is None:
+                raise ValueError("log p(x) of the held-out images is not computed yet")
+            log_px = job.result.log_px
+        return point_quantities(self.vae, self.dataset.images("test"), self.loss("vae"), log_px=log_px)
 
     def in_prior_hole(self, z: np.ndarray) -> np.ndarray:
         """Whether each code z lies where the prior has ten times the density of the VAE's held-out codes."""

@@ -19,6 +19,7 @@
  * @property {number} ack the sequence number of the last event the server handled
  * @property {?Object} probe a person's own picture
  * @property {?string} location_label how the heading names a decoded spot on two of many axes, else z = (…)
+ * @property {?Object} colour the map's colour_by: the card says the point's value
  */
 
 const IC_DRAW_DIGITS = 1;
@@ -73,6 +74,7 @@ class InspectCard {
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
+    if (data.colour) await lxWhenPack(data.colour.pack);
     if (this.data !== data) return;
     this.pack = pack;
     if (data.ack >= this.seq) {
@@ -130,9 +132,21 @@ class InspectCard {
         + 'the encoders saw it while they learned.'));
     }
     this.subject = `image #${index}, ${name}`;
+    this.renderQuantity(index);
     const codes = Object.fromEntries(this.data.kinds.map((kind) => [kind, lxRow(this.pack, kind + '.mu', index)]));
     const sigma = meta.models.vae ? lxRow(this.pack, 'vae.sigma', index) : null;
     this.renderImages(server, codes, sigma, server ? server.tiles.neighbours : null);
+  }
+
+  // The quantity the map is coloured by, for this image (held-out images only have one).
+  renderQuantity(index) {
+    const colour = this.data.colour, pack = colour && LX.packs.get(colour.pack);
+    this.host.dataset.quantity = '';
+    if (!pack || index >= pack.arrays[colour.array].length) return;
+    const value = pack.arrays[colour.array][index];
+    const text = `${colour.title}: ${lxFormatValue(value)}`;
+    this.frame.appendChild(lxElement('div', 'ic-quantity', text));
+    this.host.dataset.quantity = text;
   }
 
   renderProbe(probe) {

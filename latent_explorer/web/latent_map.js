@@ -38,6 +38,23 @@
  * @property {?Object} layers drawn under the points (web/map_layers.js)
  * @property {?{mean: number[], components: number[][], names: string[]}} projection two latent axes
  * @property {?{pack: string, epochs: number[]}} replay the training replay's frames (web/map_replay.js), when open
+ * @property {?Object} colour_by {pack, array, quantity, label, title, colorscale, cmin, cmax}: the held-out points
+ *   coloured by a quantity (latent_explorer/colouring.py), else by class
+ * @property {?MapOverlay[]} overlays marks of the page (a path, a moved z, the prior's circles), with legend entries
+ * @property {boolean} interactive false: a map to look at (Edit, Sample, Compare), without inspect, lens or regions
+ * @property {?string} title
+ * @property {?number} point_opacity the held-out points' opacity, where the page's marks must stand out
+ */
+
+/**
+ * @typedef {Object} MapOverlay
+ * @property {string} name
+ * @property {number[][]} points [[x, y], ...] in map coordinates
+ * @property {string} colour
+ * @property {string} mode 'lines', 'markers' or 'lines+markers'
+ * @property {string} dash 'solid', 'dash' or 'dot'
+ * @property {number} size a marker's size, CSS pixels
+ * @property {string} symbol 'circle' or 'star'
  */
 
 const LM_MARGIN = {l: 54, r: 10, t: 10, b: 42};
@@ -53,6 +70,9 @@ const LM_THUMBNAIL_WAIT = 150;  // ms after the last zoom or pan step before the
 const LM_THUMBNAIL_PATIENCE = 5000; // ms before images asked for and not received are asked for again
 const LM_THUMBNAIL_CACHE = 20000; // original images kept per pack (a 28x28 one is about 1 kB as a data URI)
 const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 of the visible width (Shift: 1/8)
+const LM_COLOUR_BAR_ROOM = 86; // pixels right of the plot for the colour bar of a quantity
+const LM_UNCOLOURED = '#bbbbbb';
+const LM_LEGEND_GREY = '#777777'; // the class legend's swatches while the points show a quantity // points without a value of the quantity (the training split)
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
@@ -100,7 +120,7 @@ class LatentMap {
   build() {
     const el = (tag, cls, text) => lxElement(tag, cls, text);
     this.frame = el('div', 'lm');
-    const bar = el('div', 'lm-bar');
+    const bar = this.bar = el('div', 'lm-bar');
     this.hint = el('span', 'lm-hint');
     const tools = el('div', 'lm-tools');
     this.clearButton = el('button', 'lm-tool lm-clear', 'Clear selection');
@@ -126,7 +146,7 @@ class LatentMap {
     this.fallback.style.display = 'none';
     // Beside the plot, never over it: the lens (the decode under the cursor) and the selected image's
     // posterior magnified, for posteriors too small to see on the map.
-    const aside = el('div', 'lm-aside');
+    const aside = this.aside = el('div', 'lm-aside');
     this.lensCard = el('div', 'lm-card lm-lens-card');
     this.lensTitle = el('div', 'lm-card-title');
     this.lens = el('canvas', 'lm-lens');
@@ -195,11 +215,14 @@ class LatentMap {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
     const pointsPack = data.points ? await lxWhenPack(data.points.pack) : pack;
+    const colourPack = data.colour_by ? await lxWhenPack(data.colour_by.pack) : null;
     const Plotly = await lxWhenPlotly();
     if (this.data !== data) return; // a newer render arrived while waiting
     this.Plotly = Plotly;
     const fresh = this.pack !== pack || this.pointsKey !== JSON.stringify([data.kind, data.view, data.points, data.projection]);
     this.pack = pack;
+    this.colourValues = colourPack ? colourPack.arrays[data.colour_by.array] : null;
+    this.host.dataset.colourBy = colourPack ? data.colour_by.quantity : 'class';
     this.kind = data.kind;
     this.model = pack.meta.models[data.kind];
     this.decoder = lxDecoder(pack, data.kind);
@@ -229,6 +252,7 @@ class LatentMap {
       : 'Hover a point to see its reconstruction · click it to inspect')
       + ' · zoom, pan, box and lasso in the toolbar · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
+    this.bar.style.display = this.aside.style.display = this.interactive() ? '' : 'none';
     this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
       + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
       + `that decodes where it stands${this.decodesHere() ? '' : ' (or shows the point under it)'}; `
@@ -245,7 +269,7 @@ class LatentMap {
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
     const sceneKey = JSON.stringify([this.pointsKey, this.region, this.membersRevision, this.viewKey, data.colours,
-      data.height]);
+      data.height, data.colour_by]);
     if (sceneKey !== this.sceneKey || !this.plotted) {
       this.sceneKey = sceneKey;
       await this.drawPoints(newView);
@@ -269,7 +293,7 @@ class LatentMap {
   }
 
   decodesHere() {
-    return this.data.view === 'z' || this.data.view === 'active';
+    return (this.data.view === 'z' || this.data.view === 'active') && this.interactive();
   }
 
   // The whole code at a spot of the map (a linear view).
@@ -280,6 +304,12 @@ class LatentMap {
   // The layers' images (web/map_layers.js) above the decoder background, the image marks above both.
   images() {
     return this.backgroundImages().concat(lxLayerImages(this.data), this.markImages());
+  }
+
+
+  // Explore's map inspects, decodes and selects; the other pages' maps are to look at (zoom, pan, legend).
+  interactive() {
+    return this.data.interactive !== false;
   }
 
   loadPoints(pointsPack) {
@@ -328,6 +358,100 @@ class LatentMap {
     return colours[c % colours.length];
   }
 
+  // --- colour by a quantity: the held-out points on one colour axis, with its colour bar -------------------
+
+  colouredByQuantity() {
+    return !!this.colourValues;
+  }
+
+  // A trace's marker colours: its class's colour, or each point's value of the quantity on the shared colour
+  // axis (points without a value, the training split's, in grey).
+  markerColour(indices, c) {
+    if (!this.colouredByQuantity()) return {color: this.colour(c)};
+    const values = this.colourValues;
+    if (indices[indices.length - 1] >= values.length) return {color: LM_UNCOLOURED};
+    return {color: indices.map((i) => values[i]), coloraxis: 'coloraxis'};
+  }
+
+  // Coloured by a quantity, the points' colours no longer name their class: the class legend gets entries of its
+  // own, in one neutral grey (a class colour would read as a value of the colour bar), that toggle the classes
+  // as before (onLegendClick).
+  classLegend(names) {
+    return names.map((name, c) => {
+      this.traceOf.push({split: null, c});
+      return {
+        type: 'scatter', mode: 'markers', x: [null], y: [null], name, legendgroup: 'class-' + c, hoverinfo: 'none',
+        marker: {color: LM_LEGEND_GREY, size: 8}, visible: this.hidden.has(c) ? 'legendonly' : true,
+      };
+    });
+  }
+
+  // Room under the plot for the legend's rows: at least LM_LEGEND_ROOM, more where a page's marks add entries
+  // that wrap onto further rows (an estimate from the names' lengths: the legend grows upwards from the bottom).
+  legendRoom(width) {
+    const names = this.pack.meta.class_names.concat((this.data.overlays || []).map((overlay) => overlay.name));
+    let rows = 1, used = 0;
+    for (const name of names) {
+      const entry = 57 + 7.5 * name.length;
+      if (used && used + entry > width - 20) { rows++; used = 0; }
+      used += entry;
+    }
+    // A legend taller than its room pushes the x axis's title up onto the tick labels (Plotly keeps titles
+    // clear of legends).
+    return Math.max(LM_LEGEND_ROOM, 16 + 25 * rows);
+  }
+
+  // The page's marks are layout shapes (drawn with the selection's, never redrawing the points); each gets a
+  // legend entry of its look, which toggles nothing.
+  overlayLegend() {
+    return (this.data.overlays || []).map((overlay) => {
+      this.traceOf.push({split: null, c: null, overlay: true});
+      return {
+        type: 'scatter', mode: overlay.mode, x: [null], y: [null], name: overlay.name, hoverinfo: 'none',
+        line: {color: overlay.colour, dash: overlay.dash, width: 2},
+        marker: {color: overlay.colour, size: Math.min(overlay.size, 12), symbol: overlay.symbol === 'star' ? 'star' : 'circle'},
+      };
+    });
+  }
+
+  overlayShapes(marker) {
+    const shapes = [];
+    for (const overlay of this.data.overlays || []) {
+      if (overlay.mode.includes('lines') && overlay.points.length > 1) {
+        shapes.push({type: 'path', xref: 'x', yref: 'y', path: lxOpenPath(overlay.points),
+                     line: {color: overlay.colour, width: 2, dash: overlay.dash}});
+      }
+      if (overlay.mode.includes('markers')) {
+        const r = overlay.size / 2;
+        const path = overlay.symbol === 'star' ? lxStar(r, r * 0.45)
+          : lxPath(Array.from({length: 16}, (_, k) => [r * Math.cos(k * Math.PI / 8), r * Math.sin(k * Math.PI / 8)]));
+        for (const [x, y] of overlay.points) {
+          shapes.push(marker(x, y, path, {fillcolor: overlay.colour, line: {color: '#ffffff', width: 1}}));
+        }
+      }
+    }
+    return shapes;
+  }
+
+  colourAxis() {
+    const colour = this.data.colour_by;
+    return {
+      colorscale: colour.colorscale, cmin: colour.cmin, cmax: colour.cmax,
+      colorbar: {title: {text: colour.title, side: 'right'}, thickness: 12, len: 0.9, y: 0.5, yanchor: 'middle',
+                 x: 1, xanchor: 'left', xpad: 8, outlinewidth: 0, tickfont: {size: 11}},
+    };
+  }
+
+  // The quantity's value of one point, as the hover and the card say it ('' without one).
+  valueText(index) {
+    if (!this.colouredByQuantity() || index >= this.colourValues.length) return '';
+    return ` · ${this.data.colour_by.label} ${lxFormatValue(this.colourValues[index])}`;
+  }
+
+  margin() {
+    return this.colouredByQuantity() ? {...LM_MARGIN, r: LM_MARGIN.r + LM_COLOUR_BAR_ROOM} : LM_MARGIN;
+  }
+
   // --- the figure --------------------------------------------------------------------------------------
 
   // One trace per split and class, training first (under the held-out points); the class legend toggles a
@@ -348,8 +472,9 @@ class LatentMap {
         indices.forEach((i, k) => { x[k] = this.x[i]; y[k] = this.y[i]; });
         const trace = {
           type: this.webgl ? 'scattergl' : 'scatter', mode: 'markers', x, y, name: names[c],
-          legendgroup: 'class-' + c, showlegend: split === 'held-out', hoverinfo: 'none',
-          marker: {color: this.colour(c), size: style.size, opacity: style.opacity},
+          legendgroup: 'class-' + c, showlegend: split === 'held-out' && !this.colouredByQuantity(), hoverinfo: 'none',
+          marker: {...this.markerColour(indices, c), size: style.size,
+                   opacity: split === 'held-out' && this.data.point_opacity ? this.data.point_opacity : style.opacity},
           visible: this.hidden.has(c) || this.hiddenSplits.has(split) ? 'legendonly' : true,
         };
         if (this.members) {
@@ -360,6 +485,8 @@ class LatentMap {
         this.traceOf.push({split, c, indices});
       });
     }
+    if (this.colouredByQuantity()) traces.push(...this.classLegend(names));
+    traces.push(...this.overlayLegend());
     if (heldOut < n) {
       for (const [split, count] of [['held-out', heldOut], ['training', n - heldOut]]) {
         if (!this.webgl && split === 'training') continue;
@@ -379,9 +506,9 @@ class LatentMap {
   figureHeight(width) {
     if (!this.data.equal_axes) return this.data.height;
     const [[x0, x1], [y0, y1]] = this.data.extent;
-    const plotWidth = width - LM_MARGIN.l - LM_MARGIN.r;
+    const margin = this.margin(), plotWidth = width - margin.l - margin.r;
     return Math.round(Math.min(this.data.height, Math.max(360,
-      plotWidth * (y1 - y0) / (x1 - x0) + LM_MARGIN.t + LM_MARGIN.b)));
+      plotWidth * (y1 - y0) / (x1 - x0) + margin.t + margin.b)));
   }
 
   layout(width, keepView) {
@@ -391,8 +518,8 @@ class LatentMap {
       showline: true, linecolor: '#999999', mirror: true, ticks: '', automargin: false,
     });
     const layout = {
-      width, height: this.figureHeight(width) + LM_LEGEND_ROOM,
-      margin: {...LM_MARGIN, b: LM_MARGIN.b + LM_LEGEND_ROOM},
+      width, height: this.figureHeight(width) + this.legendRoom(width),
+      margin: {...this.margin(), b: LM_MARGIN.b + this.legendRoom(width)},
       xaxis: axis(this.data.axis_titles[0], [x0, x1]), yaxis: axis(this.data.axis_titles[1], [y0, y1]),
       dragmode: this.dragmode || 'pan', hovermode: false, selectdirection: 'any',
       showlegend: true, uirevision: this.viewKey, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
@@ -406,6 +533,15 @@ class LatentMap {
       selectionrevision: this.regionRevision,
     };
     if (this.data.equal_axes) layout.yaxis.scaleanchor = 'x';
+    if (this.data.title) {
+      layout.title = {text: this.data.title, x: 0, xanchor: 'left', y: 1, yanchor: 'top', yref: 'container',
+                      pad: {t: 6, l: 4}, font: {size: 14}};
+      layout.margin.t += 26;
+    }
+    if (this.colouredByQuantity()) {
+      layout.coloraxis = this.colourAxis();
+      layout.legend.title = {text: 'class', font: {size: 12}};
+    }
     if (keepView && this.plotted) {
       const full = this.overlay._fullLayout;
       layout.xaxis.range = full.xaxis.range.slice();
@@ -417,7 +553,8 @@ class LatentMap {
   config() {
     return {
       displayModeBar: true, displaylogo: false, scrollZoom: true, responsive: false, doubleClick: 'reset',
-      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson'],
+      modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson']
+        .concat(this.interactive() ? [] : ['select2d', 'lasso2d']),
       toImageButtonOptions: {filename: 'latent-map', format: 'png', scale: 2},
     };
   }
@@ -511,7 +648,7 @@ class LatentMap {
 
   onLegendClick(event) {
     const item = this.traceOf[event.curveNumber];
-    if (!item) return false;
+    if (!item || item.overlay) return false;
     const set = item.c === null ? this.hiddenSplits : this.hidden, key = item.c === null ? item.split : item.c;
     if (set.has(key)) set.delete(key); else set.add(key);
     const visible = this.traceOf.map(({split, c}) => (
@@ -826,6 +963,7 @@ class LatentMap {
       type: 'path', xref: 'x', yref: 'y', xsizemode: 'pixel', ysizemode: 'pixel', xanchor: x, yanchor: y,
       path, ...style,
     });
+    shapes.push(...this.overlayShapes(marker));
     if (this.region) {
       const v = this.region.vertices;
       const corners = this.region.shape === 'box'
@@ -986,11 +1124,11 @@ class LatentMap {
   describe(index) {
     const name = this.pack.meta.class_names[this.labels[index]];
     const split = this.heldOut() < this.x.length ? (index < this.heldOut() ? ' · held-out' : ' · training') : '';
-    return `#${index} · ${name}${split}`;
+    return `#${index} · ${name}${split}${this.valueText(index)}`;
   }
 
   onKey(event) {
-    if (!this.plotted || !this.area) return;
+    if (!this.plotted || !this.area || !this.interactive()) return;
     const moves = {ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1]};
     const a = this.area;
     if (!this.cursor) {
@@ -1109,7 +1247,7 @@ class LatentMap {
   }
 
   click(px, py) {
-    if (!this.insidePlot(px, py)) return;
+    if (!this.insidePlot(px, py) || !this.interactive()) return;
     if (this.replay && this.replay.takePress()) return;
     const probe = this.probeCode();
     if (probe) {
@@ -1196,7 +1334,7 @@ class LatentMap {
     } else {
       this.hideTooltip();
     }
-    if (!this.insidePlot(px, py)) return;
+    if (!this.insidePlot(px, py) || !this.interactive()) return;
     if (this.decodesHere()) {
       const z = this.toData(px, py);
       if (this.decoder) {
@@ -1259,6 +1397,26 @@ class LatentMap {
   hideTooltip() {
     this.tooltip.style.display = 'none';
   }
+}
+
+// An open SVG path through [x, y] points (a line of the page's marks).
+function lxOpenPath(points) {
+  return points.map(([x, y], k) => `${k ? 'L' : 'M'}${x},${y}`).join(' ');
+}
+
+// A five-pointed star around the origin, in pixels (outer and inner radius).
+function lxStar(outer, inner) {
+  const star = [];
+  for (let k = 0; k < 10; k++) {
+    const r = k % 2 ? inner : outer, a = Math.PI / 2 + (k * Math.PI) / 5;
+    star.push([r * Math.cos(a), r * Math.sin(a)]);
+  }
+  return lxPath(star);
+}
+
+// A quantity's value in a few significant digits (KL 3.21, log p(x) -245.3, σ 0.0412).
+function lxFormatValue(value) {
+  return Math.abs(value) >= 100 ? value.toFixed(1) : Number(value.toPrecision(3)).toString();
 }
 
 // One byte a point (1: inside the region) from the server's bits, eight points a byte, first point lowest.

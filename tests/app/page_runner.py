@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -39,3 +40,17 @@ def own_pair_state(without: str) -> dict:
 def image_captions(at: AppTest) -> list[str]:
     """Every image caption on the page in order, however the rows are laid out."""
     return [caption for element in at.image for caption in element.captions]
+
+
+def map_data(at: AppTest, key: str) -> dict:
+    """The MapData the page sent to its latent map component (latent_explorer/components.py) mounted with ``key``."""
+    found = [e.proto for e in at.get("bidi_component") if e.proto.id.endswith("-" + key)]
+    assert len(found) == 1, f"expected one map {key!r}, found {len(found)}"
+    assert found[0].component_name.endswith("latent_explorer_map"), found[0].component_name
+    return json.loads(found[0].json)
+
+
+def overlay_points(data: dict, name: str) -> list[list[float]]:
+    """The points of the page's mark called ``name`` on a map."""
+    [overlay] = [o for o in data["overlays"] if o["name"] == name]
+    return overlay["points"]

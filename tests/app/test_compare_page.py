@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import math
 
+import numpy as np
 import pytest
-from page_runner import image_captions, own_pair_state, page_path
+from page_runner import image_captions, map_data, overlay_points, own_pair_state, page_path
 from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
@@ -79,24 +79,24 @@ def test_pick_seed_changes_the_images():
     assert image_captions(at)[:8] != before
 
 
-def test_both_maps_carry_the_prior_circles_on_shared_axes(page):
-    charts = [chart for chart in page.get("plotly_chart") if chart.key.startswith("compare_map_")]
-    assert len(charts) == 2
-    specs = [json.loads(chart.proto.spec) for chart in charts]
-    for spec in specs:
-        names = [trace.get("name") for trace in spec["data"]]
+def test_both_maps_are_the_map_component_with_the_prior_circles_on_shared_axes(page):
+    maps = [map_data(page, f"compare_map_{kind}") for kind in ("ae", "vae")]
+    assert not [chart for chart in page.get("plotly_chart") if chart.key.startswith("compare_map_")]
+    for data, kind in zip(maps, ("ae", "vae")):
+        names = [overlay["name"] for overlay in data["overlays"]]
         assert "prior 1σ" in names and "prior 2σ" in names
-    assert specs[0]["layout"]["xaxis"]["range"] == specs[1]["layout"]["xaxis"]["range"]
-    titles = [spec["layout"]["title"]["text"] for spec in specs]
-    assert titles == ["AE codes μ(x)", "VAE codes μ(x)"]
+        assert data["kind"] == kind and not data["interactive"] and data["axis_titles"] == ["z1", "z2"]
+        circle = np.array(overlay_points(data, "prior 2σ"))
+        np.testing.assert_allclose(np.linalg.norm(circle, axis=1), 2.0, atol=1e-4)
+    assert maps[0]["extent"] == maps[1]["extent"]
+    assert [data["title"] for data in maps] == ["AE codes μ(x)", "VAE codes μ(x)"]
+    assert maps[0]["pack"] == maps[1]["pack"]  # the codes of both models travel once
 
 
 def test_each_map_can_take_its_own_axes():
     at = run_page()
     at.toggle(key="compare_same_axes").set_value(False).run()
-    ranges = [json.loads(chart.proto.spec)["layout"]["xaxis"]["range"] for chart in at.get("plotly_chart")
-              if chart.key.startswith("compare_map_")]
-    assert ranges[0] != ranges[1]
+    assert map_data(at, "compare_map_ae")["extent"] != map_data(at, "compare_map_vae")["extent"]
 
 
 def test_caption_backs_the_prior_claim_with_measured_fractions(page):
@@ -135,8 +135,9 @@ def test_a_larger_latent_is_projected_and_measured_in_full():
         for kind in ("ae", "vae")})
     ws = Workspace(pair, dataset, label="untrained, latent 5")
     at = run_page(**{session.OWN_WORKSPACES: {"own-1": ws}, session.WORKSPACE: "own-1"})
-    names = [trace.get("name") for trace in json.loads(at.get("plotly_chart")[0].proto.spec)["data"]]
-    assert "prior 2σ (approx. in PCA axes)" in names
+    data = map_data(at, "compare_map_ae")
+    assert "prior 2σ (approx. in PCA axes)" in [overlay["name"] for overlay in data["overlays"]]
+    assert data["view"] == "pca" and data["axis_titles"] == list(ws.projections["ae"].axis_titles)
     coverage = prior_coverage(ws.encodings["vae"].mu, 2.0)
     assert coverage.radius > 2.0
     assert f"(radius AE {prior_coverage(ws.encodings['ae'].mu, 2.0).radius:.2f}, VAE {coverage.radius:.2f})" in text(at)

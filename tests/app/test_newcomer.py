@@ -3,14 +3,14 @@ curve colours that keep their meaning, full model names, and no operator details
 
 from __future__ import annotations
 
-import base64
 import json
 
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
 from latent_explorer import session
-from tests.app.page_runner import REPO_ROOT, own_pair_state
+from tests.app.page_runner import REPO_ROOT, map_data, own_pair_state
+from tests.app.page_runner import overlay_points as page_overlay_points
 from vae_core import DATASETS, is_available
 
 
@@ -81,20 +81,11 @@ def test_no_operator_details_on_the_pages():
 
 
 def attribute_map(at: AppTest) -> dict:
-    [chart] = [json.loads(c.proto.spec) for c in at.get("plotly_chart") if c.proto.id.endswith("attr_map")]
-    return chart
+    return map_data(at, "attr_map")
 
 
-def plotly_array(values) -> np.ndarray:
-    """A trace's coordinates, whether a list or Plotly's typed-array form {"dtype", "bdata"}."""
-    if isinstance(values, dict):
-        return np.frombuffer(base64.b64decode(values["bdata"]), dtype=values["dtype"]).astype(float)
-    return np.asarray(values, dtype=float)
-
-
-def overlay_points(chart: dict, name: str) -> np.ndarray:
-    [trace] = [t for t in chart["data"] if t["name"] == name]
-    return np.column_stack([plotly_array(trace["x"]), plotly_array(trace["y"])])
+def overlay_points(data: dict, name: str) -> np.ndarray:
+    return np.asarray(page_overlay_points(data, name), dtype=float)
 
 
 def test_using_the_moved_z_applies_the_direction_once():
@@ -118,10 +109,11 @@ def test_the_moved_star_and_the_direction_line_stay_inside_the_map():
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.slider(key="attr_amount").set_value(2.5).run()
-    chart = attribute_map(at)
-    x_range, y_range = chart["layout"]["xaxis"]["range"], chart["layout"]["yaxis"]["range"]
+    data = attribute_map(at)
+    assert not data["interactive"] and data["posterior"] is False  # Edit's map is to look at
+    x_range, y_range = data["extent"]
     for name in ("direction", "moved z"):
-        points = overlay_points(chart, name)
+        points = overlay_points(data, name)
         assert np.all((points[:, 0] >= x_range[0]) & (points[:, 0] <= x_range[1])), (name, points, x_range)
         assert np.all((points[:, 1] >= y_range[0]) & (points[:, 1] <= y_range[1])), (name, points, y_range)
 

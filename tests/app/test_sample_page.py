@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
-from page_runner import image_captions, own_pair_state, page_path
+from page_runner import image_captions, map_data, overlay_points, own_pair_state, page_path
 from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
@@ -91,6 +91,22 @@ def test_interpolation_starts_at_the_selected_point_and_shows_both_strips():
     assert image_captions(at)[-16:] == path_captions(lerp(a, b, 8)) + path_captions(slerp(a, b, 8))
     at.slider(key="sample_steps").set_value(5).run()
     assert image_captions(at)[-10:] == path_captions(lerp(a, b, 5)) + path_captions(slerp(a, b, 5))
+
+
+def test_the_interpolation_map_is_the_map_component_with_both_paths_and_the_prior():
+    at = run_page(**{session.SELECTED: 17})
+    data = map_data(at, "interpolation_map")
+    assert not at.get("plotly_chart") and not data["interactive"] and data["kind"] == "vae"
+    assert [overlay["name"] for overlay in data["overlays"]] == ["lerp", "slerp", "prior 1σ", "prior 2σ"]
+    ws = session.shipped_workspace("digits")
+    a, b = ws.encodings["vae"].mu[17], ws.encodings["vae"].mu[at.number_input(key="sample_to").value]
+    np.testing.assert_allclose(overlay_points(data, "lerp"), lerp(a, b, 8), atol=1e-4)
+    np.testing.assert_allclose(overlay_points(data, "slerp"), slerp(a, b, 8), atol=1e-4)
+    (x0, x1), (y0, y1) = data["extent"]  # both paths inside the view
+    for point in overlay_points(data, "lerp") + overlay_points(data, "slerp"):
+        assert x0 <= point[0] <= x1 and y0 <= point[1] <= y1
+    assert data["pack"] in [e.proto.id for e in at.get("bidi_component")
+                            if e.proto.component_name.endswith("latent_explorer_pack")][0]
 
 
 def test_interpolation_endpoints_can_be_changed():

@@ -2,7 +2,7 @@
 absent (with a sentence) for a checkpoint from before replays; its frames sent only once it is opened.
 
 The scrubber and the play button are drawn by the browser (latent_explorer/web/map_replay.js): tested in
-tests/browser/test_replay.py.
+tests/browser/test_replay_in_chromium.py.
 """
 
 from __future__ import annotations
