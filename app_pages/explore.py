@@ -453,12 +453,8 @@ def neighbour_downloads(ws: Workspace, neighbours: Callable[[], np.ndarray], kin
 
 
 def colour_quantities(ws: Workspace) -> dict[str, np.ndarray]:
-    """The selection CSV's extra columns: the quantity the map is coloured by, and log p(x) and the gap once
-    computed."""
-    quantity = st.session_state.get(session.COLOUR_BY, colouring.CLASS)
-    at_hand = colouring.computed(ws)
-    wanted = {quantity, *NEEDS_LOG_PX} - {colouring.CLASS, "kl"}  # the table has the KL already
-    return {colouring.CSV_COLUMNS[name]: at_hand[name] for name in wanted if name in at_hand}
+    """The selection CSV's extra columns for the quantity the map is coloured by now."""
+    return colouring.csv_columns(ws, st.session_state.get(session.COLOUR_BY, colouring.CLASS))
 
 
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------

@@ -61,6 +61,14 @@ def computed(ws: Workspace) -> dict[str, np.ndarray]:
     return ws.point_quantities(job.samples if job.result is not None else None)
 
 
+def csv_columns(ws: Workspace, quantity: str) -> dict[str, np.ndarray]:
+    """A selection CSV's extra columns, in CSV_COLUMNS' order: the quantity the map is coloured by, and log p(x)
+    and the gap once computed (the table has the KL already)."""
+    at_hand, wanted = computed(ws), {quantity, *NEEDS_LOG_PX}
+    return {column: at_hand[name] for name, column in CSV_COLUMNS.items()
+            if name in wanted and name != "kl" and name in at_hand}
+
+
 def pack(quantity: str, quantity_values: np.ndarray) -> Pack:
     return encode_pack({"type": "colour", "quantity": quantity}, {"values": quantity_values.astype(np.float32)})
 

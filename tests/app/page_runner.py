@@ -7,7 +7,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from latent_explorer import session
+from latent_explorer import components, session
 from vae_core import load_checkpoint, load_dataset
 from vae_core.workspace import Workspace
 
@@ -46,7 +46,7 @@ def map_data(at: AppTest, key: str) -> dict:
     """The MapData the page sent to its latent map component (latent_explorer/components.py) mounted with ``key``."""
     found = [e.proto for e in at.get("bidi_component") if e.proto.id.endswith("-" + key)]
     assert len(found) == 1, f"expected one map {key!r}, found {len(found)}"
-    assert found[0].component_name.endswith("latent_explorer_map"), found[0].component_name
+    assert found[0].component_name == f"{components.PROJECT}.map", found[0].component_name
     return json.loads(found[0].json)
 
 

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from latent_explorer import components
 from latent_explorer.pack import decode_pack
 from latent_explorer.session import shipped_workspace
 from vae_core import load_checkpoint, load_dataset
@@ -46,7 +47,7 @@ def map_data(at: AppTest) -> dict:
 
 def sent_pack(at: AppTest, pack_id: str) -> tuple[dict, dict]:
     found = [e.proto for e in at.get("bidi_component")
-             if e.proto.component_name == "latent_explorer_pack" and e.proto.id.endswith(pack_id)]
+             if e.proto.component_name == f"{components.PROJECT}.pack" and e.proto.id.endswith(pack_id)]
     assert len(found) == 1, f"the pack {pack_id} was not sent"
     return decode_pack(found[0].bytes)
 
@@ -59,7 +60,7 @@ def test_the_shipped_pair_offers_its_replay_and_sends_the_frames_only_when_opene
     at = run()
     data = map_data(at)
     assert data["replay"] is None and len(replay_toggles(at)) == 1
-    packs_before = len([e for e in at.get("bidi_component") if e.proto.component_name == "latent_explorer_pack"])
+    packs_before = len([e for e in at.get("bidi_component") if e.proto.component_name == f"{components.PROJECT}.pack"])
     at.toggle(key="map_replay").set_value(True).run()
     assert not at.exception
     data = map_data(at)
@@ -68,7 +69,7 @@ def test_the_shipped_pair_offers_its_replay_and_sends_the_frames_only_when_opene
     header, arrays = sent_pack(at, data["replay"]["pack"])
     frames = arrays["frames"].astype(np.float64) * header["meta"]["step"] + header["meta"]["low"]
     np.testing.assert_allclose(frames[-1], ws.map_points["vae"], atol=max(header["meta"]["step"]) + 4e-3)
-    assert len([e for e in at.get("bidi_component") if e.proto.component_name == "latent_explorer_pack"]) \
+    assert len([e for e in at.get("bidi_component") if e.proto.component_name == f"{components.PROJECT}.pack"]) \
         == packs_before + 1
     # The axes hold every frame, so they stay still while the points move.
     (x0, x1), (y0, y1) = data["extent"]

@@ -12,7 +12,7 @@ import pandas as pd
 from streamlit.delta_generator import DeltaGenerator
 from streamlit.testing.v1 import AppTest
 
-from latent_explorer import session
+from latent_explorer import colouring, session
 from latent_explorer.selection import selection_csv, selection_zip
 from latent_explorer.session import shipped_workspace
 
@@ -52,7 +52,7 @@ def test_the_neighbours_download_as_the_selection_does(monkeypatch):
     assert (csv_name, zip_name) == ("neighbours_of_12.csv", "neighbours_of_12.zip")
     # Built only when pressed, by the selection's own writers, over the card's eight neighbours in its order.
     csv = make_csv()
-    assert csv == selection_csv(ws, neighbours, "vae")
+    assert csv == selection_csv(ws, neighbours, "vae", colouring.csv_columns(ws, colouring.CLASS))
     table = pd.read_csv(io.BytesIO(csv), dtype={"class": str})
     assert table["index"].tolist() == neighbours.tolist() and 12 not in table["index"].tolist()
     assert make_zip() == selection_zip(ws, neighbours)

@@ -97,9 +97,10 @@ def test_using_the_moved_z_applies_the_direction_once():
     at.button(key="attr_apply").click().run()
     assert not at.exception
     z = np.asarray(at.session_state[session.LATENT])
-    np.testing.assert_allclose(z, moved[0], atol=1e-6)  # the editor's z is where the star was
+    # the editor's z is where the star was (the map's marks carry 5 decimals)
+    np.testing.assert_allclose(z, moved[0], atol=1e-5)
     # and the star, the preview and the strip now start from that z: nothing is added on top of it
-    np.testing.assert_allclose(overlay_points(attribute_map(at), "moved z")[0], z, atol=1e-6)
+    np.testing.assert_allclose(overlay_points(attribute_map(at), "moved z")[0], z, atol=1e-5)
     assert at.slider(key="attr_amount").value == 0.0
 
 

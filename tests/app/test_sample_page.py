@@ -7,7 +7,7 @@ from page_runner import image_captions, map_data, overlay_points, own_pair_state
 from page_runner import run_page as run_any_page
 from streamlit.testing.v1 import AppTest
 
-from latent_explorer import session
+from latent_explorer import components, session
 from vae_core.images import display_scale, png_bytes, tile
 from vae_core.latent import MAX_SEED, lerp, prior_samples, slerp
 
@@ -106,7 +106,7 @@ def test_the_interpolation_map_is_the_map_component_with_both_paths_and_the_prio
     for point in overlay_points(data, "lerp") + overlay_points(data, "slerp"):
         assert x0 <= point[0] <= x1 and y0 <= point[1] <= y1
     assert data["pack"] in [e.proto.id for e in at.get("bidi_component")
-                            if e.proto.component_name.endswith("latent_explorer_pack")][0]
+                            if e.proto.component_name == f"{components.PROJECT}.pack"][0]
 
 
 def test_interpolation_endpoints_can_be_changed():
