@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.readme import write_section
+from benchmarks.readme import publish
 from latent_explorer.components import MapData
 from latent_explorer.figures import map_extent
 from latent_explorer.map_layers import DENSITY_CELLS, density_grid_extent, density_layer
@@ -137,11 +137,7 @@ def main() -> None:
     result = measure(args.repeats)
     result.update(when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), uptime=uptime,
                   load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2))
-    print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if not args.no_readme:
-        write_section(HEADING, readme_section(result))
+    publish(result, RESULTS, HEADING, readme_section(result), readme=not args.no_readme)
 
 
 if __name__ == "__main__":

@@ -19,14 +19,13 @@ benchmarks/results/store_latency.json and the "Model store" section of benchmark
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.readme import write_section
+from benchmarks.readme import publish
 from devtools.browser import VIEWPORT, StreamlitServer, exception_texts, launch_chromium, wait_for_map
 from latent_explorer.session import ASSETS, SHIPPED_FILES
 from vae_core import is_available, load_checkpoint
@@ -143,11 +142,7 @@ def main() -> None:
         result = {"trials": args.trials, "stored": time_stored(args.trials, Path(folder)),
                   "link": time_links(args.trials, Path(folder))}
     result.update(load_before=round(load_before, 2), load_after=round(os.getloadavg()[0], 2))
-    print(json.dumps(result, indent=2))
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    if not args.no_readme:
-        write_section(HEADING, readme_section(result))
+    publish(result, RESULTS, HEADING, readme_section(result), readme=not args.no_readme)
 
 
 if __name__ == "__main__":

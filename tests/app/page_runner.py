@@ -20,6 +20,18 @@ def page_path(name: str) -> str:
     return str(REPO_ROOT / "app_pages" / f"{name}.py")
 
 
+def run_app(state: dict | None = None, **query) -> AppTest:
+    """The whole app (app.py) run once with this session state and these link parameters, without an exception."""
+    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    for key, value in (state or {}).items():
+        at.session_state[key] = value
+    for key, value in query.items():
+        at.query_params[key] = value
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
 def run_page(page: str, **state) -> AppTest:
     at = AppTest.from_file(page, default_timeout=120)
     for key, value in state.items():

@@ -7,10 +7,10 @@ import base64
 import io
 import json
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
+from page_runner import run_app
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -19,20 +19,6 @@ from latent_explorer.map_layers import DENSITY_CELLS
 from latent_explorer.session import shipped_workspace
 from vae_core import is_available
 from vae_core.diagnostics import hole_outline, kl_per_dimension_mean
-
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-TIMEOUT = 120
-
-
-def run_app(state: dict | None = None, **query) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=TIMEOUT)
-    for key, value in (state or {}).items():
-        at.session_state[key] = value
-    for key, value in query.items():
-        at.query_params[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
 
 
 def map_data(at: AppTest) -> dict:

@@ -8,10 +8,10 @@ tests/browser/test_replay_in_chromium.py.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
+from page_runner import REPO_ROOT, run_app
 from streamlit.testing.v1 import AppTest
 
 from latent_explorer import components
@@ -22,17 +22,7 @@ from vae_core.pairs import JobSpec, train_pair
 from vae_core.training import TrainConfig
 from vae_core.workspace import Workspace
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
-SHIPPED = Path(APP).parent / "assets" / "digits-latent2.pt"
-
-
-def run(**state) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=120)
-    for key, value in state.items():
-        at.session_state[key] = value
-    at.run()
-    assert not at.exception, [e.value for e in at.exception]
-    return at
+SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 
 
 def own(ws: Workspace) -> dict:
@@ -57,7 +47,7 @@ def replay_toggles(at: AppTest) -> list:
 
 
 def test_the_shipped_pair_offers_its_replay_and_sends_the_frames_only_when_opened():
-    at = run()
+    at = run_app()
     data = map_data(at)
     assert data["replay"] is None and len(replay_toggles(at)) == 1
     packs_before = len([e for e in at.get("bidi_component") if e.proto.component_name == f"{components.PROJECT}.pack"])
@@ -79,7 +69,7 @@ def test_the_shipped_pair_offers_its_replay_and_sends_the_frames_only_when_opene
 
 
 def test_the_aes_map_replays_the_aes_codes():
-    at = run(map_kind="ae", map_replay=True)
+    at = run_app({"map_kind": "ae", "map_replay": True})
     data = map_data(at)
     header, _ = sent_pack(at, data["replay"]["pack"])
     assert header["meta"]["kind"] == "ae" and data["kind"] == "ae"
@@ -88,7 +78,7 @@ def test_the_aes_map_replays_the_aes_codes():
 def test_a_checkpoint_from_before_replays_has_no_switch_and_says_so():
     pair = load_checkpoint(SHIPPED)
     pair.replays.clear()
-    at = run(**own(Workspace(pair, load_dataset("digits"), label="an old checkpoint")))
+    at = run_app(own(Workspace(pair, load_dataset("digits"), label="an old checkpoint")))
     assert not replay_toggles(at) and map_data(at)["replay"] is None
     assert any("has no training replay" in c.value for c in at.caption)
 
@@ -103,7 +93,7 @@ def latent4_trained_now():
 
 def test_a_pair_trained_now_replays_through_its_final_pca(latent4_trained_now):
     ws = latent4_trained_now
-    at = run(**own(ws), map_replay=True)
+    at = run_app({**own(ws), "map_replay": True})
     data = map_data(at)
     assert data["view"] == "pca" and data["replay"]["epochs"] == [1, 2, 3]
     header, arrays = sent_pack(at, data["replay"]["pack"])
@@ -113,8 +103,8 @@ def test_a_pair_trained_now_replays_through_its_final_pca(latent4_trained_now):
 
 
 def test_the_replay_waits_in_t_sne_and_with_the_training_split(latent4_trained_now):
-    at = run(**own(latent4_trained_now), map_projection="t-SNE", map_replay=True)
+    at = run_app({**own(latent4_trained_now), "map_projection": "t-SNE", "map_replay": True})
     assert replay_toggles(at)[0].disabled and map_data(at)["replay"] is None
     assert any("drawn in the PCA view" in c.value for c in at.caption)
-    at = run(map_every_image=True, map_replay=True)
+    at = run_app({"map_every_image": True, "map_replay": True})
     assert replay_toggles(at)[0].disabled and map_data(at)["replay"] is None
