@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
+from typing import NamedTuple
 
 import numpy as np
 import pandas as pd
 import streamlit as st
+from streamlit.delta_generator import DeltaGenerator
 
 from latent_explorer import (
     colouring,
@@ -133,7 +135,15 @@ def ack(key: str) -> int:
 
 # --- controls --------------------------------------------------------------------------------------------
 
-def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
+class ControlSlots(NamedTuple):
+    """Places the later controls fill, so that every control sits in the two rows above the map."""
+
+    colour: DeltaGenerator   # beside "Codes of", before Share: "Colour by"
+    toggles: DeltaGenerator  # the row of switches: the training replay's joins it
+    notes: DeltaGenerator    # under the switches: log p(x)'s progress, why a switch is off
+
+
+def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool, ControlSlots]:
     # Rows that wrap rather than columns that cut: every label and the Share button keep their width at 1024 px.
     top = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
     kind = top.segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
@@ -152,9 +162,10 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
     else:
         view = "z"
         top.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
+    colour = top.container(width="content")
     with top:
         widgets.share_link()
-    toggles = st.container(horizontal=True, gap="medium")
+    toggles = st.container(horizontal=True, gap="medium", vertical_alignment="center")
     show_posterior = toggles.toggle("Posterior", value=True, key="show_posterior",
                                     help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
                                          "with a few reparameterised draws z = μ + σ·ε.")
@@ -180,13 +191,14 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool]:
                               help="Zoomed in until at most 400 points are visible, each point becomes an image: "
                                    "the original, or its reconstruction by the "
                                    f"{KIND_TITLES[ws.main_kind]} (decoded in your browser).")
+    notes = st.container()
     if no_webgl:
-        st.caption(NO_WEBGL_REASON)
+        notes.caption(NO_WEBGL_REASON)
     every_image = every_image and view != "tsne" and not no_webgl
     if every_image:
-        st.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
-                   f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
-    return kind, view, show_posterior, show_background and can_tile, every_image
+        notes.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
+                      f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
+    return kind, view, show_posterior, show_background and can_tile, every_image, ControlSlots(colour, toggles, notes)
 
 
 def axis_dimensions(ws: Workspace) -> tuple[int, int]:
@@ -223,11 +235,11 @@ def view_projection(ws: Workspace, kind: str, view: str, dims: tuple[int, int] |
     return ws.axis_projection(dims) if view == "active" else ws.projections[kind]
 
 
-def replay_control(ws: Workspace, kind: str, view: str, every_image: bool) -> bool:
+def replay_control(ws: Workspace, kind: str, view: str, every_image: bool, slots: ControlSlots) -> bool:
     """The switch that opens the training replay under the map (its frames are sent only then); whether it is on."""
     epochs = ws.replay_epochs(kind)
     if epochs is None:
-        st.caption(f"This {KIND_TITLES[kind]} has no training replay: it was trained or saved before training "
+        slots.notes.caption(f"This {KIND_TITLES[kind]} has no training replay: it was trained or saved before training "
                    "kept one, so the map cannot show how it formed.")
         return False
     why_not = ("t-SNE places only the codes it was fitted on, so the replay is drawn in the PCA view."
@@ -236,12 +248,13 @@ def replay_control(ws: Workspace, kind: str, view: str, every_image: bool) -> bo
                if view == "active" else
                "The replay holds the held-out images: switch off the training images to play it."
                if every_image else None)
-    opened = st.toggle(f"Training replay ({len(epochs)} epochs)", value=False, key=REPLAY, disabled=why_not is not None,
-                       help="Play how the map formed during training: the held-out codes after each epoch, "
-                            "drawn with the final map's axes. Scrub or play under the map; clicking the map "
-                            "returns to the final epoch.")
+    opened = slots.toggles.toggle(f"Training replay ({len(epochs)} epochs)", value=False, key=REPLAY,
+                                  disabled=why_not is not None,
+                                  help="Play how the map formed during training: the held-out codes after each "
+                                       "epoch, drawn with the final map's axes. Scrub or play under the map; "
+                                       "clicking the map returns to the final epoch.")
     if why_not is not None:
-        st.caption(why_not)
+        slots.notes.caption(why_not)
     return opened and why_not is None
 
 
@@ -255,14 +268,13 @@ def with_replay(data: components.MapData, ws: Workspace, kind: str, slot) -> com
                    extent=[list(extent[0]), list(extent[1])], view_key=data.view_key + "/replay")
 
 
-def colour_control(ws: Workspace) -> str:
+def colour_control(ws: Workspace, slots: ControlSlots) -> str:
     """What the points are coloured by; while log p(x) is being computed, its progress (the map keeps its class
     colours meanwhile and takes the new ones when it is done)."""
     options = colouring.choices(ws)
     if st.session_state.get(session.COLOUR_BY) not in options:
         st.session_state[session.COLOUR_BY] = colouring.CLASS
-    row = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
-    quantity = row.selectbox(
+    quantity = slots.colour.selectbox(
         "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=260,
         disabled=len(options) == 1,
         help="Class, or a number of each held-out image under the VAE, on a colour bar. log p(x) is an "
@@ -270,7 +282,7 @@ def colour_control(ws: Workspace) -> str:
              "background; the gap log p(x) − ELBO is what the bound leaves out.")
     if quantity in NEEDS_LOG_PX:
         job = colouring.log_px_job(ws)
-        with row:
+        with slots.notes:
             if not job.finished:
                 st.fragment(run_every=LOG_PX_POLL_S)(log_px_progress)(job)
             elif job.error:
@@ -589,14 +601,14 @@ def location_details(location) -> None:
 
 @st.fragment
 def explorer(ws: Workspace) -> None:
-    kind, view, show_posterior, show_background, every_image = map_controls(ws)
+    kind, view, show_posterior, show_background, every_image, slots = map_controls(ws)
     dims = axis_dimensions(ws) if view == "active" else None
     session.set_map_view(view, dims)
     projection = view_projection(ws, kind, view, dims)
     st.session_state[DRAWN_PROJECTION] = projection if view in DECODING_VIEWS else None
     show_density = bool(st.session_state.get(SHOW_DENSITY)) and view == "z" and kind == "vae"
-    replay_open = replay_control(ws, kind, view, every_image)
-    quantity = colour_control(ws)
+    replay_open = replay_control(ws, kind, view, every_image, slots)
+    quantity = colour_control(ws, slots)
     index = session.selected_index()
     location = decoded_location(ws, kind, view)
     eps = posterior_noise(ws)
