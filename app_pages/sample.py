@@ -41,7 +41,7 @@ def prior_grid(ws, kind: str) -> np.ndarray:
         "Temperature", 0.1, 2.0, 1.0, step=0.1, key="sample_temperature", persist_state="session",
         help="Multiplies the prior's standard deviation: z ~ N(0, T² I). Below 1 the draws crowd around the "
              "origin, which is not where the images are: a trained VAE's codes often thin out at the centre (the "
-             "shipped Fashion-MNIST pair has about half as many per unit area there as at radius 1), so expect "
+             "shipped Fashion-MNIST pair has about a third as many per unit area there as within radius 1), so expect "
              "faint, blurred blends of a few classes, with less variety. Above 1 the draws reach the edges, where "
              "the decoder has seen little and the images turn odd.")
     reroll_col.button("Re-roll", key="sample_reroll", on_click=reroll, help="A new random seed.")

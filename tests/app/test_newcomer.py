@@ -129,4 +129,4 @@ def test_the_temperature_help_says_what_the_shipped_model_does_near_the_origin()
     # What the help claims about the shipped Fashion-MNIST pair: its held-out codes are sparser near the origin.
     radius = np.linalg.norm(session.shipped_workspace("fashion-mnist").encodings["vae"].mu, axis=1)
     density = {r: (radius < r).sum() / (np.pi * r**2) for r in (0.3, 1.0)}
-    assert 0.35 < density[0.3] / density[1.0] < 0.75, density
+    assert 0.25 < density[0.3] / density[1.0] < 0.42, density  # "about a third"

@@ -100,7 +100,7 @@ def test_the_map_works_with_the_keyboard(visitor):
     page = open_explore(visitor, "/?model=digits")
     # Tab alone, from the controls above it, reaches the map.
     page.get_by_role("switch", name="Posterior").focus()
-    for _ in range(12):
+    for _ in range(30):  # the switches, their help icons, "Marks show", then the map
         page.keyboard.press("Tab")
         if page.evaluate(f"() => document.activeElement === {MAP_JS}.overlay"):
             break

@@ -14,7 +14,17 @@ FETCHED_JS = f"""() => Object.fromEntries(performance.getEntriesByType('resource
   .map((e) => [new URL(e.name).pathname.split('/').pop(), e.transferSize]))"""
 
 
-CACHED_COUNT_JS = "async () => (await (await caches.open('latent-explorer')).keys()).length"
+# How many scripts the browser's cache holds whole (a body still being written reads short, or not at all).
+CACHED_COUNT_JS = """async () => {
+  const cache = await caches.open('latent-explorer');
+  let whole = 0;
+  for (const request of await cache.keys()) {
+    const kept = await cache.match(request);
+    const expected = Number(kept.headers.get('content-length'));
+    if ((await kept.blob()).size === expected) whole += 1;
+  }
+  return whole;
+}"""
 
 
 def asset_name(url: str) -> str:
@@ -36,7 +46,7 @@ def test_scripts_and_plotly_are_files_that_a_second_page_load_takes_from_the_cac
     assert page.evaluate(FETCHED_JS)[PLOTLY_JS] > 1_000_000
 
     # The browser writes them into its cache while the page goes on (web/runtime_loader.js).
-    page.wait_for_function(CACHED_COUNT_JS + f" >= {len(runtime_files)}")
+    page.wait_for_function(f"async () => ({CACHED_COUNT_JS})() >= {len(runtime_files)}")
     responses.clear()
     open_explore(visitor)  # a new page load, same browser
     refetched = {name for name, _ in responses} & runtime_files
