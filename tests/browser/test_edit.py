@@ -99,10 +99,9 @@ def test_a_slider_drag_decodes_every_frame_without_a_run_then_the_server_learns_
     page.mouse.up()
     dragged = editor_z(page)
     assert dragged != before
-    # Let go: the server hears the value once, for the link.
+    # Let go: the server hears the value once, and writes it into the link (only a run of the script can).
     z1, z2 = (float(v) for v in dragged.split(","))
     wait_for_app(page, lambda: f"z={z1:.3f},{z2:.3f}" in page.url.replace("%2C", ","))
-    assert script_runs_started(page) >= runs + 1
     visitor.screenshot("after-drag")
     assert_no_exceptions(page)
 

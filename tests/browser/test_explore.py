@@ -223,8 +223,11 @@ def test_the_first_images_come_before_the_costly_parts(visitor, assert_no_except
         const click = window.__latentExplorer.marks.filter(m => m.name === 'map-click').pop();
         return window.__runStarts.find(s => s > click.t); }""")
     # The reconstructions and draws are decoded in the browser on the click itself, before the server has
-    # even started the run that brings the rest (the original and neighbours, the metrics, log p(x)).
-    assert times["first"] < run_start < times["complete"] and times["first"] < times["logpx"], (times, run_start)
+    # even started the run that brings the rest (the original and neighbours, the metrics, log p(x)). A run
+    # still going when the click's began shows no new start; then the server's images must still come later.
+    assert times["first"] < times["complete"] and times["first"] < times["logpx"], (times, run_start)
+    if run_start is not None:
+        assert times["first"] < run_start < times["complete"], (times, run_start)
     visitor.screenshot("progressive")
     assert_no_exceptions(page)
 

@@ -69,8 +69,9 @@ def test_a_sweep_takes_one_place_and_counts_as_its_owners_one_training(engine):
         running_at_once = 0
         while not sweep.done:
             running_at_once = max(running_at_once, sum(j.status == JobStatus.RUNNING for j in sweep.jobs.values()))
-            time.sleep(0.01)
-        assert running_at_once == 1, "a sweep's VAEs train one after the other, in its one task"
+            time.sleep(0.002)
+        # Never two at once (a short member can also come and go between two looks, so none seen is no fault).
+        assert running_at_once <= 1, "a sweep's VAEs train one after the other, in its one task"
         assert [p.status for p in sweep.points()] == [JobStatus.FINISHED] * 3
         assert other.wait(WAIT_S) == JobStatus.FINISHED
         TrainingJob(spec(epochs=1), owner="A", engine=engine).start().wait(WAIT_S)  # A's sweep is over: A may train
