@@ -1,0 +1,28 @@
+"""The settings a served app runs with, as `streamlit run app.py` from the checkout reads them."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from page_runner import REPO_ROOT
+
+
+def served_options() -> dict[str, str]:
+    """Streamlit's own reading of its configuration from the repository root (`streamlit config show`)."""
+    shown = subprocess.run([sys.executable, "-m", "streamlit", "config", "show"], cwd=REPO_ROOT, capture_output=True,
+                           text=True, timeout=120, check=True).stdout
+    options, section = {}, ""
+    for line in shown.splitlines():
+        if header := re.fullmatch(r"\[(\w+)\]", line.strip()):
+            section = header.group(1)
+        elif assignment := re.fullmatch(r"(\w+) = (.+)", line.strip()):
+            options[f"{section}.{assignment.group(1)}"] = assignment.group(2)
+    return options
+
+
+def test_the_served_app_watches_no_files():
+    # The watcher resolves every loaded module's path on the event loop that also answers health checks and
+    # websockets: a crowd opening a link waited behind it (benchmarks/README.md, "Crowd").
+    assert served_options()["server.fileWatcherType"] == '"none"'
