@@ -65,6 +65,7 @@ DRAWN_PROJECTION = "map_drawn_projection"
 VIEW_LABELS = {"pca": "PCA", "tsne": "t-SNE", "active": "Active dimensions"}
 DECODING_VIEWS = ("z", "active")  # views whose every spot is a code (the decode follows the cursor)
 REPLAY = "map_replay"
+MATH_PANEL_OPEN = "math_panel_open"
 LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s background computation while it runs
 POSTERIOR_DRAWS = 8
 NEIGHBOURS = 8
@@ -567,8 +568,13 @@ def image_details(ws: Workspace, code: np.ndarray, analysis: Callable[[], PointA
 
 
 def math_panel(analysis: PointAnalysis, log_px: Callable[[], float]) -> None:
+    # Drawn only while open: its importance-weighted log p(x) was most of a crowd's server time when every click
+    # computed it for a panel nobody had opened (benchmarks/README.md, "Crowd"). Opening it reruns the fragment.
+    panel = st.expander("The mathematics of this point", expanded=False, key=MATH_PANEL_OPEN, on_change="rerun")
+    if not panel.open:
+        return
     # Formulas broken over short aligned lines: each fits the card's column from 1024 px up, none scrolls.
-    with st.expander("The mathematics of this point", expanded=False), st.container(key="math_panel"):
+    with panel, st.container(key="math_panel"):
         st.markdown("The evidence lower bound splits into a reconstruction term and a KL term:")
         st.latex(r"\begin{aligned}\log p(x) &\ge \mathrm{ELBO}(x)\\ &= \mathbb{E}_{q(z|x)}[\log p(x|z)]\\ "
                  r"&\quad - \mathrm{KL}\big(q(z|x)\,\|\,p(z)\big)\end{aligned}")

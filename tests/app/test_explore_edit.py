@@ -13,11 +13,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from page_runner import sent_pack_bytes
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
 from latent_explorer import events
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
+from latent_explorer.pack import workspace_pack
 from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
@@ -58,9 +60,13 @@ def subheaders(at: AppTest) -> list[str]:
 def test_landing_page_sends_the_map_and_the_pack_once():
     at = run_app()
     assert at.title[0].value == "Explore the latent space"
-    assert len(packs(at)) == 1 and packs(at)[0].WhichOneof("data") == "bytes"
+    assert len(packs(at)) == 1
     data = component_data(at, "latent_map")
     assert data["pack"] in packs(at)[0].id and data["view"] == "z" and data["selected"] is None
+    # The pack is a file the browser fetches once and keeps, not megabytes in every visitor's websocket.
+    reference = json.loads(packs(at)[0].json)
+    assert reference == {"id": data["pack"], "file": f"packs/{data['pack']}.lxp.gz"}
+    assert sent_pack_bytes(packs(at)[0]) == workspace_pack(shipped_workspace("digits")).data
     assert data["axis_titles"] == ["z1", "z2"] and data["equal_axes"]
     card = component_data(at, "inspect_card")
     assert card["selected"] is None and card["server"] is None and "Click a point" in card["hint"]
@@ -90,10 +96,21 @@ def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
     reconstruction, kl, elbo = (float(m.value) for m in at.metric)
     assert kl > 0 and reconstruction < 0
     assert elbo == pytest.approx(reconstruction - kl, abs=0.15)  # displayed values are rounded
+    assert at.query_params["point"] == "7"
+
+
+def test_the_mathematics_panel_costs_nothing_until_it_is_opened(monkeypatch):
+    ws = shipped_workspace("digits")
+    estimated = []
+    monkeypatch.setattr(ws, "log_px", lambda index: estimated.append(index) or -12.345)
+    at = run_app(model="digits", point="7")
+    assert not estimated and not at.latex  # closed: no importance-weighted estimate, no formulas sent
+    at.session_state["math_panel_open"] = True  # the panel's key (app_pages/explore.py MATH_PANEL_OPEN)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
     latex = " ".join(element.value for element in at.latex)
     assert "ELBO" in latex and "KL" in latex and r"\log p(x) &\approx" in latex
-    assert f"{ws.log_px(7):.2f}" in latex
-    assert at.query_params["point"] == "7"
+    assert estimated == [7] and "-12.35" in latex
 
 
 def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
