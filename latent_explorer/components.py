@@ -8,7 +8,8 @@ requirements), and only in an editable install, which leaves pyproject.toml besi
 
 - ``load_runtime``: a hidden element whose module loads Plotly.js and every script of ``RUNTIME_SCRIPTS``, once.
 - ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
-  keeps it by id for every component of the page and of later pages.
+  keeps it by id for every component of the page and of later pages; the pack itself is a file of asset_dir that
+  the browser fetches once and keeps.
 - ``latent_map``: the map of the codes, drawn by Plotly.js, hovered, zoomed and selected in the browser.
 - ``send_thumbnails``: a hidden element that hands the map the original images of its visible points
   (latent_explorer/thumbnails.py), in one binary message, for its image marks.
@@ -19,8 +20,9 @@ requirements), and only in an editable install, which leaves pyproject.toml besi
 
 The map, the card, the editor and the pad share one small module (web/mount.js) that waits for the runtime and
 lets it mount or update the element. What each receives is a dataclass here with a JSDoc twin in web/
-(tests/core/test_component_contract.py keeps the two equal); the packs (binary weights) are the same bytes on
-every run, which Streamlit's message cache sends by reference, so they cross the network once per session.
+(tests/core/test_component_contract.py keeps the two equal); the packs (binary weights and codes) are files named
+by their content's hash, which a browser fetches once and keeps, so a hundred visitors of one link do not each
+receive them through the websocket.
 
 Events come back as trigger values (one rerun of the enclosing fragment each) and carry a sequence
 number that the server echoes as ``ack``, so a component can tell a reply to its latest event from a
@@ -31,10 +33,12 @@ from __future__ import annotations
 
 import base64
 import functools
+import gzip
 import hashlib
 import importlib.resources
 import os
 import tempfile
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -64,10 +68,11 @@ RUNTIME_SCRIPTS = (
 )
 # What web/mount.js calls for each component: the global function of RUNTIME_SCRIPTS that mounts it.
 MOUNTS = {"map": "lxMountMap", "card": "lxMountCard", "editor": "lxMountEditor", "pad": "lxMountDrawingPad"}
-# Plotly.js of the installed ``plotly`` package, copied beside our scripts under its version's name (git-ignored):
-# the figures the Python side builds are then read by the same Plotly version, nothing 4.8 MB large is committed,
-# and an upgrade of plotly is a new file name, which no browser has cached.
-PLOTLY_JS = f"plotly-{plotly.__version__}.min.js"
+# Plotly.js of the installed ``plotly`` package, copied beside our scripts under its version's name (git-ignored),
+# gzip-compressed (web/runtime_loader.js decompresses it): the figures the Python side builds are then read by the
+# same Plotly version, nothing 4.8 MB large is committed, and an upgrade of plotly is a new file name, which no
+# browser has cached.
+PLOTLY_JS = f"plotly-{plotly.__version__}.min.js.gz"
 HIDDEN_KEY_PREFIX = "lx_hidden_"
 # The runtime and the packs draw nothing; without this their empty element containers would take a gap.
 HIDDEN_CSS = f'[class*="st-key-{HIDDEN_KEY_PREFIX}"] {{ display: none; }}'
@@ -85,16 +90,41 @@ PAGE_CSS = HIDDEN_CSS + """
 """
 
 
-def _copy_plotly_js() -> None:
-    """Put the installed Plotly.js under asset_dir once (atomically: several servers may start at once)."""
-    target = WEB / PLOTLY_JS
+def _publish(name: str, write) -> bool:
+    """Write a file of asset_dir once, atomically (several servers may write it at once); False where asset_dir
+    cannot be written (a read-only installation), and the caller then sends the bytes another way."""
+    target = WEB / name
     if target.exists():
-        return
+        return True
+    try:
+        target.parent.mkdir(exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".publishing-", suffix=".tmp")
+    except OSError:
+        return False
+    try:
+        with os.fdopen(handle, "wb") as out:
+            write(out)
+        os.replace(temporary, target)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+    return True
+
+
+def _gzip_to(data: bytes):
+    """A writer of ``data`` gzip-compressed, once: the server's gzip layer then leaves the file alone (its type is
+    application/gzip), where it compressed Plotly.js again, about 90 ms of CPU, for every first visitor."""
+    def write(out) -> None:
+        with gzip.GzipFile(fileobj=out, mode="wb", compresslevel=9, mtime=0) as compressed:
+            compressed.write(data)
+    return write
+
+
+def _copy_plotly_js() -> None:
+    """Put the installed Plotly.js under asset_dir, compressed, once."""
     source = importlib.resources.files("plotly") / "package_data" / "plotly.min.js"
-    handle, temporary = tempfile.mkstemp(dir=WEB, prefix=".plotly-", suffix=".tmp")
-    with os.fdopen(handle, "wb") as out:
-        out.write(source.read_bytes())
-    os.replace(temporary, target)
+    if not (WEB / PLOTLY_JS).exists() and not _publish(PLOTLY_JS, _gzip_to(source.read_bytes())):
+        raise RuntimeError(f"cannot write {WEB / PLOTLY_JS}: the browser components need it")
 
 
 def _versioned(names) -> list[dict]:
@@ -140,7 +170,12 @@ OWNER_COOKIE_MAX_AGE_S = 400 * 86_400  # the longest browsers keep a cookie
 
 
 def remember_owner(name: str, token: str) -> None:
-    """Keep this browser's owner token in a cookie, so its models are its own after a reload or a restart."""
+    """Keep this browser's owner token in a cookie, so its models are its own after a reload or a restart.
+
+    The page writes the cookie only where the browser has none. State: ``token``, the token the browser holds,
+    reported when it is not ``token`` (another tab of a first visit wrote first); latent_explorer/session.py
+    reads it under this component's key (session.OWNER_REPORT) and adopts it.
+    """
     _mount("owner", data={"name": name, "token": token, "max_age": OWNER_COOKIE_MAX_AGE_S},
            key=HIDDEN_KEY_PREFIX + "owner")
 
@@ -155,9 +190,45 @@ def load_runtime() -> None:
     _mount("runtime", data=_RUNTIME_DATA, key=HIDDEN_KEY_PREFIX + "runtime")
 
 
+# Packs as files of asset_dir, served over HTTP and kept by the browser (Cache Storage, by id), so that every visitor
+# of a shared link does not receive the same megabytes through the websocket. Git-ignored, pruned by age.
+PACK_FILES = "packs"
+PACK_FILES_KEPT_DAYS = 30
+
+
+def published_pack(pack: Pack) -> str | None:
+    """The pack's file under asset_dir (written once), or None where asset_dir cannot be written."""
+    name = f"{PACK_FILES}/{pack.id}.lxp.gz"
+    try:
+        os.utime(WEB / name)  # in use: not pruned
+        return name
+    except FileNotFoundError:
+        pass
+    except OSError:
+        return None
+    if not _publish(name, _gzip_to(pack.data)):
+        return None
+    _prune_pack_files()
+    return name
+
+
+def _prune_pack_files() -> None:
+    """Packs no page has published for a month go: the folder does not grow with every model ever trained."""
+    oldest = time.time() - PACK_FILES_KEPT_DAYS * 86_400
+    for path in (WEB / PACK_FILES).glob("*.lxp.gz"):
+        try:
+            if path.stat().st_mtime < oldest:
+                path.unlink()
+        except OSError:
+            pass  # another server pruned it first
+
+
 def send_pack(pack: Pack) -> None:
-    """Make the pack available to the page's components (its bytes travel once per browser session)."""
-    _mount("pack", data=pack.data, key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
+    """Make the pack available to the page's components: the browser fetches its file once and keeps it; where no
+    file can be written, its bytes travel through the websocket instead."""
+    file = published_pack(pack)
+    _mount("pack", data={"id": pack.id, "file": file} if file else pack.data,
+           key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
 IMAGE_MARKS = 400  # the most points the map draws as their own images

@@ -1,35 +1,24 @@
 // The runtime element's module (latent_explorer/components.py, load_runtime): loads the components' scripts
 // in the order the server lists them, once per page, as classic scripts sharing one scope, then publishes the
 // mount functions on window.__latentExplorer.lib and announces 'lx-runtime'; Plotly.js likewise, beside them.
-//
-// Streamlit serves these files with "Cache-Control: public" and no validator or lifetime, which makes a browser
-// download them again on every page load. So they are kept in the page's Cache Storage under their content's
-// version (the server hashes each file): a reload, or tomorrow's visit, reads them from disk. Where Cache
-// Storage is missing (plain http off localhost) or fails, they are simply fetched.
+// The scripts are kept in the browser's Cache Storage under their content's version (web/cached_files.js).
 
-const CACHE = 'latent-explorer';
+import {cachedFile, isPackFile, openCache} from './cached_files.js';
+
 let loading = null;
 
-async function fetchText(url) {
-  const response = await fetch(url);
-  if (!response.ok) throw new Error(`could not load ${url}: ${response.status}`);
-  return response;
-}
-
-// Each script's text as a promise, from the cache or the network; older versions of these files are dropped.
+// Each script's text as a promise, from the cache or the network; older versions of these scripts are dropped
+// (packs, kept in the same cache, have their own rule: web/cached_files.js).
 async function scriptTexts(urls) {
-  const cache = window.caches ? await caches.open(CACHE).catch(() => null) : null;
-  if (!cache) return urls.map(async (url) => (await fetchText(url)).text());
-  const texts = urls.map(async (url) => {
-    const kept = await cache.match(url);
-    if (kept) return kept.text();
-    const response = await fetchText(url);
-    cache.put(url, response.clone()).catch(() => {});  // written while the page goes on: a failure costs a fetch
-    return response.text();
-  });
-  Promise.all(texts).then(async () => {
-    for (const request of await cache.keys()) if (!urls.includes(request.url)) await cache.delete(request);
-  }).catch(() => {});
+  const cache = await openCache();
+  const texts = urls.map(async (url) => (await cachedFile(cache, url)).text());
+  if (cache) {
+    Promise.all(texts).then(async () => {
+      for (const request of await cache.keys()) {
+        if (!urls.includes(request.url) && !isPackFile(request.url)) await cache.delete(request);
+      }
+    }).catch(() => {});
+  }
   return texts;
 }
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -18,6 +19,15 @@ SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
 
 def page_path(name: str) -> str:
     return str(REPO_ROOT / "app_pages" / f"{name}.py")
+
+
+def sent_pack_bytes(proto) -> bytes:
+    """The bytes of a pack element (components.send_pack) as the browser gets them: from the published file it
+    names, or inline where no file could be written."""
+    if proto.WhichOneof("data") == "bytes":
+        return proto.bytes
+    reference = json.loads(proto.json)
+    return gzip.decompress((components.WEB / reference["file"]).read_bytes())
 
 
 def run_app(state: dict | None = None, **query) -> AppTest:

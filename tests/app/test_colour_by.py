@@ -9,6 +9,7 @@ import struct
 
 import numpy as np
 import pandas as pd
+from page_runner import sent_pack_bytes
 from test_explore_edit import component_data, packs, run_app
 
 from latent_explorer import colouring, selection
@@ -19,7 +20,7 @@ from vae_core.workspace import HELD_OUT
 def pack_values(at, pack_id: str) -> np.ndarray:
     """The float32 array "values" of the pack with this id, as the browser reads it."""
     for proto in packs(at):
-        blob = proto.bytes
+        blob = sent_pack_bytes(proto)
         (length,) = struct.unpack("<I", blob[4:8])
         header = json.loads(blob[8:8 + length])
         if header["id"] == pack_id:

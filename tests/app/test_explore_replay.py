@@ -11,7 +11,7 @@ import json
 
 import numpy as np
 import pytest
-from page_runner import REPO_ROOT, run_app
+from page_runner import REPO_ROOT, run_app, sent_pack_bytes
 from streamlit.testing.v1 import AppTest
 
 from latent_explorer import components
@@ -39,7 +39,7 @@ def sent_pack(at: AppTest, pack_id: str) -> tuple[dict, dict]:
     found = [e.proto for e in at.get("bidi_component")
              if e.proto.component_name == f"{components.PROJECT}.pack" and e.proto.id.endswith(pack_id)]
     assert len(found) == 1, f"the pack {pack_id} was not sent"
-    return decode_pack(found[0].bytes)
+    return decode_pack(sent_pack_bytes(found[0]))
 
 
 def replay_toggles(at: AppTest) -> list:

@@ -5,12 +5,17 @@ pyproject.toml declares every component with the files it names; the runtime's s
 from __future__ import annotations
 
 import dataclasses
+import gzip
+import os
 import re
+import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from latent_explorer import components
+from latent_explorer.pack import encode_pack
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CONTRACTS = {"MapData": components.MapData, "CardData": components.CardData,
@@ -88,7 +93,31 @@ def test_plotly_js_is_the_installed_packages():
 
     copied = components.WEB / components.PLOTLY_JS
     shipped = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    assert copied.read_bytes() == shipped.read_bytes()
+    # Compressed once, on the disk: the server's gzip layer leaves application/gzip alone, the browser inflates it.
+    assert copied.name.endswith(".gz") and gzip.decompress(copied.read_bytes()) == shipped.read_bytes()
+
+
+def test_a_pack_is_published_once_as_a_file_and_pruned_when_unused_for_a_month(tmp_path, monkeypatch):
+    monkeypatch.setattr(components, "WEB", tmp_path)
+    pack = encode_pack({"type": "test"}, {"values": np.arange(5, dtype=np.float32)})
+    name = components.published_pack(pack)
+    assert name == f"packs/{pack.id}.lxp.gz"
+    assert gzip.decompress((tmp_path / name).read_bytes()) == pack.data
+    old = encode_pack({"type": "test"}, {"values": np.zeros(3, dtype=np.float32)})
+    components.published_pack(old)
+    month_ago = time.time() - (components.PACK_FILES_KEPT_DAYS + 1) * 86_400
+    os.utime(tmp_path / components.published_pack(old), (month_ago, month_ago))
+    os.utime(tmp_path / name, (month_ago, month_ago))
+    components.published_pack(pack)  # sent again: in use, kept
+    components.published_pack(encode_pack({"type": "test"}, {"values": np.ones(2, dtype=np.float32)}))  # a new one
+    assert sorted(p.name for p in (tmp_path / "packs").iterdir()) == sorted(
+        [f"{pack.id}.lxp.gz", f"{encode_pack({'type': 'test'}, {'values': np.ones(2, dtype=np.float32)}).id}.lxp.gz"])
+
+
+def test_a_read_only_installation_sends_packs_inline(tmp_path, monkeypatch):
+    monkeypatch.setattr(components, "WEB", tmp_path / "missing" / "web")  # no folder can be made there
+    (tmp_path / "missing").write_text("a file, not a folder")
+    assert components.published_pack(encode_pack({"type": "test"}, {"v": np.zeros(1, dtype=np.float32)})) is None
 
 
 def test_member_bits_mark_exactly_the_members_first_point_lowest():
