@@ -25,8 +25,9 @@ if (!window.__lxOneEntryPerPage) {
 
 def run() -> None:
     # Imported here, under the first run's spinner: the first import of the engine pulls in torch.
-    from latent_explorer import components, pages, session, widgets
+    from latent_explorer import components, pages, serving, session, widgets
 
+    serving.configure_process()
     # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
     st.html(f"<style>img {{ image-rendering: pixelated; }} {components.PAGE_CSS}</style>")
     with st.container(key=components.HIDDEN_KEY_PREFIX + "history"):

@@ -26,6 +26,7 @@ from latent_explorer import (
     probe,
     selection,
     session,
+    shared,
     thumbnails,
     widgets,
 )
@@ -519,7 +520,9 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
                  colour_by: dict | None = None) -> None:
     shown = probe.showing(ws)
     if index is not None:
-        server = point_tiles(ws, index, eps, every_image)
+        # The same for every visitor of this pair (eps too): computed once per server.
+        server = shared.per_workspace(ws, "card_tiles", (index, every_image),
+                                      lambda: point_tiles(ws, index, eps, every_image))
     elif location is not None:
         server = location_tiles(ws, location, kind)
     else:

@@ -1,0 +1,45 @@
+"""latent_explorer/shared.py: a value of a workspace computed once however many visitors ask, dropped with it."""
+
+from __future__ import annotations
+
+import gc
+from concurrent.futures import ThreadPoolExecutor
+
+from core_helpers import REPO_ROOT
+
+from latent_explorer import shared
+from vae_core import load_checkpoint, load_dataset
+from vae_core.workspace import Workspace
+
+
+def digits_workspace() -> Workspace:
+    pair = load_checkpoint(REPO_ROOT / "assets" / "digits-latent2.pt")
+    return Workspace(pair, load_dataset(pair.dataset, download=False), label="digits")
+
+
+def test_a_crowd_asking_for_one_value_gets_one_object_computed_once_per_key():
+    ws = digits_workspace()
+    computed = []
+
+    def card(index: int) -> dict:
+        computed.append(index)
+        return {"index": index}
+
+    with ThreadPoolExecutor(8) as pool:
+        first = list(pool.map(lambda k: shared.per_workspace(ws, "card", 7, lambda: card(7)), range(50)))
+    assert all(value is first[0] for value in first)  # whoever computed it first, one value is kept
+    assert shared.per_workspace(ws, "card", 7, lambda: card(7)) is first[0]
+    assert shared.per_workspace(ws, "card", 8, lambda: card(8)) == {"index": 8}
+    assert shared.per_workspace(ws, "other", 7, lambda: "another kind") == "another kind"
+    assert computed.count(8) == 1 and 1 <= computed.count(7) <= 8  # at most one per thread that raced
+
+
+def test_the_values_go_with_their_workspace():
+    gc.collect()
+    before = len(shared._values)
+    ws = digits_workspace()
+    shared.per_workspace(ws, "card", 1, lambda: "kept")
+    assert len(shared._values) == before + 1
+    del ws
+    gc.collect()
+    assert len(shared._values) == before
