@@ -6,7 +6,10 @@ import re
 import subprocess
 import sys
 
-from page_runner import REPO_ROOT
+import torch
+from page_runner import REPO_ROOT, run_app
+
+from latent_explorer import serving
 
 
 def served_options() -> dict[str, str]:
@@ -26,3 +29,12 @@ def test_the_served_app_watches_no_files():
     # The watcher resolves every loaded module's path on the event loop that also answers health checks and
     # websockets: a crowd opening a link waited behind it (benchmarks/README.md, "Crowd").
     assert served_options()["server.fileWatcherType"] == '"none"'
+
+
+def test_the_server_computes_on_one_torch_thread_unless_the_host_says_otherwise():
+    # Many visitors' runs are threads of one process: torch's own threads on top made a card's analysis 15-30x
+    # slower on two busy cores (latent_explorer/serving.py).
+    serving.configure_process.cache_clear()
+    torch.set_num_threads(2)
+    run_app(model="digits")
+    assert torch.get_num_threads() == 1
