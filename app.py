@@ -49,6 +49,9 @@ if st.session_state.get(STARTED):
 else:
     # A session's first run may import torch, load the shipped models and send the map (seconds on a cold
     # server): a spinner says so instead of a blank page. Later runs skip it, so it never flickers over a click.
+    # A crowd opening one link at once is told that the server is busy, rather than shown a bare spinner.
+    from latent_explorer import serving
+
     st.session_state[STARTED] = True
-    with st.spinner("Opening Latent Explorer: loading the models and the map…"):
+    with serving.opening() as others_opening, st.spinner(serving.opening_message(others_opening)):
         run()

@@ -9,17 +9,51 @@ visitors' threads use the cores; trainings run in worker processes of their own 
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
-
-import torch
+import threading
+from collections.abc import Iterator
 
 TORCH_THREADS_ENV = "LATENT_EXPLORER_SERVER_TORCH_THREADS"
 
 
 @functools.cache
 def configure_process() -> int:
-    """Torch's intra-op threads for this process (a host with many cores and few visitors may raise it); how many."""
+    """Torch's intra-op threads for this process (a host with many cores and few visitors may raise it); how many.
+    Torch keeps the count per thread once a thread has computed, and every visitor's run is a new thread, which
+    starts from the count set here."""
+    import torch  # here, not at the top: app.py imports this module before its first run's spinner shows
+
     threads = int(os.environ.get(TORCH_THREADS_ENV, "1"))
     torch.set_num_threads(threads)
     return threads
+
+
+# A newcomer to a saturated server is told so instead of waiting on a bare spinner: from this many other sessions
+# opening the app at the same moment.
+BUSY_OPENINGS = 5
+_openings = 0
+_openings_lock = threading.Lock()
+
+
+@contextlib.contextmanager
+def opening() -> Iterator[int]:
+    """Counts this session's first run among those under way in the process; yields how many others are."""
+    global _openings
+    with _openings_lock:
+        others = _openings
+        _openings += 1
+    try:
+        yield others
+    finally:
+        with _openings_lock:
+            _openings -= 1
+
+
+def opening_message(others: int) -> str:
+    """The first run's spinner: what the newcomer waits for, and why it takes longer when the server is busy."""
+    if others < BUSY_OPENINGS:
+        return "Opening Latent Explorer: loading the models and the map…"
+    return (f"Busy: {others} other visitors are opening this page at this moment. Yours is on its way and needs "
+            "nothing from you; it may take a few seconds longer than usual…")

@@ -43,3 +43,22 @@ def test_the_values_go_with_their_workspace():
     del ws
     gc.collect()
     assert len(shared._values) == before
+
+
+def test_a_newcomer_is_told_when_many_others_are_opening_the_app_at_once():
+    from latent_explorer import serving
+
+    with serving.opening() as others:
+        assert others == 0 and "Busy" not in serving.opening_message(others)
+        with serving.opening() as second:
+            assert second == 1
+    crowd = [serving.opening() for _ in range(serving.BUSY_OPENINGS)]
+    for visitor in crowd:
+        visitor.__enter__()
+    with serving.opening() as others:
+        message = serving.opening_message(others)
+    for visitor in crowd:
+        visitor.__exit__(None, None, None)
+    assert others == serving.BUSY_OPENINGS and message.startswith(f"Busy: {serving.BUSY_OPENINGS} other visitors")
+    with serving.opening() as others:
+        assert others == 0  # every opening that ended was counted out
