@@ -48,12 +48,15 @@ class StreamlitServer:
     """`streamlit run <script>` in a subprocess, its output in a log file."""
 
     def __init__(self, script: str | Path = "app.py", log_path: Path | None = None, cwd: Path = REPO_ROOT,
-                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None):
+                 extra_args: tuple[str, ...] = (), env: dict[str, str] | None = None,
+                 file_watcher: str | None = "none"):
         self.script = str(script)
         self.cwd = cwd
         self.port = free_port()
         self.log_path = log_path or ARTIFACTS / f"streamlit-{self.port}.log"
         self.extra_args = extra_args
+        # None leaves the watcher to the app's .streamlit/config.toml, as the README's `streamlit run app.py` does.
+        self.file_watcher = file_watcher
         self.env = dict(env or {})
         # Pairs made in a test server are kept in a store of its own (removed by stop()), never in the default
         # under ~/.cache; a caller that names a store keeps it.
@@ -73,7 +76,7 @@ class StreamlitServer:
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true",
                    "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
-                   "--server.fileWatcherType", "none", *self.extra_args]
+                   *(("--server.fileWatcherType", self.file_watcher) if self.file_watcher else ()), *self.extra_args]
         self.started_at = time.perf_counter()
         self.process = subprocess.Popen(command, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
         return self
