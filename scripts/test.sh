@@ -4,12 +4,19 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-if [ ! -x /usr/bin/chromium ] || [ ! -d /usr/share/datasets/fashion-mnist ] || ! command -v npm >/dev/null; then
+# Only what is missing: where Node.js came with its own npm, Debian's npm package conflicts with it.
+missing=()
+[ -x /usr/bin/chromium ] || missing+=(chromium)
+[ -x /usr/sbin/nginx ] || missing+=(nginx)
+[ -d /usr/share/datasets/fashion-mnist ] || missing+=(dataset-fashion-mnist)
+command -v npm >/dev/null || missing+=(npm)
+if [ ${#missing[@]} -gt 0 ]; then
   if command -v apt-get >/dev/null && [ "$(id -u)" = 0 ]; then
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium dataset-fashion-mnist npm >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   else
-    echo "note: install Debian's chromium (browser tests), dataset-fashion-mnist and npm, or those tests skip" >&2
+    echo "note: install Debian's ${missing[*]} (browser tests, the test through the proxy, the Fashion-MNIST" \
+      "tests, the accessibility test), or those tests skip" >&2
   fi
 fi
 python -m pip install -q -r requirements-dev.txt
