@@ -9,8 +9,13 @@ nannies) and of the server with everything it started (the cluster's worker proc
 their last training) at each stage, and the latter's proportional set size (PSS: pages shared between the
 processes, such as torch's libraries, counted once), and writes the table into benchmarks/README.md.
 
+With ``--every-page`` it measures another scenario instead (its own section): one visitor opens every page in
+turn on the shipped Fashion-MNIST pair (Explore with a point, Edit, Sample, Compare until its background log p(x)
+of the held-out images is done, Train), and the server's RSS is read after each; the budget is 1 GiB at the end.
+
     python -m benchmarks.server_memory                   # ten sessions, one epoch each
     python -m benchmarks.server_memory --sessions 3 --print-only
+    python -m benchmarks.server_memory --every-page
 """
 
 from __future__ import annotations
@@ -43,6 +48,10 @@ from vae_core.engine import IDLE_WORKER_S
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "server_memory.json"
 SECTION = "## Server memory"
+EVERY_PAGE_SECTION = "## Server memory after every page"
+EVERY_PAGE_RESULTS = REPO_ROOT / "benchmarks" / "results" / "server_memory_every_page.json"
+PAGES = (("/edit", "Edit"), ("/sample", "Sample"), ("/compare", "Compare"), ("/train", "Train"))
+LOG_PX_WAIT_S = 300
 BUDGET_SHIPPED = 2**30
 BUDGET_SESSIONS = 1.5 * 2**30
 TRAIN_WAIT_S = 900
@@ -78,12 +87,69 @@ def start_training(visitor: Visitor, epochs: int) -> None:
     page.get_by_role("button", name="Train", exact=True).click()
 
 
+def every_page(args) -> int:
+    """One visitor opens every page; the server's RSS after each (the budget: 1 GiB at the end)."""
+    from playwright.sync_api import sync_playwright
+
+    load_before = [round(x, 2) for x in os.getloadavg()]
+    rows: list[dict] = []
+    server = StreamlitServer("app.py", log_path=REPO_ROOT / "test-artifacts" / "bench-memory-pages.log").start()
+    try:
+        server.wait_healthy()
+        measure(server, "started, before any visit", rows)
+        with sync_playwright() as playwright:
+            browser = launch_chromium(playwright)
+            visitor = Visitor(browser, server)
+            page = visitor.open("/?model=fashion-mnist&point=123")
+            wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
+            wait_for_map(page)
+            measure(server, "Explore, a point inspected", rows)
+            for path, title in PAGES:
+                page = visitor.open(path + "?model=fashion-mnist")
+                wait_for_app(page, page.locator("h1").filter(has_text=title), timeout_s=180)
+                if path == "/compare":  # until the background log p(x) of the held-out images is shown
+                    wait_for_app(page, page.get_by_text("The gap in the bound").first,
+                                 timeout_s=LOG_PX_WAIT_S)
+                measure(server, f"... then {title}", rows)
+            time.sleep(5)
+            measure(server, "... 5 s later", rows)
+            browser.close()
+        problems = server_tracebacks(server.log_text())
+    finally:
+        server.stop()
+    load_after = [round(x, 2) for x in os.getloadavg()]
+    report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+              "command": "python -m benchmarks.server_memory " + " ".join(sys.argv[1:]),
+              "load_before": load_before, "load_after": load_after, "rows": rows, "server_tracebacks": problems}
+    end = rows[-1]["server_bytes"]
+    lines = [EVERY_PAGE_SECTION, "",
+             "Measured by `benchmarks/server_memory.py --every-page`: one visitor opens every page of the shipped "
+             "Fashion-MNIST pair in turn (Compare until its log p(x) of the 10,000 held-out images is shown); the "
+             "server's resident memory (VmRSS) after each. Budget: at most 1 GiB.", "",
+             f"- Command: `{report['command'].strip()}`",
+             f"- Date: {report['date']}; load average {load_before} before, {load_after} after", "",
+             "| stage | server RSS |", "| --- | --- |"]
+    lines += [f"| {r['stage']} | {r['server_bytes'] / 2**20:.0f} MiB |" for r in rows]
+    lines += ["", f"Verdict: {end / 2**20:.0f} MiB, {'within' if end <= BUDGET_SHIPPED else '**over**'} 1 GiB."]
+    text = "\n".join(lines) + "\n"
+    print("\n" + text)
+    if not args.print_only:
+        EVERY_PAGE_RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        EVERY_PAGE_RESULTS.write_text(json.dumps(report, indent=1) + "\n", encoding="utf-8")
+        write_section(EVERY_PAGE_SECTION, text)
+        print(f"wrote {EVERY_PAGE_RESULTS} and the '{EVERY_PAGE_SECTION[3:]}' section of {README}")
+    return 1 if problems else 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sessions", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=1, help="epochs of each session's training")
     parser.add_argument("--print-only", action="store_true", help="write nothing")
+    parser.add_argument("--every-page", action="store_true", help="one visitor opens every page (its own section)")
     args = parser.parse_args()
+    if args.every_page:
+        return every_page(args)
 
     from playwright.sync_api import sync_playwright
 

@@ -10,6 +10,8 @@ visitors' threads use the cores; trainings run in worker processes of their own 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import functools
 import os
 import threading
@@ -27,7 +29,29 @@ def configure_process() -> int:
 
     threads = int(os.environ.get(TORCH_THREADS_ENV, "1"))
     torch.set_num_threads(threads)
+    _keep_freed_memory_returnable()
     return threads
+
+
+# glibc's malloc, tuned for a process of many short-lived threads and large, short-lived tensors (mallopt's
+# parameters, <malloc.h>). By default each visitor's thread may get an arena of its own (up to 8 per core), and a
+# freed tensor of a few MB stays in the process, because the threshold above which an allocation is its own mapping
+# rises with every large block freed. One process that had shown every page held 1,197 MiB that way and 985 MiB with
+# these two settings (benchmarks/README.md, "Server memory").
+M_MMAP_THRESHOLD = -3
+M_ARENA_MAX = -8
+MMAP_THRESHOLD_BYTES = 1 << 20
+ARENAS = 2
+
+
+def _keep_freed_memory_returnable() -> bool:
+    """Whether glibc took the settings (elsewhere, another C library: nothing to tune)."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):
+        return False
+    return bool(mallopt(M_ARENA_MAX, ARENAS)) and bool(mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES))
 
 
 # A newcomer to a saturated server is told so instead of waiting on a bare spinner: from this many other sessions

@@ -1,4 +1,5 @@
-"""latent_explorer/shared.py: a value of a workspace computed once however many visitors ask, dropped with it."""
+"""How one server process serves many visitors: latent_explorer/shared.py (a value of a workspace computed once
+however many visitors ask, dropped with it) and latent_explorer/serving.py (the busy notice, malloc's settings)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,20 @@ def test_a_newcomer_is_told_when_many_others_are_opening_the_app_at_once():
     assert others == serving.BUSY_OPENINGS and message.startswith(f"Busy: {serving.BUSY_OPENINGS} other visitors")
     with serving.opening() as others:
         assert others == 0  # every opening that ended was counted out
+
+
+def test_the_server_keeps_freed_memory_returnable_to_the_system(monkeypatch):
+    from latent_explorer import serving
+
+    calls = []
+
+    class FakeLibc:
+        def mallopt(self, parameter, value):
+            calls.append((parameter, value))
+            return 1
+
+    monkeypatch.setattr(serving.ctypes, "CDLL", lambda name: FakeLibc())
+    assert serving._keep_freed_memory_returnable()
+    assert calls == [(serving.M_ARENA_MAX, 2), (serving.M_MMAP_THRESHOLD, 1 << 20)]
+    monkeypatch.setattr(serving.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError("no C library")))
+    assert not serving._keep_freed_memory_returnable()  # another C library: nothing to tune, nothing fails
