@@ -14,9 +14,12 @@ processes may share. Each model is one entry under ``models/<id>/``:
 ``owners/<owner hash>/<id>`` marks each owner's models, so that listing one person's models reads theirs only.
 
 Every file is written to a temporary key and then moved onto its own, so a reader sees either the old
-content or the new, never a part. Ids are random (144 bits), so two writers never pick the same entry; when
-two servers let the same entry go at once, the second finds it gone and carries on. A model that is let go
-leaves a small tombstone under ``gone/<id>.json`` so that its link can say what became of it.
+content or the new, never a part. In a local folder each file is fsynced before the move and its folder after
+it, so every file of an entry is on the disk before the entry file that makes them visible, and a power cut
+leaves no entry whose files are missing. Ids are random (144 bits), so two writers never pick the same entry;
+when two servers let the same entry go at once, the second finds it gone and carries on. A model that is let go
+leaves a small tombstone under ``gone/<id>.json`` so that its link can say what became of it; the retention
+pass removes tombstones older than ``tombstone_age_s`` (their links then say the model is unknown).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from pathlib import Path
 import fsspec
 import numpy as np
 import torch
+from fsspec.implementations.local import LocalFileSystem
 
 from .checkpoint import MAX_CHECKPOINT_BYTES, CheckpointError, checkpoint_bytes, load_checkpoint
 from .data import ImageDataset
@@ -46,9 +50,11 @@ from .models import ModelPair
 STORE_ENV = "LATENT_EXPLORER_STORE"
 MAX_MB_ENV = "LATENT_EXPLORER_STORE_MAX_MB"
 MAX_DAYS_ENV = "LATENT_EXPLORER_STORE_MAX_DAYS"
+TOMBSTONE_DAYS_ENV = "LATENT_EXPLORER_STORE_TOMBSTONE_DAYS"
 DEFAULT_STORE = Path.home() / ".cache" / "latent-explorer" / "store"
 DEFAULT_MAX_MB = 2048
 DEFAULT_MAX_DAYS = 30
+DEFAULT_TOMBSTONE_DAYS = 90  # how long a let-go model's link says what became of it
 
 ID_BYTES = 18  # 144 random bits, 24 URL-safe characters
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{24}")
@@ -132,6 +138,17 @@ def _faults_as_unavailable(method):
     return wrapper
 
 
+def _fsync_folder(path: str) -> None:
+    """Make a local folder's entries (a file renamed into it, a folder made in it) durable."""
+    if os.name == "nt":  # Windows opens no folder as a file; NTFS journals its folders' entries itself
+        return
+    descriptor = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+
+
 def new_model_id() -> str:
     return secrets.token_urlsafe(ID_BYTES)
 
@@ -186,13 +203,16 @@ class ModelStore:
     """Models kept in a folder or an fsspec URL, shared by every server process that points at it."""
 
     def __init__(self, url: str | os.PathLike, max_bytes: int = DEFAULT_MAX_MB * 2**20,
-                 max_age_s: float = DEFAULT_MAX_DAYS * DAY_S):
+                 max_age_s: float = DEFAULT_MAX_DAYS * DAY_S, tombstone_age_s: float = DEFAULT_TOMBSTONE_DAYS * DAY_S):
         self.url = str(url)
         self.max_bytes = max_bytes
         self.max_age_s = max_age_s
+        self.tombstone_age_s = tombstone_age_s
         self._retained_at = -math.inf  # time.monotonic() of the last retention pass
         try:
             self.fs, self.root = fsspec.core.url_to_fs(self.url)
+            # Remote stores (s3, gs…) keep an object once its upload ends; a local disk only once it is fsynced.
+            self._local = isinstance(self.fs, LocalFileSystem)
             self.fs.makedirs(self._key("models"), exist_ok=True)
             self.fs.makedirs(self._key("gone"), exist_ok=True)
             self.fs.ls(self._key("models"), detail=False)
@@ -204,13 +224,14 @@ class ModelStore:
     def from_environment(cls) -> ModelStore:
         """The store LATENT_EXPLORER_STORE names (a local folder by default), with the environment's caps."""
         caps = {}
-        for name, default in ((MAX_MB_ENV, DEFAULT_MAX_MB), (MAX_DAYS_ENV, DEFAULT_MAX_DAYS)):
+        for name, default in ((MAX_MB_ENV, DEFAULT_MAX_MB), (MAX_DAYS_ENV, DEFAULT_MAX_DAYS),
+                              (TOMBSTONE_DAYS_ENV, DEFAULT_TOMBSTONE_DAYS)):
             try:
                 caps[name] = float(os.environ.get(name) or default)
             except ValueError:
                 raise StoreUnavailable(f"{name} must be a number, not {os.environ[name]!r}") from None
         return cls(os.environ.get(STORE_ENV) or DEFAULT_STORE, max_bytes=int(caps[MAX_MB_ENV] * 2**20),
-                   max_age_s=caps[MAX_DAYS_ENV] * DAY_S)
+                   max_age_s=caps[MAX_DAYS_ENV] * DAY_S, tombstone_age_s=caps[TOMBSTONE_DAYS_ENV] * DAY_S)
 
     # --- keys and atomic files -------------------------------------------------------------------
     def _key(self, *parts: str) -> str:
@@ -225,19 +246,39 @@ class ModelStore:
         return self._key("models", check_model_id(model_id), *([name] if name else []))
 
     def _write(self, key: str, data: bytes) -> None:
-        """Whole or not at all: a temporary key beside the target, then moved onto it."""
+        """Whole or not at all: a temporary key beside the target, then moved onto it; on a local disk, durable
+        when this returns (the file fsynced before the move, its folder after it)."""
         temporary = f"{key}.{secrets.token_hex(8)}.tmp"
-        self.fs.makedirs(key.rsplit("/", 1)[0], exist_ok=True)
+        folder = key.rsplit("/", 1)[0]
+        self._make_folder(folder)
         try:
             with self.fs.open(temporary, "wb") as f:
                 f.write(data)
+                if self._local:
+                    f.flush()
+                    os.fsync(f.fileno())
             self.fs.mv(temporary, key)
+            if self._local:
+                _fsync_folder(folder)  # the rename itself is recorded in the folder
         except BaseException:
             try:
                 self.fs.rm(temporary)
             except Exception:  # noqa: BLE001 - the temporary may never have been written
                 pass
             raise
+
+    def _make_folder(self, folder: str) -> None:
+        """The folder, made if missing; on a local disk each folder made is fsynced into its parent, or a power
+        cut could lose the folder with the files fsynced inside it."""
+        missing = []
+        if self._local:
+            path = folder
+            while not os.path.isdir(path):
+                missing.append(path)
+                path = os.path.dirname(path)
+        self.fs.makedirs(folder, exist_ok=True)
+        for path in reversed(missing):
+            _fsync_folder(os.path.dirname(path))
 
     def _read(self, key: str, max_bytes: int) -> bytes:
         if self.fs.size(key) > max_bytes:
@@ -293,6 +334,30 @@ class ModelStore:
     def delete(self, model_id: str, owner_token: str) -> None:
         self._check_owner(model_id, owner_token)
         self._let_go(model_id, "deleted")
+
+    @_faults_as_unavailable
+    def move_owner(self, from_token: str, to_token: str) -> list[str]:
+        """Make every model of one owner another's; returns their ids. A browser whose two tabs began at once with
+        two tokens keeps the one its cookie holds, and the other tab's models follow it.
+
+        Per model: the new owner's marker, then its entry file (the switch: each owner's list checks it), then
+        the old marker, so that at every moment the model is in exactly one owner's list.
+        """
+        old, new = owner_hash(from_token), owner_hash(to_token)
+        moved = []
+        for entry in self.entries(from_token):
+            try:
+                content = self._read_json(self._entry_key(entry.model_id, "entry.json"))
+            except (FileNotFoundError, EntryRefused, ValueError, UnicodeDecodeError):
+                continue  # let go or damaged since the listing
+            self._write_json(self._owner_key(new, entry.model_id), {})
+            self._write_json(self._entry_key(entry.model_id, "entry.json"), dict(content, owner=new))
+            try:
+                self.fs.rm(self._owner_key(old, entry.model_id))
+            except FileNotFoundError:
+                pass  # another server moved it at the same time
+            moved.append(entry.model_id)
+        return moved
 
     def _check_owner(self, model_id: str, owner_token: str) -> None:
         if self.entry(model_id).owner != owner_hash(owner_token):
@@ -409,7 +474,8 @@ class ModelStore:
     @_faults_as_unavailable
     def enforce_retention(self, now: float | None = None) -> list[str]:
         """Let go of models not opened for max_age_s, then of the least recently opened until the store fits
-        max_bytes; returns the ids let go. (Shipped models are never in the store, so they never go.)"""
+        max_bytes, and remove tombstones older than tombstone_age_s; returns the ids let go. (Shipped models are
+        never in the store, so they never go.)"""
         now = time.time() if now is None else now
         self._retained_at = time.monotonic()
         kept = sorted(self.entries(), key=lambda e: e.last_opened)
@@ -422,4 +488,23 @@ class ModelStore:
             let_go.append(oldest)
         for entry in let_go:
             self._let_go(entry.model_id, "expired")
+        self._remove_old_tombstones(now)
         return [e.model_id for e in let_go]
+
+    def _remove_old_tombstones(self, now: float) -> None:
+        """A damaged tombstone says nothing (its link reads as unknown already), so it goes as well."""
+        for path in self.fs.ls(self._key("gone"), detail=False):
+            name = path.rstrip("/").rsplit("/", 1)[-1]
+            if not (name.endswith(".json") and ID_PATTERN.fullmatch(name.removesuffix(".json"))):
+                continue  # a temporary file of a tombstone being written
+            try:
+                at = float(self._read_json(path)["at"])
+            except FileNotFoundError:
+                continue  # removed by another server's pass
+            except (EntryRefused, ValueError, UnicodeDecodeError, KeyError, TypeError):
+                at = -math.inf
+            if now - at > self.tombstone_age_s:
+                try:
+                    self.fs.rm(path)
+                except FileNotFoundError:
+                    pass

@@ -3,6 +3,7 @@ writers at once, retention order, id validation, and entries tampered with refus
 
 from __future__ import annotations
 
+import os
 import secrets
 import threading
 import time
@@ -28,6 +29,7 @@ from vae_core.store import (
     UnknownModel,
     check_model_id,
     new_model_id,
+    owner_hash,
 )
 
 DIGITS_PAIR = REPO_ROOT / "assets" / "digits-latent2.pt"
@@ -292,3 +294,93 @@ def test_keeping_a_model_lets_the_oldest_go_when_the_store_is_over_its_cap(store
     assert [e.model_id for e in store.entries()] == [newer]
     with pytest.raises(ModelGone, match="let go"):
         store.open(older)
+
+
+def inode(path) -> tuple[int, int]:
+    """What os.fsync saw of a file or folder: a renamed file keeps the inode its temporary had."""
+    status = os.stat(path)
+    return status.st_dev, status.st_ino
+
+
+def test_a_local_write_is_on_the_disk_before_the_entry_that_makes_it_visible(tmp_path, digits_pair, monkeypatch):
+    store = ModelStore(tmp_path / "store")
+    synced: list[tuple[int, int]] = []  # what os.fsync was called on, in order
+    real_fsync = os.fsync
+
+    def recording_fsync(descriptor):
+        status = os.fstat(descriptor)
+        synced.append((status.st_dev, status.st_ino))
+        real_fsync(descriptor)
+
+    monkeypatch.setattr(os, "fsync", recording_fsync)
+    model_id = store.put(digits_pair, "durable", OWNER)
+    folder = tmp_path / "store" / "models" / model_id
+    entry_synced = synced.index(inode(folder / "entry.json"))
+    for name in ("checkpoint.pt", "label.json", "opened.json"):
+        assert synced.index(inode(folder / name)) < entry_synced, f"{name} was not fsynced before the entry"
+    assert inode(folder) in synced[:entry_synced], "the folder (its renames) was not fsynced before the entry"
+    assert inode(tmp_path / "store" / "models") in synced, "the new entry's folder was not fsynced into models/"
+
+    # A put cut short (a crash, a power cut) just before its entry file leaves nothing half-visible.
+    synced.clear()
+    real_move = store.fs.mv
+
+    def cut_before_the_entry(source, target, **kwargs):
+        if target.endswith("/entry.json"):
+            raise OSError("power cut")
+        real_move(source, target, **kwargs)
+
+    monkeypatch.setattr(store.fs, "mv", cut_before_the_entry)
+    with pytest.raises(StoreUnavailable, match="power cut"):
+        store.put(digits_pair, "cut short", OWNER)
+    (cut,) = [p for p in (tmp_path / "store" / "models").iterdir() if p.name != model_id]
+    assert inode(cut / "checkpoint.pt") in synced and inode(cut) in synced
+    assert [e.model_id for e in store.entries()] == [model_id] == [e.model_id for e in store.entries(OWNER)]
+    with pytest.raises(UnknownModel):
+        store.open(cut.name)
+    assert not [p for p in store.fs.find(store.root) if p.endswith(".tmp")]
+
+
+def test_old_tombstones_go_with_a_retention_pass(store, digits_pair):
+    old, recent = (store.put(digits_pair, label, OWNER) for label in ("old", "recent"))
+    store.delete(old, OWNER)
+    store.delete(recent, OWNER)
+    now = time.time()
+    store._write_json(store._key("gone", f"{old}.json"), {"reason": "deleted", "at": now - 91 * DAY_S})
+    store._write_json(store._key("gone", f"{recent}.json"), {"reason": "deleted", "at": now - 89 * DAY_S})
+    damaged = new_model_id()
+    store._write(store._key("gone", f"{damaged}.json"), b"{not json")
+    assert store.tombstone_age_s == 90 * DAY_S  # the default
+    store.enforce_retention(now)
+    gone = [p.rsplit("/", 1)[-1] for p in store.fs.ls(store._key("gone"), detail=False)]
+    assert gone == [f"{recent}.json"]
+    with pytest.raises(UnknownModel):
+        store.open(old)
+    with pytest.raises(ModelGone, match="deleted"):
+        store.open(recent)
+    store.tombstone_age_s = 30 * DAY_S
+    store.enforce_retention(now)
+    assert store.fs.ls(store._key("gone"), detail=False) == []
+
+
+def test_the_tombstone_age_comes_from_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("LATENT_EXPLORER_STORE", str(tmp_path / "store"))
+    monkeypatch.setenv("LATENT_EXPLORER_STORE_TOMBSTONE_DAYS", "7")
+    assert ModelStore.from_environment().tombstone_age_s == 7 * DAY_S
+    monkeypatch.setenv("LATENT_EXPLORER_STORE_TOMBSTONE_DAYS", "a while")
+    with pytest.raises(StoreUnavailable, match="must be a number"):
+        ModelStore.from_environment()
+
+
+def test_one_owners_models_become_anothers(store, digits_pair):
+    mine, theirs = "m" * 43, "t" * 43
+    moved = [store.put(digits_pair, f"mine {n}", mine) for n in range(2)]
+    kept = store.put(digits_pair, "theirs", theirs)
+    assert sorted(store.move_owner(mine, theirs)) == sorted(moved)
+    assert sorted(e.model_id for e in store.entries(theirs)) == sorted([*moved, kept])
+    assert store.entries(mine) == []
+    assert {store.entry(model_id).owner for model_id in moved} == {owner_hash(theirs)}
+    with pytest.raises(NotOwner):
+        store.rename(moved[0], mine, "no longer mine")
+    assert store.rename(moved[0], theirs, "theirs now") == "theirs now"
+    assert store.move_owner(mine, theirs) == []
