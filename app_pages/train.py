@@ -213,9 +213,14 @@ def settings_form(busy: bool) -> None:
     st.rerun()
 
 
+# A training sent to a shared cluster (LATENT_EXPLORER_CLUSTER) whose workers other servers' trainings hold.
+WAITING_FOR_CLUSTER = ("Sent to the training cluster: waiting for one of its workers, which other servers share "
+                       "(their trainings may be ahead of this one)…")
+
+
 def progress_text(job: TrainingJob, progress: JobProgress) -> str:
     if progress.status == JobStatus.QUEUED:
-        return queue_text(progress.queue_position)
+        return WAITING_FOR_CLUSTER if progress.waiting_for_cluster else queue_text(progress.queue_position)
     if progress.current_kind is None:
         return f"Loading {dataset_title(job.spec.dataset)}…"
     models = " + ".join(KIND_TITLES[kind] for kind in progress.current_kinds)  # a pair trains side by side
@@ -269,9 +274,13 @@ def sweep_progress(sweep: BetaSweep) -> None:
         st.rerun()  # the whole app: the form's buttons come back
     points = sweep.points()
     position = sweep.queue_position
-    text = (queue_text(position) if position is not None else
-            f"β sweep: {sum(p.status.done for p in points)} of {len(points)} VAEs trained, "
-            f"{round(sweep.fraction * 100)}% of all epochs")
+    if position is not None:
+        text = queue_text(position)
+    elif sweep.waiting_for_cluster:
+        text = WAITING_FOR_CLUSTER
+    else:
+        text = (f"β sweep: {sum(p.status.done for p in points)} of {len(points)} VAEs trained, "
+                f"{round(sweep.fraction * 100)}% of all epochs")
     st.progress(sweep.fraction, text=text)
     st.button("Stop the sweep", on_click=sweep.cancel, key="sweep_stop",
               help="Stops the VAE in training within one batch, keeping it, and skips the rest.")
@@ -365,17 +374,22 @@ def checkpoints() -> None:
         show(st.session_state.pop(UPLOAD_OUTCOME, None))
 
 
-def device_text(device) -> str:
-    """'CUDA', 'CPU'; "auto" (a cluster's worker chose) as what it means."""
+def device_text(settings: dict) -> str:
+    """'trained on CUDA:0', 'trained on CPU': the device it ran on, as checkpoints record it now; from older
+    checkpoints, which lack it, the device asked for, "auto" (a cluster's worker chose) as what it means."""
+    if isinstance(settings.get("trained_on"), str):
+        return f"trained on {settings['trained_on'].upper()}"
+    device = settings["device"]
     return "the worker's best device" if device == "auto" else str(device).upper()
 
 
 def settings_text(settings: dict) -> str:
-    """' — 30 epochs · batch 128 · Adam 0.001 · β=1 · BCE · seed 0 · CPU' from a pair's recorded train_settings."""
+    """' — 30 epochs · batch 128 · Adam 0.001 · β=1 · BCE · seed 0 · trained on CPU' from a pair's recorded
+    train_settings."""
     try:
         return (f" — {settings['epochs']} epochs · batch {settings['batch_size']} · "
                 f"Adam {settings['learning_rate']:g} · β={settings['beta']:g} · {str(settings['loss']).upper()} · "
-                f"seed {settings['seed']} · {device_text(settings['device'])}")
+                f"seed {settings['seed']} · {device_text(settings)}")
     except (KeyError, TypeError, ValueError):  # an uploaded file may record less, or other types
         return ""
 

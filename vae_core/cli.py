@@ -132,7 +132,8 @@ def _train(args: argparse.Namespace) -> int:
                    custom_dataset=dataset if args.images else None)
     bars = {}
 
-    def start(kinds) -> None:
+    def start(kinds, device: str) -> None:
+        print(f"training on {device}", file=sys.stderr)
         if not args.json:
             bars.update({kind: tqdm(total=config.epochs, desc=f"{KIND_TITLES[kind]} {dataset.name}", unit="epoch")
                          for kind in kinds})
@@ -169,7 +170,7 @@ def _train_on_cluster(spec: JobSpec, address: str, start, report) -> ModelPair:
         while True:
             progress = job.progress()
             if not reported and progress.histories:  # the models are built
-                start(tuple(progress.histories))
+                start(tuple(progress.histories), progress.device)
             for kind, history in progress.histories.items():
                 for epoch in history[reported.get(kind, 0):]:
                     report(epoch)

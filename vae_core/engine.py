@@ -18,7 +18,13 @@ as one dask task on a worker process:
   owner (a browser session) may have only one training queued or running;
 - a worker never re-runs the server's ``__main__`` (``_start_workers_without_main``);
 - a worker that dies (killed, out of memory) fails its training with a
-  message, keeping each model's last finished epoch; its nanny restarts it.
+  message, keeping each model's last finished epoch; its nanny restarts it;
+- a training no worker takes within ``worker_start_s`` (120 s, or
+  ``$LATENT_EXPLORER_WORKER_START_S``) fails with a message saying so, and its
+  owner may start again: on a LocalCluster counted from its submission, on a
+  cluster's scheduler only while that scheduler has no worker at all (a task
+  behind other servers' tasks is waiting for the shared workers, and its job
+  says so: ``waiting_for_cluster``).
 
 Everything between the server and a training travels through the scheduler:
 the worker puts its progress (each epoch's report and weights, and at the end
@@ -32,6 +38,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 import multiprocessing.spawn
 import os
 import threading
@@ -50,6 +57,9 @@ from .training import TrainingDiverged, physical_cpu_cores
 
 WORKERS_ENV = "LATENT_EXPLORER_TRAINING_WORKERS"
 CLUSTER_ENV = "LATENT_EXPLORER_CLUSTER"
+WORKER_START_ENV = "LATENT_EXPLORER_WORKER_START_S"
+# A worker process starts in seconds (torch's import is most of it); this long without one, none is coming.
+DEFAULT_WORKER_START_S = 120.0
 WORKER_NICENESS = 10
 # How distributed's Nanny names the worker process it starts (see _start_workers_without_main).
 WORKER_PROCESS_NAME = "Dask Worker process (from Nanny)"
@@ -78,6 +88,8 @@ class _Ticket:
     owner: str | None
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     future: object = None  # the dask Future of its task, once submitted
+    submitted_at: float = 0.0  # time.monotonic() of the submission
+    reached_worker: bool = False  # its task has sent a message: a worker runs it
     worker_pid: int | None = None
     stops_sent: set = field(default_factory=set)
 
@@ -146,12 +158,19 @@ class TrainingEngine:
     ``address``: a scheduler (``tcp://host:port``) to submit to; None means
     ``$LATENT_EXPLORER_CLUSTER`` where set, else a LocalCluster of this
     machine, started at the first training. ``max_workers`` and
-    ``threads_per_worker`` size the LocalCluster.
+    ``threads_per_worker`` size the LocalCluster. ``worker_start_s``: how long
+    a training may wait for a worker that does not start (None:
+    ``$LATENT_EXPLORER_WORKER_START_S``, else 120 s).
     """
 
     def __init__(self, address: str | None = None, max_workers: int | None = None,
-                 threads_per_worker: int | None = None, niceness: int = WORKER_NICENESS):
+                 threads_per_worker: int | None = None, niceness: int = WORKER_NICENESS,
+                 worker_start_s: float | None = None):
         self.address = address or cluster_address()
+        self.worker_start_s = worker_start_s if worker_start_s is not None else _worker_start_from_environment()
+        if not self.worker_start_s > 0:
+            raise ValueError(f"a worker needs some time to start, not {self.worker_start_s} s")
+        self._workers_seen_at = -math.inf  # time.monotonic() when the cluster's scheduler last had a worker
         cores = physical_cpu_cores()
         self.max_workers = max_workers if max_workers is not None else _workers_from_environment() or cores
         if self.max_workers < 1:
@@ -192,6 +211,15 @@ class TrainingEngine:
                     return position
         return None
 
+    def waiting_for_cluster(self, job) -> bool:
+        """Whether the job was sent to a cluster's scheduler (not this engine's LocalCluster) and no worker has
+        taken it yet: the workers are shared with other servers, whose trainings may be ahead of it."""
+        if self.local:
+            return False
+        with self._lock:
+            return any(any(j is job for j in ticket.jobs) and ticket.future is not None and not ticket.reached_worker
+                       for ticket in self._running)
+
     def worker_pid(self, job) -> int | None:
         """The process id (on its worker's machine) of the worker training ``job``, once it has started."""
         with self._lock:
@@ -225,6 +253,7 @@ class TrainingEngine:
                 self._apply_cancellations()
                 self._start_waiting()
                 self._receive()
+                self._fail_tickets_no_worker_took()
                 self._conclude_ended()
             except Exception as err:  # noqa: BLE001 - the scheduler has gone: end every training in words
                 self._lost_the_cluster(err)
@@ -328,6 +357,7 @@ class TrainingEngine:
                 for index, job in enumerate(ticket.jobs):
                     if job.status.done:  # cancelled while it waited: the task skips it
                         self._stop(ticket, index)
+                ticket.submitted_at = time.monotonic()
                 ticket.future = self._client.submit(
                     train_ticket, [job.spec for job in ticket.jobs], ticket.id, self._queue_name,
                     self.threads_per_worker if self.local else None, key=f"{TASK_PREFIX}-{ticket.id}", pure=False)
@@ -347,18 +377,50 @@ class TrainingEngine:
             ticket = tickets.get(ticket_id)
             if ticket is None:  # from a ticket already concluded
                 continue
+            ticket.reached_worker = True
             job = ticket.jobs[index]
             if kind == "start":
                 ticket.worker_pid = content[0]
                 job._started_in_worker()
             elif kind == "training":
-                job._training_started(tuple(content[0]))
+                job._training_started(tuple(content[0]), content[1])
             elif kind == "epoch":
                 job._epoch_finished(*content)
             elif kind == "replays":
                 job._replays_received(*content)
             elif kind == "end":
                 job._end(*content)
+
+    def _fail_tickets_no_worker_took(self) -> None:
+        """Fail the tasks no worker has taken within worker_start_s, so that their owners may start again.
+
+        On the LocalCluster the time counts from the submission: its workers are started for this engine's tasks
+        alone. On a cluster's scheduler it counts only while the scheduler has no worker: with workers there, a
+        task waits its turn behind other servers' tasks (waiting_for_cluster), however long they take.
+        """
+        with self._lock:
+            untaken = [t for t in self._running if t.future is not None and not t.reached_worker and not t.done]
+        if not untaken:
+            return
+        now = time.monotonic()
+        if not self.local and self._client.nthreads():
+            self._workers_seen_at = now
+        for ticket in untaken:
+            since = ticket.submitted_at if self.local else max(ticket.submitted_at, self._workers_seen_at)
+            if now - since <= self.worker_start_s:
+                continue
+            if self.local:
+                message = (f"Training failed: its worker process did not start within {self.worker_start_s:g} s "
+                           "(this machine may be short of memory or processes). Start the training again, or try "
+                           "when the server is less busy.")
+            else:
+                message = (f"Training failed: the training cluster at {self.address} had no worker to take it for "
+                           f"{self.worker_start_s:g} s. Start the training again once its workers are back.")
+            for index, job in enumerate(ticket.jobs):
+                job._end("failed", message)
+                self._stop(ticket, index)  # should a worker take the task after all, it ends at once
+            # Cancelled, the task is done: _conclude_ended then frees its place and its Events.
+            ticket.future.cancel()
 
     def _conclude_ended(self) -> None:
         """A task has ended: read what it sent last, fail what it left unfinished, and forget it."""
@@ -430,7 +492,7 @@ def train_ticket(specs: list, ticket_id: str, queue_name: str, torch_threads: in
             dataset = spec.custom_dataset or load_dataset(spec.dataset, spec.data_dir, download=False)
             result = train_pair(
                 spec, dataset, should_stop=stop,
-                on_start=lambda kinds, index=index: send("training", index, list(kinds)),
+                on_start=lambda kinds, device, index=index: send("training", index, list(kinds), device),
                 on_epoch=lambda report, model, index=index: send("epoch", index, report.to_dict(),
                                                                  weights_bytes(model)))
             # Once, with the result: every epoch's codes (megabytes for 10k images) in one message, not per epoch.
@@ -484,6 +546,16 @@ def _start_workers_without_main() -> None:
 def cluster_address() -> str | None:
     """The scheduler that ``$LATENT_EXPLORER_CLUSTER`` names, or None: train on a LocalCluster of this machine."""
     return os.environ.get(CLUSTER_ENV) or None
+
+
+def _worker_start_from_environment() -> float:
+    value = os.environ.get(WORKER_START_ENV)
+    if not value:
+        return DEFAULT_WORKER_START_S
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"{WORKER_START_ENV} must be a number of seconds, not {value!r}") from None
 
 
 def _workers_from_environment() -> int | None:

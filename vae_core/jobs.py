@@ -61,6 +61,10 @@ class JobProgress:
     so far times the epochs left, None until an epoch has finished.
     ``queue_position`` is the job's place among the trainings waiting for a
     worker (1 = next), None when it is not waiting for one.
+    ``waiting_for_cluster``: it has left this server's queue for a shared
+    cluster's scheduler, where it waits for one of the workers other servers
+    use too. ``device`` is where it trains ('cuda:0', 'cpu'), once its models
+    are built.
     """
 
     status: JobStatus
@@ -76,6 +80,8 @@ class JobProgress:
     error: str | None
     abandoned: bool = False  # cancelled because keep_alive() stopped coming
     queue_position: int | None = None
+    waiting_for_cluster: bool = False
+    device: str | None = None
 
     @property
     def current_kind(self) -> str | None:
@@ -115,6 +121,7 @@ class TrainingJob:
         self._finished_kinds: set[str] = set()  # models whose training has ended
         self._current_kinds: tuple[str, ...] = ()
         self._current_epoch = 0
+        self._device: str | None = None
         self._epoch_seconds: list[float] = []
         self._epoch_started = 0.0
         self._started: float | None = None
@@ -162,6 +169,7 @@ class TrainingJob:
 
     def progress(self) -> JobProgress:
         position = self.engine.queue_position(self)
+        waiting_for_cluster = self.engine.waiting_for_cluster(self)
         with self._lock:
             epochs_done = sum(len(h) for h in self._histories.values())
             remaining = self.spec.total_epochs - epochs_done
@@ -178,7 +186,8 @@ class TrainingJob:
                 current_kinds=self._current_kinds, current_epoch=self._current_epoch,
                 epochs=self.spec.train.epochs, epochs_done=epochs_done, total_epochs=self.spec.total_epochs,
                 elapsed_s=elapsed, eta_s=eta, error=self._error, abandoned=self._abandoned,
-                queue_position=position if self._status == JobStatus.QUEUED else None)
+                queue_position=position if self._status == JobStatus.QUEUED else None,
+                waiting_for_cluster=waiting_for_cluster and self._status == JobStatus.QUEUED, device=self._device)
 
     def result_pair(self) -> ModelPair | None:
         """The models whose training has ended with at least one finished epoch, on the CPU; None if none has.
@@ -192,6 +201,7 @@ class TrainingJob:
             weights = {kind: self._weights[kind] for kind in kinds}
             histories = {kind: list(self._histories[kind]) for kind in kinds}
             replays = {kind: self._replays[kind] for kind in kinds if kind in self._replays}
+            device = self._device
         if not kinds:
             return None
         custom = self.spec.custom_dataset
@@ -199,7 +209,7 @@ class TrainingJob:
         for kind in kinds:
             setattr(pair, kind, model_from_bytes(self.spec.model_config(kind), weights[kind]))
             pair.histories[kind] = histories[kind]
-            pair.train_settings[kind] = self.spec.train_settings()
+            pair.train_settings[kind] = self.spec.train_settings(device)
         pair.replays.update(replays)
         return pair
 
@@ -221,9 +231,10 @@ class TrainingJob:
             self._status = JobStatus.RUNNING
             self._started = time.perf_counter()
 
-    def _training_started(self, kinds: tuple[str, ...]) -> None:
-        """The models are built (the dataset is loaded): they now train side by side."""
+    def _training_started(self, kinds: tuple[str, ...], device: str) -> None:
+        """The models are built (the dataset is loaded): they now train side by side, on ``device``."""
         with self._lock:
+            self._device = device
             self._current_kinds = kinds
             self._current_epoch = 1
             for kind in kinds:
@@ -323,6 +334,11 @@ class BetaSweep:
     def queue_position(self) -> int | None:
         """The sweep's place among the trainings waiting for a worker; None once it has one."""
         return next(iter(self.jobs.values())).progress().queue_position
+
+    @property
+    def waiting_for_cluster(self) -> bool:
+        """Whether the sweep waits on a shared cluster's scheduler for a worker (JobProgress.waiting_for_cluster)."""
+        return any(job.progress().waiting_for_cluster for job in self.jobs.values())
 
     def points(self) -> list[SweepPoint]:
         points = []

@@ -26,7 +26,7 @@ from .models import (
     original_autoencoder_config,
     original_vae_config,
 )
-from .training import EpochReport, EpochTrainer, TrainConfig, new_model, resolve_device
+from .training import EpochReport, EpochTrainer, TrainConfig, device_name, new_model, resolve_device
 
 # The order of a pair's models wherever they are listed or reported (a pair's models train side by side).
 KIND_ORDER: tuple[ModelKind, ...] = ("ae", "vae")
@@ -103,9 +103,10 @@ class JobSpec:
         """The same spec with some training settings changed, e.g. ``spec.with_train(beta=4.0)`` for a sweep."""
         return replace(self, train=replace(self.train, **changes))
 
-    def train_settings(self) -> dict:
-        """What a checkpoint records about how each of its models was trained."""
-        return {**self.train.to_dict(), "dataset": self.dataset}
+    def train_settings(self, trained_on: str) -> dict:
+        """What a checkpoint records about how each of its models was trained: the settings, and the device it
+        ran on (``trained_on``, e.g. 'cuda:0', where ``device`` may say "auto"; absent from older checkpoints)."""
+        return {**self.train.to_dict(), "dataset": self.dataset, "trained_on": trained_on}
 
     @property
     def total_epochs(self) -> int:
@@ -125,7 +126,7 @@ def train_pair(
     dataset: ImageDataset,
     on_epoch: Callable[[EpochReport, Autoencoder], None] | None = None,
     should_stop: Callable[[], bool] | None = None,
-    on_start: Callable[[tuple[ModelKind, ...]], None] | None = None,
+    on_start: Callable[[tuple[ModelKind, ...], str], None] | None = None,
     record_replay: bool = True,
 ) -> PairResult:
     """Train the spec's models side by side, a batch of each in turn; the one place where a pair is trained.
@@ -134,7 +135,7 @@ def train_pair(
     of the pair (an AE trained to the end before its VAE begins would leave no
     VAE). Each model draws from generators of its own, so it comes out the
     same as trained alone. ``on_start`` gets the kinds once their models are
-    built, ``on_epoch`` each finished epoch's report with the model it
+    built, and the device they train on ('cuda:0', 'cpu'), ``on_epoch`` each finished epoch's report with the model it
     describes (an epoch cut short by a stop included). ``should_stop`` is
     polled between batches. A diverging model raises TrainingDiverged after its
     weights were restored to its last good epoch; the other keeps its epochs.
@@ -144,11 +145,12 @@ def train_pair(
     if should_stop is not None and should_stop():
         return PairResult(pair, cancelled=True)
     device = resolve_device(spec.train.device)
+    trained_on = device_name(device)
     train_x, test_x = dataset.images("train").to(device), dataset.images("test").to(device)
     trainers = {kind: EpochTrainer(new_model(spec.model_config(kind), seed=spec.train.seed), train_x, test_x,
                                    spec.train, record_replay=record_replay) for kind in spec.kinds}
     if on_start is not None:
-        on_start(spec.kinds)
+        on_start(spec.kinds, trained_on)
     cancelled = False
     try:
         while not cancelled and not all(trainer.done for trainer in trainers.values()):
@@ -169,7 +171,7 @@ def train_pair(
             if trainer.history:
                 setattr(pair, kind, trainer.model.cpu().eval())
                 pair.histories[kind] = [epoch.to_dict() for epoch in trainer.history]
-                pair.train_settings[kind] = spec.train_settings()
+                pair.train_settings[kind] = spec.train_settings(trained_on)
                 replay = None if trainer.recorder is None else trainer.recorder.replay()
                 if replay is not None:
                     pair.replays[kind] = replay

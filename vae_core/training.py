@@ -60,6 +60,14 @@ def resolve_device(name: str = "auto") -> torch.device:
     return torch.device(name)
 
 
+def device_name(device: torch.device) -> str:
+    """The device a training runs on, as its checkpoint records it: 'cpu', 'mps', or a GPU with its index
+    ('cuda:0'), which "cuda" alone leaves to the current one."""
+    if device.type == "cuda" and device.index is None:
+        return f"cuda:{torch.cuda.current_device()}"
+    return str(device)
+
+
 @functools.cache
 def cpu_computes_bf16() -> bool:
     """Whether this CPU has bfloat16 arithmetic in hardware (read from /proc/cpuinfo; False where unknown)."""

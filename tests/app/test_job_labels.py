@@ -41,7 +41,7 @@ def test_job_result_label_says_how_the_job_ended(status, suffix):
     pair = trained(kinds=("vae",), train=TrainConfig(epochs=1))
     # Feed the job what a worker would have reported.
     job._started_in_worker()
-    job._training_started(("vae",))
+    job._training_started(("vae",), "cpu")
     job._epoch_finished(pair.histories["vae"][0], weights_bytes(pair.vae))
     job._end(status)
     assert job_result_label(job) == "Digits · VAE latent 2 · β=1 · 1 epoch" + suffix

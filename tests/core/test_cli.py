@@ -12,6 +12,7 @@ from core_helpers import REPO_ROOT
 
 from vae_core.checkpoint import load_checkpoint
 from vae_core.cli import main
+from vae_core.training import device_name, resolve_device
 
 
 def _run(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
@@ -44,6 +45,10 @@ def test_train_prints_json_lines_and_writes_a_checkpoint(trained_checkpoint):
     assert (pair.ae.config.hidden_dim, pair.vae.config.hidden_dim) == (256, 400)  # the seeds' defaults
     assert [h["epoch"] for h in pair.histories["vae"]] == [1, 2]
     assert pair.train_settings["vae"]["epochs"] == 2 and pair.train_settings["vae"]["dataset"] == "digits"
+    # "auto" asked for; the device it ran on recorded, and said.
+    trained_on = pair.train_settings["vae"]["trained_on"]
+    assert pair.train_settings["vae"]["device"] == "auto" and trained_on == device_name(resolve_device("auto"))
+    assert f"training on {trained_on}" in result.stderr
 
 
 def test_evaluate_reports_elbo_below_log_px(trained_checkpoint):

@@ -1,5 +1,6 @@
 """The training engine on a LocalCluster of two workers: the queue, one training per owner, stop, a dead worker,
-no re-run of the server's __main__, the cluster started lazily and closed with nothing left behind."""
+no re-run of the server's __main__, the cluster started lazily and closed with nothing left behind; workers that
+never start, and a shared cluster's workers busy with other servers' trainings."""
 
 from __future__ import annotations
 
@@ -8,14 +9,16 @@ import signal
 import sys
 import time
 import types
+import uuid
 
 import psutil
 import pytest
 from core_helpers import WAIT_S, wait_until
-from distributed import LocalCluster
+from distributed import Client, Event, LocalCluster
 
 from vae_core import TrainConfig
-from vae_core.engine import CLUSTER_ENV, WORKERS_ENV, TrainingEngine, TrainingRefused
+from vae_core import engine as engine_module
+from vae_core.engine import CLUSTER_ENV, WORKER_START_ENV, WORKERS_ENV, TrainingEngine, TrainingRefused
 from vae_core.jobs import BetaSweep, JobSpec, JobStatus, TrainingJob
 
 
@@ -201,3 +204,94 @@ def test_a_cluster_that_goes_away_fails_its_training_in_words_keeping_the_last_e
     finally:
         engine.close()
         cluster.close()
+
+
+class WorkersNeverStart(LocalCluster):
+    """A LocalCluster that is asked for workers and starts none, as on a machine that cannot start a process."""
+
+    def adapt(self, *args, **kwargs):
+        return None
+
+
+def test_a_worker_that_never_starts_fails_its_training_in_words_and_the_owner_may_start_again(monkeypatch):
+    monkeypatch.setattr(engine_module, "LocalCluster", WorkersNeverStart)
+    engine = TrainingEngine(max_workers=1, threads_per_worker=1, worker_start_s=1)
+    try:
+        job = TrainingJob(spec(epochs=1), owner="A", engine=engine).start()
+        assert job.wait(WAIT_S) == JobStatus.FAILED
+        assert "its worker process did not start within 1 s" in job.progress().error
+        assert job.result_pair() is None
+        again = TrainingJob(spec(epochs=1), owner="A", engine=engine).start()  # the failure holds no place
+        assert again.wait(WAIT_S) == JobStatus.FAILED
+    finally:
+        engine.close()
+
+
+def in_process_cluster(workers: int) -> LocalCluster:
+    """A scheduler with ``workers`` single-threaded workers in this process, reached over TCP like a real one."""
+    return LocalCluster(n_workers=workers, threads_per_worker=1, processes=False, protocol="tcp://",
+                        host="127.0.0.1", dashboard_address="127.0.0.1:0")
+
+
+def test_a_cluster_without_workers_fails_the_training_in_words_and_takes_the_next_once_it_has_one():
+    cluster = in_process_cluster(0)
+    engine = TrainingEngine(cluster.scheduler_address, worker_start_s=1)
+    try:
+        job = TrainingJob(spec(epochs=1), owner="A", engine=engine).start()
+        assert job.wait(WAIT_S) == JobStatus.FAILED
+        assert f"the training cluster at {cluster.scheduler_address} had no worker to take it for 1 s" \
+            in job.progress().error
+        cluster.scale(1)
+        cluster.wait_for_workers(1)
+        again = TrainingJob(spec(epochs=1), owner="A", engine=engine).start()
+        assert again.wait(WAIT_S) == JobStatus.FINISHED, again.progress().error
+    finally:
+        engine.close()
+        cluster.close()
+
+
+def occupy_a_worker(started: str, release: str) -> None:
+    """Another server's training: holds its worker until told to let go."""
+    Event(started).set()
+    Event(release).wait()
+
+
+def test_a_training_behind_other_servers_trainings_waits_for_the_shared_workers_and_says_so():
+    cluster = in_process_cluster(1)
+    other_server = Client(cluster.scheduler_address, set_as_default=False)
+    started, release = (f"other-server-{what}-{uuid.uuid4().hex}" for what in ("started", "release"))
+    engine = TrainingEngine(cluster.scheduler_address, worker_start_s=0.2)
+    try:
+        ahead = other_server.submit(occupy_a_worker, started, release, pure=False)
+        assert Event(started, client=other_server).wait(WAIT_S)
+        job = TrainingJob(spec(epochs=1), owner="A", engine=engine).start()
+        wait_until(lambda: job.progress().waiting_for_cluster)
+        time.sleep(1.0)  # five times the bound: with a worker there, waiting behind other servers is no failure
+        progress = job.progress()
+        assert progress.status == JobStatus.QUEUED and progress.waiting_for_cluster
+        assert progress.queue_position is None  # it has left this server's queue
+        Event(release, client=other_server).set()
+        ahead.result(timeout=WAIT_S)
+        assert job.wait(WAIT_S) == JobStatus.FINISHED, job.progress().error
+        assert not job.progress().waiting_for_cluster
+    finally:
+        engine.close()
+        other_server.close()
+        cluster.close()
+
+
+def test_a_local_training_is_never_said_to_wait_for_a_shared_cluster(engine):
+    job = TrainingJob(spec(epochs=1), engine=engine).start()
+    while not job.status.done:
+        assert not job.progress().waiting_for_cluster
+        time.sleep(0.01)
+
+
+def test_the_worker_start_bound_comes_from_the_environment(monkeypatch):
+    assert TrainingEngine().worker_start_s == 120
+    monkeypatch.setenv(WORKER_START_ENV, "30")
+    assert TrainingEngine().worker_start_s == 30
+    for bad in ("soon", "0", "-5", "nan"):
+        monkeypatch.setenv(WORKER_START_ENV, bad)
+        with pytest.raises(ValueError, match="worker|seconds"):
+            TrainingEngine()

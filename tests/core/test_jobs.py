@@ -48,7 +48,9 @@ def test_both_models_train_to_the_end_and_form_a_pair(engine):
         assert not model.training
         assert [h["epoch"] for h in pair.histories[kind]] == [1, 2]
         assert pair.histories[kind] == progress.histories[kind]
-        assert pair.train_settings[kind] == {**spec.train.to_dict(), "dataset": "digits"}
+        # The device asked for ("auto") and the one it ran on, as the worker reported it.
+        assert pair.train_settings[kind] == {**spec.train.to_dict(), "dataset": "digits", "trained_on": "cpu"}
+    assert progress.device == "cpu"
     assert pair.ae.config.code_activation == "linear"
     assert job.worker_pid is None
 

@@ -11,6 +11,7 @@ import torch
 from core_helpers import small_config
 
 from vae_core import training
+from vae_core.pairs import JobSpec, train_pair
 from vae_core.training import TrainConfig, new_model, train_model
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -65,3 +66,11 @@ def test_a_last_short_batch_and_a_stop_work_beside_the_graph(digits):
                          should_stop=stop_in_the_second_epoch)
     assert result.cancelled and [r.epoch for r in result.history] == [1, 2]
     assert all(torch.isfinite(p).all() for p in result.model.parameters())
+
+
+def test_a_pair_trained_on_auto_records_the_gpu_it_ran_on(digits):
+    spec = JobSpec("digits", kinds=("vae",), latent_dim=2, hidden_dim=16, train=TrainConfig(epochs=1))
+    started = []
+    pair = train_pair(spec, digits, on_start=lambda kinds, device: started.append(device)).pair
+    assert pair.train_settings["vae"]["device"] == "auto"
+    assert pair.train_settings["vae"]["trained_on"] == started[0] == f"cuda:{torch.cuda.current_device()}"
