@@ -7,6 +7,8 @@ server runs the page alone, without this script's navigation, sidebar and link r
 
 import streamlit as st
 
+from latent_explorer import serving  # light (no torch): every run, the first too, takes one of its run slots
+
 STARTED = "app_started"  # session_state: this session has had its first run
 # Streamlit's browser side pushes a history entry for every change of the query string. A page switch pushes
 # the new page's path, then session.sync_url writes the view into its query string: two entries per switch,
@@ -25,7 +27,7 @@ if (!window.__lxOneEntryPerPage) {
 
 def run() -> None:
     # Imported here, under the first run's spinner: the first import of the engine pulls in torch.
-    from latent_explorer import components, pages, serving, session, widgets
+    from latent_explorer import components, pages, session, widgets
 
     serving.configure_process()
     # Decoded images are tiny (8x8, 28x28): keep their pixels square when the browser scales them.
@@ -45,13 +47,14 @@ def run() -> None:
 
 st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
 if st.session_state.get(STARTED):
-    run()
+    with serving.run_slot():
+        run()
 else:
     # A session's first run may import torch, load the shipped models and send the map (seconds on a cold
     # server): a spinner says so instead of a blank page. Later runs skip it, so it never flickers over a click.
-    # A crowd opening one link at once is told that the server is busy, rather than shown a bare spinner.
-    from latent_explorer import serving
-
+    # A crowd opening one link at once is told that the server is busy, rather than shown a bare spinner, while
+    # its run waits for a slot (latent_explorer/serving.py).
     st.session_state[STARTED] = True
-    with serving.opening() as others_opening, st.spinner(serving.opening_message(others_opening)):
+    with serving.opening() as others_opening, st.spinner(serving.opening_message(others_opening)), \
+            serving.run_slot():
         run()

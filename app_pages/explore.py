@@ -25,6 +25,7 @@ from latent_explorer import (
     pages,
     probe,
     selection,
+    serving,
     session,
     shared,
     thumbnails,
@@ -610,6 +611,11 @@ def location_details(location) -> None:
 
 @st.fragment
 def explorer(ws: Workspace) -> None:
+    with serving.run_slot():  # a click reruns only this fragment: it waits for a slot like a whole run
+        explorer_view(ws)
+
+
+def explorer_view(ws: Workspace) -> None:
     kind, view, show_posterior, show_background, every_image, slots = map_controls(ws)
     dims = axis_dimensions(ws) if view == "active" else None
     session.set_map_view(view, dims)

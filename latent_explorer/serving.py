@@ -33,6 +33,7 @@ def configure_process() -> int:
     return threads
 
 
+
 # glibc's malloc, tuned for a process of many short-lived threads and large, short-lived tensors (mallopt's
 # parameters, <malloc.h>). By default each visitor's thread may get an arena of its own (up to 8 per core), and a
 # freed tensor of a few MB stays in the process, because the threshold above which an allocation is its own mapping
@@ -81,3 +82,28 @@ def opening_message(others: int) -> str:
         return "Opening Latent Explorer: loading the models and the map…"
     return (f"Busy: {others} other visitors are opening this page at this moment. Yours is on its way and needs "
             "nothing from you; it may take a few seconds longer than usual…")
+
+
+# At most this many visitors' runs execute at once; the others wait, blocked, for a slot. A hundred runnable threads
+# would share Python's one interpreter lock with the server's event loop, which then answered health checks and
+# websockets in seconds (benchmarks/README.md, "Crowd"); blocked threads leave it the lock. Two per core: torch
+# releases the lock while it computes, so a second run can use a core meanwhile.
+CONCURRENT_RUNS_ENV = "LATENT_EXPLORER_CONCURRENT_RUNS"
+_run_slots = threading.BoundedSemaphore(int(os.environ.get(CONCURRENT_RUNS_ENV, 0)) or 2 * (os.cpu_count() or 1))
+_holding = threading.local()
+
+
+@contextlib.contextmanager
+def run_slot() -> Iterator[None]:
+    """One of the few places for a visitor's run to execute in; a run nested in another (a fragment drawn by its
+    page's full run) keeps its page's place."""
+    depth = getattr(_holding, "depth", 0)
+    if depth == 0:
+        _run_slots.acquire()
+    _holding.depth = depth + 1
+    try:
+        yield
+    finally:
+        _holding.depth = depth
+        if depth == 0:
+            _run_slots.release()

@@ -80,3 +80,39 @@ def test_the_server_keeps_freed_memory_returnable_to_the_system(monkeypatch):
     assert calls == [(serving.M_ARENA_MAX, 2), (serving.M_MMAP_THRESHOLD, 1 << 20)]
     monkeypatch.setattr(serving.ctypes, "CDLL", lambda name: (_ for _ in ()).throw(OSError("no C library")))
     assert not serving._keep_freed_memory_returnable()  # another C library: nothing to tune, nothing fails
+
+
+def test_at_most_a_few_runs_execute_at_once_and_a_nested_run_keeps_its_place(monkeypatch):
+    import threading
+
+    from latent_explorer import serving
+
+    monkeypatch.setattr(serving, "_run_slots", threading.BoundedSemaphore(2))
+    inside, most, lock = 0, 0, threading.Lock()
+    release = threading.Event()
+
+    def visitor_run() -> None:
+        nonlocal inside, most
+        with serving.run_slot(), serving.run_slot():  # a page's run drawing its fragment: one place
+            with lock:
+                inside += 1
+                most = max(most, inside)
+            release.wait(10)
+            with lock:
+                inside -= 1
+
+    crowd = [threading.Thread(target=visitor_run) for _ in range(6)]
+    for visitor in crowd:
+        visitor.start()
+    for _ in range(200):
+        with lock:
+            if inside == 2:
+                break
+        threading.Event().wait(0.01)
+    with lock:
+        assert inside == 2  # two run; the four others wait, blocked, for a place
+    release.set()
+    for visitor in crowd:
+        visitor.join(10)
+    assert most == 2 and inside == 0
+    assert serving._run_slots.acquire(blocking=False) and serving._run_slots.acquire(blocking=False)  # all returned
