@@ -63,12 +63,14 @@ def latent_maps(ws) -> None:
     same_axes = st.toggle("Same axes for both maps", value=True, key="compare_same_axes", persist_state="session",
                           help="On one scale the AE's spread is plain to see; on its own scale each model's class "
                                "structure is easier to read.")
-    shared_extent = figures.map_extent(np.concatenate([ws.map_points[kind] for kind in KINDS]))
+    circles = page_maps.prior_circles(projected)
+    # The circles are what the codes are read against: the axes hold them too.
+    circle_points = np.vstack([circle.points for circle in circles])
+    shared_extent = figures.map_extent(np.concatenate([ws.map_points[kind] for kind in KINDS]), must_show=circle_points)
     for column, kind in zip(st.columns(2), KINDS):
-        extent = shared_extent if same_axes else figures.map_extent(ws.map_points[kind])
+        extent = shared_extent if same_axes else figures.map_extent(ws.map_points[kind], must_show=circle_points)
         with column:
-            page_maps.draw(page_maps.page_map(ws, kind, f"compare_map_{kind}", extent,
-                                              page_maps.prior_circles(projected), height=MAP_HEIGHT,
+            page_maps.draw(page_maps.page_map(ws, kind, f"compare_map_{kind}", extent, circles, height=MAP_HEIGHT,
                                               title=f"{KIND_TITLES[kind]} codes μ(x)"), key=f"compare_map_{kind}")
     coverage = {kind: prior_coverage(ws.encodings[kind].mu, 2.0) for kind in KINDS}
     inner = {kind: prior_coverage(ws.encodings[kind].mu, 1.0) for kind in KINDS}

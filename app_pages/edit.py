@@ -87,11 +87,19 @@ def use_as_editor_z(moved: np.ndarray) -> None:
     st.session_state["attr_amount"] = 0.0
 
 
+def along(amount: float, direction: str) -> str:
+    """The editor's z moved by ``amount`` along ``direction``, as the captions write it: "z − 0.5 · d"."""
+    if round(amount, 1) == 0:
+        return "z"
+    return f"z {'+' if amount > 0 else '−'} {abs(amount):.1f} · {direction}"
+
+
 @st.fragment
 def attribute_editor(ws: Workspace) -> None:
     st.subheader("Attribute direction")
-    st.caption("The difference of two class means of μ is a direction in latent space. Moving the editor's z along "
-               "it turns one class into the other; going past 1 extrapolates beyond the average change.")
+    st.caption("The difference of two class means of μ, d = μ̄(To) − μ̄(From), is a direction in latent space. The "
+               "strip and the image below start from the editor's z (above) and move it along d: at 1 it has gained "
+               "the average change from one class to the other, past 1 it extrapolates beyond it.")
     names = list(ws.class_names)
     c1, c2, c3 = st.columns([1, 1, 2])
     class_a = c1.selectbox("From class", range(len(names)), format_func=names.__getitem__, key="attr_from")
@@ -106,14 +114,14 @@ def attribute_editor(ws: Workspace) -> None:
     base = session.latent_vector()
     amounts = np.linspace(-1.0, 2.5, 8)
     strip = ws.decode(base + amounts[:, None] * direction, kind)
-    widgets.image_row(strip, [f"{a:+.1f}" for a in amounts], size_px=72,
-                      alts=[f"Decoded at z {a:+.1f} along the direction from {names[class_a]} to {names[class_b]}"
+    widgets.image_row(strip, [along(a, "d") for a in amounts], size_px=72,
+                      alts=[f"Decoded at the editor's {along(a, 'd')}, d from {names[class_a]} to {names[class_b]}"
                             for a in amounts])
     moved = base + amount * direction
     left, right = st.columns([1, 2])
     with left:
-        widgets.image(ws.decode(moved, kind)[0], caption=f"z + {amount:+.1f} · (μ̄_{names[class_b]} − "
-                      f"μ̄_{names[class_a]})", size_px=200)
+        widgets.image(ws.decode(moved, kind)[0],
+                      caption=along(amount, f"(μ̄_{names[class_b]} − μ̄_{names[class_a]})"), size_px=200)
         if st.button("Use as the editor's z", key="attr_apply", on_click=use_as_editor_z, args=(moved,)):
             st.rerun()  # the whole page: the editor above shows the new z
     with right:

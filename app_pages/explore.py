@@ -51,7 +51,7 @@ from vae_core.workspace import Workspace
 
 MAP_KEY = "latent_map"
 CARD_KEY = "inspect_card"
-DECODED_AT = "decoded_location"
+DECODED_AT = session.DECODED_AT
 REGION = session.REGION
 LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
@@ -70,6 +70,7 @@ REPLAY = "map_replay"
 MATH_PANEL_OPEN = "math_panel_open"
 LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s background computation while it runs
 POSTERIOR_DRAWS = 8
+KL_TERMS_WRITTEN = 3  # the maths panel writes out the KL of this many dimensions
 NEIGHBOURS = 8
 MAP_HEIGHT = 560
 NO_WEBGL_REASON = "Training images too: off, as this browser has no WebGL to draw that many points."
@@ -354,7 +355,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
              show_posterior: bool, show_background: bool, eps: np.ndarray | None,
              inside: np.ndarray | None, projection: LinearProjection | None = None,
              layers: dict | None = None, colour_by: dict | None = None) -> components.MapData:
-    extent = map_extent(points) if view != "tsne" else map_extent(points, min_half_width=0)
+    extent = map_extent(points)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
     lens = server_background = None
@@ -584,13 +585,10 @@ def math_panel(analysis: PointAnalysis, log_px: Callable[[], float]) -> None:
                  r"&\quad - \mathrm{KL}\big(q(z|x)\,\|\,p(z)\big)\end{aligned}")
         st.latex(rf"\begin{{aligned}}\mathrm{{ELBO}} &= {analysis.elbo:.2f}\\ "
                  rf"&= {-analysis.reconstruction_nll:.2f} - {analysis.kl:.2f}\;\text{{nats}}\end{{aligned}}")
-        st.markdown("With q(z|x) = N(μ, diag σ²) and p(z) = N(0, I) the KL has a closed form, one term per dimension:")
-        terms = r"\\ &\quad + ".join(
-            rf"\tfrac12({m:.2f}^2 + {s:.2f}^2 - \ln {s:.2f}^2 - 1)"
-            for m, s in list(zip(analysis.mu, analysis.sigma))[:3])
-        more = r"\\ &\quad + \dots" if len(analysis.mu) > 3 else ""
-        st.latex(r"\begin{aligned}\mathrm{KL} &= \tfrac12\textstyle\sum_i(\mu_i^2+\sigma_i^2-\ln\sigma_i^2-1)\\ "
-                 r"&= " + terms + more + rf"\\ &= {analysis.kl:.3f}\end{{aligned}}")
+        st.markdown("With q(z|x) = N(μ, diag σ²) and p(z) = N(0, I) the KL has a closed form, one term per dimension"
+                    + (f" (the first {KL_TERMS_WRITTEN} here, every one in the table):"
+                       if len(analysis.mu) > KL_TERMS_WRITTEN else ":"))
+        st.latex(kl_latex(analysis))
         # The costliest figure comes last, so everything above is already on the page.
         estimate = log_px()
         st.markdown(f"An importance-weighted estimate with K = {analysis.samples} samples tightens the bound "
@@ -601,6 +599,23 @@ def math_panel(analysis: PointAnalysis, log_px: Callable[[], float]) -> None:
                  rf"\text{{gap}} &\approx {estimate - analysis.elbo:.2f}\end{{aligned}}")
         st.caption("The reconstruction term and the estimate use Monte Carlo samples of z, "
                    "so their last digits move a little with the seed.")
+
+
+def kl_latex(analysis: PointAnalysis) -> str:
+    """The KL's closed form with the point's own numbers, written with the table's digits (three decimals) and
+    negative means in parentheses, so that each written term and the written sum give the KL shown."""
+    def number(value: float) -> str:
+        return f"({value:.3f})" if f"{value:.3f}".startswith("-") else f"{value:.3f}"
+
+    lines = [r"\mathrm{KL} &= \tfrac12\textstyle\sum_i(\mu_i^2+\sigma_i^2-\ln\sigma_i^2-1)"]
+    for i, (m, s, kl) in enumerate(list(zip(analysis.mu, analysis.sigma, analysis.kl_per_dim))[:KL_TERMS_WRITTEN]):
+        lines.append(rf"\mathrm{{KL}}_{{z_{{{i + 1}}}}} &= \tfrac12\big({number(m)}^2 + {s:.3f}^2"
+                     rf"\\ &\qquad - \ln {s:.3f}^2 - 1\big) = {kl:.3f}")
+    # Every dimension's term in the sum, four to a line, so the sum as written gives the total.
+    parts = [f"{kl:.3f}" for kl in analysis.kl_per_dim]
+    rows = [" + ".join(parts[k:k + 4]) for k in range(0, len(parts), 4)]
+    lines.append(r"\mathrm{KL} &= " + r"\\ &\quad + ".join(rows) + rf"\\ &= {analysis.kl:.3f}")
+    return r"\begin{aligned}" + r"\\ ".join(lines) + r"\end{aligned}"
 
 
 def location_details(location) -> None:

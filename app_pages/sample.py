@@ -118,7 +118,7 @@ def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> No
     overlays = [page_maps.Overlay(name, projection(path), colour=colour, mode="lines+markers", size=7)
                 for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
     overlays += page_maps.prior_circles(projected=projection.name == "pca")
-    extent = map_extent(ws.map_points[kind], must_show=np.vstack([projection(linear), projection(spherical)]))
+    extent = map_extent(ws.map_points[kind], must_show=np.vstack([overlay.points for overlay in overlays]))
     page_maps.draw(page_maps.page_map(ws, kind, "interpolation_map", extent, overlays, height=380, point_opacity=0.25),
                    key="interpolation_map")
 

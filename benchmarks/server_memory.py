@@ -174,7 +174,7 @@ def main() -> int:
                 wait_for_app(visitor.page, alert(visitor.page, "Training finished"), timeout_s=TRAIN_WAIT_S)
             measure(server, f"{args.sessions} sessions have each trained a pair", rows)
             for visitor in visitors:
-                assert active_models_label(visitor.page).endswith("(this session)")
+                assert active_models_label(visitor.page).endswith("(yours)")
                 page = visitor.open("/")
                 wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
                 wait_for_map(page)

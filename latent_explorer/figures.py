@@ -21,18 +21,21 @@ KIND_COLOURS = {"ae": "#1F5F8B", "vae": "#C8374B"}
 SPLIT_DASHES = {"train": "solid", "test": "dash"}
 
 
-def map_extent(points: np.ndarray, margin: float = 0.08, min_half_width: float = 2.5,
+# The least half-width of an axis: codes that all sit on one spot still get a range to be drawn in.
+MIN_HALF_WIDTH = 1e-3
+
+
+def map_extent(points: np.ndarray, margin: float = 0.08,
                must_show: np.ndarray | None = None) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Axis ranges covering the points (0.5th to 99.5th percentile, padded), at least the prior's 2-sigma, and
-    every one of ``must_show`` (marks drawn over the map: a path, a star), which the percentiles would cut."""
-    low, high = np.percentile(points, [0.5, 99.5], axis=0)
+    """Axis ranges that hold every point and every one of ``must_show`` (marks drawn over the map: a path, a
+    star), widened by ``margin`` of their half-width on each side, so no mark touches the frame. No floor at the
+    prior's scale: a model whose codes sit close together (a short training) fills the map rather than a sliver
+    of it."""
+    shown = points if must_show is None or not len(must_show) else np.vstack([points, must_show])
+    low, high = shown.min(axis=0), shown.max(axis=0)
     centre = (low + high) / 2
-    half = np.maximum((high - low) / 2 * (1 + margin), min_half_width)
+    half = np.maximum((high - low) / 2, MIN_HALF_WIDTH) * (1 + margin)
     low, high = centre - half, centre + half
-    if must_show is not None and len(must_show):
-        pad = half * margin
-        low = np.minimum(low, must_show.min(axis=0) - pad)
-        high = np.maximum(high, must_show.max(axis=0) + pad)
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 

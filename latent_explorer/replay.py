@@ -45,8 +45,5 @@ def replay_pack(ws: Workspace, kind: str) -> Pack:
 
 
 def replay_extent(ws: Workspace, kind: str) -> tuple[tuple[float, float], tuple[float, float]]:
-    """Axis ranges that hold every frame (each frame's 0.5th to 99.5th percentile) and the final map, so the
-    axes stay still while the points move."""
-    frames = ws.replay_points(kind)
-    low, high = np.percentile(frames, [0.5, 99.5], axis=1)
-    return map_extent(frames[-1], must_show=np.stack([low.min(axis=0), high.max(axis=0)]))
+    """Axis ranges that hold every point of every frame, so the axes stay still while the points move."""
+    return map_extent(ws.replay_points(kind).reshape(-1, 2))

@@ -15,12 +15,14 @@ import math
 import os
 import re
 import secrets
+import threading
 import time
 from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import streamlit as st
+from cachetools import TTLCache, cached
 
 from latent_explorer import events
 from latent_explorer.events import MAX_LASSO_VERTICES
@@ -55,6 +57,9 @@ SHARE_OWN_IMAGES_ENV = "LATENT_EXPLORER_SHARE_OWN_IMAGES"
 # The owner token: set in the browser by components.remember_owner, read back from the request's cookies.
 OWNER_COOKIE = "latent_explorer_owner"
 OWNER_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
+# Where components.remember_owner's page reports the token its browser holds, when that is not this session's
+# (its component's state, under its key).
+OWNER_REPORT = "lx_hidden_owner"
 # Query values: what a link may carry, checked before anything is converted (str.isdigit accepts "²", and int()
 # refuses more than 4,300 digits).
 MAX_QUERY_CHARS = 2000
@@ -65,6 +70,11 @@ LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of 
 # The Explore map's view for latent size above 2: "pca" (the default, never in a link), "tsne", or "active:i,j",
 # two of the VAE's dimensions as axes (1-based, as the page names them).
 MAP_VIEW_PATTERN = re.compile(r"(pca|tsne|active)(?::([1-9][0-9]{0,3}),([1-9][0-9]{0,3}))?")
+# A decoded location (``at``) may lie anywhere on a zoomed-out map, but a decode far past every code shows nothing
+# and can overflow the decoder.
+LOCATION_LIMIT = 1000.0
+# What a model's label says it is, after its name: a shipped pair's says "shipped".
+YOURS, SHARED_WITH_YOU, THIS_SESSION_ONLY = "(yours)", "(shared with you)", "(this session only)"
 
 # session_state keys
 WORKSPACE = "workspace_key"
@@ -81,6 +91,7 @@ URL_RESTORED = "url_restored"
 REGION = "map_region"  # the Explore map's box or lasso (latent_explorer/events.py Region)
 MAP_VIEW = "map_view"  # the Explore map's view above latent size 2, as a link writes it (None: PCA or latent size 2)
 LINKED_MAP_VIEW = "linked_map_view"  # (view, (i, j) 0-based or None) from a link, for the Explore page's controls
+DECODED_AT = "decoded_location"  # the whole code the Explore map decodes after a click on empty space (or None)
 COLOUR_BY = "map_colour_by"  # what the Explore map's points are coloured by: "class" or a POINT_QUANTITIES key
 TRAINING_JOB = "training_job"  # this session's background TrainingJob, while it runs
 STORED_IDS = "stored_model_ids"  # workspace key -> its id in the model store
@@ -104,10 +115,22 @@ def shipped_title(key: str) -> str:
     return f"{title}, {SHIPPED_VARIANTS[key][1]}" if key in SHIPPED_VARIANTS else title
 
 
+# Looking for the datasets' files costs a dozen stat calls, and every run asks several times: asked again after
+# AVAILABILITY_TTL_S (a dataset installed meanwhile appears then), or at once after a download (forget_availability).
+AVAILABILITY_TTL_S = 30.0
+_availability: TTLCache = TTLCache(maxsize=1, ttl=AVAILABILITY_TTL_S)
+
+
+@cached(_availability, lock=threading.Lock())
 def shipped_keys() -> list[str]:
     """Shipped pairs whose checkpoint and dataset are on this machine (digits always are)."""
     return [key for key, file in SHIPPED_FILES.items()
             if (ASSETS / file).is_file() and is_available(shipped_dataset(key))]
+
+
+def forget_availability() -> None:
+    """A dataset was just downloaded: look again."""
+    _availability.clear()
 
 
 def own_workspaces() -> dict[str, Workspace]:
@@ -156,6 +179,7 @@ def activate(key: str) -> None:
         st.session_state[WORKSPACE] = key
         st.session_state[SELECTED] = None
         st.session_state[MAP_VIEW] = None
+        st.session_state[DECODED_AT] = None
         set_latent_vector(None)
     own = own_workspaces()
     if key in own:
@@ -170,8 +194,9 @@ def add_own_pair(pair: ModelPair, label: str, dataset: ImageDataset | None = Non
     """
     if dataset is None:
         dataset = load_dataset(pair.dataset, download=False)
-    workspace = Workspace(pair, dataset, label=f"{label} (this session)")
-    return _hold(workspace, keep_in_store(pair, label, dataset))
+    model_id = keep_in_store(pair, label, dataset)
+    workspace = Workspace(pair, dataset, label=f"{label} {YOURS if model_id is not None else THIS_SESSION_ONLY}")
+    return _hold(workspace, model_id)
 
 
 def _hold(workspace: Workspace, model_id: str | None) -> str:
@@ -259,13 +284,45 @@ def stored_id(key: str | None = None) -> str | None:
 
 
 def owner_token() -> str:
-    """This browser's owner token: from its cookie, else a new one (components.remember_owner sets it)."""
+    """This browser's owner token: from its cookie, else a new one (components.remember_owner sets it).
+
+    Two tabs opened at once on a first visit both come without a cookie, and each session makes a token. The
+    browser keeps one of them (its page writes the cookie only where there is none); a session whose page
+    reports another token than its own adopts the browser's, moving the models it kept under its own to it.
+    """
     token = st.session_state.get(OWNER_TOKEN)
     if token is None:
         cookie = _owner_cookie()
-        token = cookie if cookie is not None and OWNER_TOKEN_PATTERN.fullmatch(cookie) else secrets.token_urlsafe(32)
+        token = cookie if _is_owner_token(cookie) else secrets.token_urlsafe(32)
         st.session_state[OWNER_TOKEN] = token
+    held = _browser_owner_token()
+    if held is not None and held != token and _moved_models(token, held):
+        st.session_state[OWNER_TOKEN] = token = held
     return token
+
+
+def _is_owner_token(text: object) -> bool:
+    return isinstance(text, str) and OWNER_TOKEN_PATTERN.fullmatch(text) is not None
+
+
+def _browser_owner_token() -> str | None:
+    """The token the browser holds, as its page last reported it (None before any report)."""
+    report = st.session_state.get(OWNER_REPORT)
+    held = report.get("token") if hasattr(report, "get") else None
+    return held if _is_owner_token(held) else None
+
+
+def _moved_models(from_token: str, to_token: str) -> bool:
+    """Whether the models kept under ``from_token`` are now ``to_token``'s; while the store cannot be reached
+    they stay, and the session keeps its token to try again on its next run, so none is left under a token
+    nobody holds."""
+    try:
+        model_store().move_owner(from_token, to_token)
+    except StoreError as err:
+        LOG.warning("the models of a browser's second tab were not moved to its token yet: %s", err)
+        return False
+    _owner_entries.clear()
+    return True
 
 
 def _owner_cookie() -> str | None:
@@ -308,9 +365,9 @@ def open_stored(model_id: str) -> str:
     workspace = _stored_workspace(store, model_id)
     store.note_opened(model_id)
     # This session's own copy carries its label (a rename changes it); models, codes and caches are shared.
-    mine = copy.copy(workspace)
-    mine.label = f"{entry.label} (this session)"
-    return _hold(mine, model_id)
+    held = copy.copy(workspace)
+    held.label = f"{entry.label} {YOURS if entry.owner == owner_hash(owner_token()) else SHARED_WITH_YOU}"
+    return _hold(held, model_id)
 
 
 @st.cache_resource(max_entries=8, show_spinner="Opening the model…", hash_funcs={ModelStore: id})
@@ -349,7 +406,7 @@ def rename_stored(model_id: str, label: str) -> None:
     _owner_entries.clear()
     for key, kept_id in stored_ids().items():
         if kept_id == model_id and key in own_workspaces():
-            own_workspaces()[key].label = f"{label} (this session)"
+            own_workspaces()[key].label = f"{label} {YOURS}"
 
 
 def delete_stored(model_id: str) -> None:
@@ -418,15 +475,17 @@ def restore_view_from_url() -> None:
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    query = {name: st.query_params.get(name) for name in ("model", "point", "z", "seed", "region", "view", "colour")}
+    query = {name: st.query_params.get(name)
+             for name in ("model", "point", "at", "z", "seed", "region", "view", "colour")}
     params = {name: value for name, value in query.items() if value is not None}
     notices = []
     model = params.get("model")
     if model is not None and not _open_linked_model(model, notices):
         # The point and z belong to the model the link names: on another model they would be another view.
-        if "point" in params or "z" in params or "region" in params:
-            notices[-1] += ", without the point, latent vector and region it names (they belong to that model)"
-        for belongs_to_the_model in ("point", "z", "region", "view"):
+        if "point" in params or "at" in params or "z" in params or "region" in params:
+            notices[-1] += ", without the point, location, latent vector and region it names (they belong to " \
+                           "that model)"
+        for belongs_to_the_model in ("point", "at", "z", "region", "view"):
             params.pop(belongs_to_the_model, None)
     ws = active_workspace()
     point = params.get("point")
@@ -437,6 +496,16 @@ def restore_view_from_url() -> None:
                 st.session_state[EVERY_IMAGE] = True  # a training image: show the map it is on
         else:
             notices.append(f"point {_quoted(point)} does not exist in this dataset; no point selected")
+    at = params.get("at")
+    if at is not None:
+        location = _parse_floats(at, ws.latent_dim(), limit=LOCATION_LIMIT)
+        if location is None:
+            notices.append(f"location {_quoted(at)} is not {ws.latent_dim()} numbers within "
+                           f"±{LOCATION_LIMIT:g}; nothing decoded")
+        elif selected_index() is not None:
+            notices.append("the location it names is not decoded, as the point it names is inspected instead")
+        else:
+            st.session_state[DECODED_AT] = tuple(location)
     z = params.get("z")
     if z is not None:
         values = _parse_floats(z, ws.latent_dim())
@@ -500,13 +569,14 @@ def _plain_reason(err: Exception) -> str:
     return plain(visitor_reason(err), limit=300)
 
 
-def _parse_floats(text: str, count: int) -> list[float] | None:
-    """Exactly ``count`` plain decimal numbers separated by commas (no "nan", "inf", "1_0" or other digits)."""
+def _parse_floats(text: str, count: int, limit: float = math.inf) -> list[float] | None:
+    """Exactly ``count`` plain decimal numbers within ±limit, separated by commas (no "nan", "inf", "1_0" or
+    other digits)."""
     parts = text.split(",") if len(text) <= MAX_QUERY_CHARS else []
     if len(parts) != count or not all(DECIMAL.fullmatch(part) for part in parts):
         return None
     values = [float(part) for part in parts]
-    return values if all(math.isfinite(v) for v in values) else None
+    return values if all(math.isfinite(v) and abs(v) <= limit for v in values) else None
 
 
 def _parse_region(text: str) -> events.Region | None:
@@ -565,6 +635,8 @@ def view_params() -> dict[str, str]:
     index = selected_index()
     if index is not None:
         params["point"] = str(index)
+    elif st.session_state.get(DECODED_AT) is not None:
+        params["at"] = ",".join(f"{v:.3f}" for v in st.session_state[DECODED_AT])
     if st.session_state.get(LATENT) is not None:
         params["z"] = ",".join(f"{v:.3f}" for v in st.session_state[LATENT])
     if st.session_state.get(SEED):

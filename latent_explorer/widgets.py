@@ -32,6 +32,15 @@ a link opens one for anyone who has it.
 """
 
 
+# The models menu as wide as its longest name (the page's width at most): the menu's rows are one line high, so a
+# name must fit one, and the sidebar's width cut long ones short.
+MODEL_MENU_CSS = """<style>
+body:has(.st-key-model_picker input[aria-expanded="true"]) [data-testid="stSelectboxVirtualDropdown"] {
+  width: max-content !important; max-width: calc(100vw - 2rem);
+}
+</style>"""
+
+
 def plain(text: str, limit: int = 80) -> str:
     """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped."""
     text = text if len(text) <= limit else text[: limit - 1] + "…"
@@ -83,8 +92,7 @@ def sidebar() -> None:
                          key="model_picker", on_change=lambda: session.activate(st.session_state["model_picker"]),
                          help="The AE and VAE pair every page shows. Pairs you train, upload or open by link "
                               "appear here; Your models lists every pair you made.")
-    # The menu cuts long names short: the active one is written out in full beneath it.
-    st.sidebar.caption(plain(labels[session.active_key()], limit=300))
+    st.html(MODEL_MENU_CSS)
     ws = session.active_workspace()
     parts = [f"{KIND_TITLES[k]} latent {ws.latent_dim(k)}" for k in ws.kinds]
     st.sidebar.caption(f"{ws.dataset_title} · {len(ws):,} held-out images · " + " · ".join(parts))
@@ -195,6 +203,7 @@ def download_dataset_here(name: str) -> None:
         st.error(str(err))
         return
     bar.empty()
+    session.forget_availability()
     if name in session.shipped_keys():
         session.activate(name)
     st.rerun()
@@ -214,7 +223,7 @@ def share_link() -> None:
         elif model_id is not None and session.active_workspace().pair.data_manifest is not None:
             _own_images_notice(model_id)
         st.code(session.shareable_link(), language=None, wrap_lines=True)
-        st.caption("Opens this page with the same model, point, latent vector and seed.")
+        st.caption("Opens this page with the same model, point or decoded location, latent vector and seed.")
 
 
 def _own_images_notice(model_id: str) -> None:

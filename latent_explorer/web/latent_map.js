@@ -201,6 +201,7 @@ class LatentMap {
   }
 
   destroy() {
+    if (this.skipLink && this.skipLink.__map === this) this.skipLink.remove();
     this.resizeObserver.disconnect();
     window.removeEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.removeEventListener('lx-select', this.onBusSelect);
@@ -253,6 +254,7 @@ class LatentMap {
       + ' · zoom, pan, box and lasso in the toolbar · keyboard: arrows move, Enter inspects';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
     this.bar.style.display = this.aside.style.display = this.interactive() ? '' : 'none';
+    this.syncSkipLink();
     this.overlay.setAttribute('aria-label', `Latent map of ${this.x.length.toLocaleString()} images, `
       + `${this.data.axis_titles[0]} across, ${this.data.axis_titles[1]} up. Arrow keys move a cursor `
       + `that decodes where it stands${this.decodesHere() ? '' : ' (or shows the point under it)'}; `
@@ -310,6 +312,25 @@ class LatentMap {
   // Explore's map inspects, decodes and selects; the other pages' maps are to look at (zoom, pan, legend).
   interactive() {
     return this.data.interactive !== false;
+  }
+
+  // The page's first Tab stop while an interactive map is on it: a link (seen only while it has the focus) that
+  // takes the keyboard past the sidebar and the controls, straight to the map.
+  syncSkipLink() {
+    if (!this.interactive()) return;
+    let link = document.getElementById('lx-skip-to-map');
+    if (!link) {
+      link = lxElement('a', 'lx-skip-link', 'Skip to the map');
+      link.id = 'lx-skip-to-map';
+      link.href = '#';
+      link.addEventListener('click', (event) => {
+        event.preventDefault();
+        if (link.__map) link.__map.overlay.focus();
+      });
+    }
+    if (document.body.firstChild !== link) document.body.prepend(link);
+    link.__map = this;
+    this.skipLink = link;
   }
 
   loadPoints(pointsPack) {

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from pathlib import Path
 
 import numpy as np
 import pytest
-from page_runner import sent_pack_bytes
+from page_runner import image_captions, sent_pack_bytes
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
@@ -111,6 +112,31 @@ def test_the_mathematics_panel_costs_nothing_until_it_is_opened(monkeypatch):
     latex = " ".join(element.value for element in at.latex)
     assert "ELBO" in latex and "KL" in latex and r"\log p(x) &\approx" in latex
     assert estimated == [7] and "-12.35" in latex
+
+
+def test_the_kl_line_writes_the_tables_digits_with_negatives_in_parentheses_and_adds_up():
+    ws = shipped_workspace("digits")
+    index = int(np.flatnonzero((ws.encodings["vae"].mu < -0.5).all(axis=1))[0])  # both means negative
+    at = run_app(model="digits", point=str(index))
+    at.session_state["math_panel_open"] = True
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    [line] = [e.value for e in at.latex if r"\mathrm{KL}_{z_{1}}" in e.value]
+    analysis = ws.analyse(index)
+    terms = re.findall(r"\\big\((\S+)\^2 \+ (\S+)\^2\\\\ &\\qquad - \\ln (\S+)\^2 - 1\\big\) = (\S+?)\\\\", line)
+    assert len(terms) == 2, line
+    for (written_mu, written_sigma, written_sigma_again, written_kl), mu, sigma, kl in zip(
+            terms, analysis.mu, analysis.sigma, analysis.kl_per_dim):
+        # The table's digits (three decimals), a negative mean in parentheses: (-1.234)^2, never -1.234^2.
+        assert written_mu == f"({mu:.3f})" and written_sigma == written_sigma_again == f"{sigma:.3f}"
+        assert written_kl == f"{kl:.3f}"
+        m, s = float(written_mu.strip("()")), float(written_sigma)
+        assert 0.5 * (m ** 2 + s ** 2 - np.log(s ** 2) - 1) == pytest.approx(kl, abs=0.01)
+    # The sum as written gives the total as written, and that is the KL shown above the table.
+    parts, total = re.search(r"\\mathrm\{KL\} &= ([0-9. +]+)\\\\ &= ([0-9.]+)\\end", line).groups()
+    assert sum(float(v) for v in parts.split(" + ")) == pytest.approx(float(total), abs=0.0015)
+    assert total == f"{analysis.kl:.3f}"
+    assert float([m.value for m in at.metric if m.label == "KL (nats)"][0]) == pytest.approx(float(total), abs=0.005)
 
 
 def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
@@ -216,6 +242,21 @@ def test_attribute_direction_moves_towards_the_target_class():
     expected = mu[ws.labels == 6].mean(0) - mu[ws.labels == 0].mean(0)  # from z = 0 with amount 1
     np.testing.assert_allclose(component_data(at, "latent_editor")["z"], np.clip(expected, -4, 4),
                                atol=0.025 + 1e-9)
+
+
+def test_the_attribute_captions_say_where_the_strip_and_image_start():
+    at = run_app(z="1.0,-1.0")
+    at.switch_page("app_pages/edit.py").run()
+    at.selectbox(key="attr_from").set_value(0).run()
+    at.selectbox(key="attr_to").set_value(6).run()
+    at.slider(key="attr_amount").set_value(-0.5).run()
+    assert not at.exception, [e.value for e in at.exception]
+    captions = image_captions(at)
+    # The strip and the image both start from the editor's z, and every caption writes one sign.
+    assert captions[:8] == ["z − 1.0 · d", "z − 0.5 · d", "z", "z + 0.5 · d", "z + 1.0 · d", "z + 1.5 · d",
+                            "z + 2.0 · d", "z + 2.5 · d"]
+    assert captions[8] == "z − 0.5 · (μ̄_6 − μ̄_0)" and "+ +" not in " ".join(captions)
+    assert any("start from the editor's z" in c.value for c in at.caption)
 
 
 @pytest.fixture(scope="module")

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from page_runner import map_data
 from streamlit.testing.v1 import AppTest
 
 from latent_explorer import session
@@ -39,6 +40,10 @@ def run_app(page: str | None = None, state: dict | None = None, **query) -> AppT
     return at
 
 
+def decoded_location(at: AppTest) -> tuple[float, ...] | None:
+    return at.session_state[session.DECODED_AT] if session.DECODED_AT in at.session_state else None
+
+
 def link_notices(at: AppTest) -> list[str]:
     return [w.value for w in at.warning if w.value.startswith("The link could not be followed")]
 
@@ -56,13 +61,14 @@ def kept(label: str = "kept digits", owner: str = OWNER) -> str:
 @pytest.mark.parametrize("page", list(_DEFINITIONS))
 def test_every_page_refuses_a_family_of_bad_link_values_with_a_notice(page):
     for value in BAD_VALUES:
-        at = run_app(page, point=value, z=value, seed=value, region=value)
+        at = run_app(page, point=value, at=value, z=value, seed=value, region=value)
         notices = link_notices(at)
-        assert len(notices) == 4, (value[:20], notices)
+        assert len(notices) == 5, (value[:20], notices)
         assert at.get("title")[0].value.startswith(_DEFINITIONS[page]["title"]), "another page ran"
         for notice in notices:
             assert len(notice) < 600 and not unescaped_markup(notice), notice
         assert at.session_state[session.SELECTED] is None if session.SELECTED in at.session_state else True
+        assert decoded_location(at) is None
         at = run_app(page, model=value)
         (notice,) = link_notices(at)
         assert "showing the default" in notice and len(notice) < 600 and not unescaped_markup(notice), notice
@@ -76,6 +82,33 @@ def test_a_links_region_that_is_not_a_box_or_lasso_gets_a_notice(region):
     (notice,) = link_notices(at)
     assert "not a box or a lasso" in notice and len(notice) < 600 and not unescaped_markup(notice), notice
     assert at.session_state[session.REGION] is None
+
+
+@pytest.mark.parametrize("location", ["0.5", "0.5,-1.25,2", "1001,0", "0,-1e4", "nan,0", "0x1,0", "0.5;1", "٣,1"])
+def test_a_links_location_that_is_not_a_spot_of_the_map_gets_a_notice(location):
+    at = run_app(model="digits", at=location)
+    (notice,) = link_notices(at)
+    assert "nothing decoded" in notice and not unescaped_markup(notice), notice
+    assert decoded_location(at) is None
+    assert "at" not in at.query_params
+
+
+@pytest.mark.parametrize("page", list(_DEFINITIONS))
+def test_a_link_reopens_a_decoded_location_on_every_page(page):
+    at = run_app(page, model="digits", at="0.5,-1.25")
+    assert not link_notices(at)
+    assert decoded_location(at) == (0.5, -1.25)
+    assert at.query_params["at"] == ["0.500,-1.250"] or at.query_params["at"] == "0.500,-1.250"
+    if page == "explore":  # the map marks it and the card decodes it
+        assert map_data(at, "latent_map")["location"] == [0.5, -1.25]
+
+
+def test_a_link_with_a_point_inspects_it_rather_than_decode_its_location():
+    at = run_app(model="digits", point="4", at="0.5,-1.25")
+    (notice,) = link_notices(at)
+    assert "the point it names is inspected instead" in notice
+    assert at.session_state[session.SELECTED] == 4 and decoded_location(at) is None
+    assert "at" not in at.query_params
 
 
 def test_notices_show_a_strangers_markup_as_text_and_cut_it_short():
@@ -110,6 +143,7 @@ def test_a_pair_kept_nowhere_never_lends_its_point_to_a_link(monkeypatch, tmp_pa
     at = AppTest.from_function(script, default_timeout=TIMEOUT).run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["params"] == {}
+    assert "unkept (this session only)" in at.sidebar.selectbox(key="model_picker").options
     assert any("not being kept" in c.value for c in at.sidebar.caption)
     notices = " ".join(i.value for i in at.sidebar.info).replace("\\", "")
     assert "unkept is not kept on this server" in notices
@@ -124,7 +158,8 @@ def test_a_link_to_a_stored_model_opens_it_with_its_point_in_a_new_session():
     assert not link_notices(at)
     key = at.session_state[session.WORKSPACE]
     assert at.session_state[session.STORED_IDS] == {key: model_id}
-    assert at.session_state[session.OWN_WORKSPACES][key].label == "kept digits (this session)"
+    # A stranger's session opened it by its link: the label says whose it is, not "(this session)".
+    assert at.session_state[session.OWN_WORKSPACES][key].label == "kept digits (shared with you)"
     assert at.session_state[session.SELECTED] == 7
     # The address bar names it, with the point and seed.
     assert dict(at.query_params) == {"model": [model_id], "point": ["7"], "seed": ["12"]} \
@@ -150,13 +185,17 @@ def test_a_new_pair_is_stored_named_in_the_url_and_listed_for_its_maker_only():
     assert not at.exception, [e.value for e in at.exception]
     model_id = at.session_state[session.STORED_IDS][at.session_state["made"]]
     assert at.session_state["params"] == {"model": model_id}
+    assert at.session_state[session.OWN_WORKSPACES][at.session_state["made"]].label == "made here (yours)"
     entry = ModelStore.from_environment().entry(model_id)
     assert entry.label == "made here"
     assert [e.model_id for e in ModelStore.from_environment().entries("m" * 43)][0] == model_id
-    # The maker, in a later session of the same browser (same token), sees it under Your models.
+    # The maker, in a later session of the same browser (same token), sees it under Your models, and its link
+    # opens it as theirs.
     later = run_app(state={session.OWNER_TOKEN: "m" * 43})
     assert any(e.label.startswith("Your models") for e in later.sidebar.expander)
     assert "made here" in later.sidebar.selectbox(key="your_models_pick").options
+    linked = run_app(model=model_id, state={session.OWNER_TOKEN: "m" * 43})
+    assert "made here (yours)" in linked.sidebar.selectbox(key="model_picker").options
     # Someone else does not.
     stranger = run_app(state={session.OWNER_TOKEN: "s" * 43})
     assert not any(e.label.startswith("Your models") for e in stranger.sidebar.expander)

@@ -115,6 +115,9 @@ def test_a_training_run_becomes_this_sessions_active_model():
     assert set(pair.models()) == {"ae", "vae"}
     assert [len(pair.histories[k]) for k in ("ae", "vae")] == [2, 2]
     assert pair.train_settings["vae"]["epochs"] == 2 and pair.train_settings["vae"]["dataset"] == "digits"
+    # The device it ran on is recorded by the worker and shown with the pair's settings.
+    trained_on = pair.train_settings["vae"]["trained_on"]
+    assert any(f"trained on {trained_on.upper()}" in c.value for c in at.caption)
     assert "Training finished" in messages(at.success)
     assert "Digits · AE \\+ VAE latent 2 · β=1 · 2 epochs" in messages(at.success)
     assert not at.button(key="train_start").disabled
@@ -354,6 +357,26 @@ def test_a_queued_training_shows_its_place_in_the_queue():
         engine.close()  # stops the three, and its LocalCluster's worker process
 
 
+class SharedClusterBusy(TrainingEngine):
+    """A shared cluster's scheduler that has taken the training, whose workers other servers' trainings hold."""
+
+    def queue_position(self, job) -> None:
+        return None
+
+    def waiting_for_cluster(self, job) -> bool:
+        return True
+
+
+def test_a_training_sent_to_a_busy_shared_cluster_says_it_waits_for_the_clusters_workers():
+    job = TrainingJob(JobSpec("digits", kinds=("vae",), hidden_dim=16),
+                      engine=SharedClusterBusy("tcp://127.0.0.1:9"))  # never started: nothing is reached
+    at = fresh_page()
+    at.session_state["training_job"] = job
+    at.run()
+    assert not at.exception, at.exception
+    assert "waiting for one of its workers, which other servers share" in at.get("progress")[0].proto.text
+
+
 def test_the_sidebar_keeps_a_sweep_alive_on_other_pages():
     app = AppTest.from_file(str(Path(PAGE).parents[1] / "app.py"), default_timeout=120)
     app.switch_page("app_pages/sample.py").run()
@@ -401,7 +424,7 @@ def test_a_session_keeps_its_three_most_recently_used_pairs():
     assert list(at.session_state["own_workspaces"]) == ["own-3", "own-1", "own-4"]
     assert at.session_state["workspace_key"] == "own-4"
     notice = " ".join(i.value for i in at.sidebar.info).replace("\\", "")  # shown as Markdown, escaped
-    assert "pair 2 (this session) was let go" in notice and "open it again from Your models" in notice
+    assert "pair 2 (yours) was let go" in notice and "open it again from Your models" in notice
     at.run()
     assert not at.sidebar.info  # said once
 

@@ -98,7 +98,7 @@ def test_a_training_from_the_train_page_runs_on_the_cluster_and_the_server_start
         page.get_by_role("button", name="Train", exact=True).click()
         finished = alert(page, "Training finished")
         wait_for_app(page, finished, timeout_s=TRAIN_WAIT_S)
-        assert "2 epochs" in active_models_label(page) and "(this session)" in active_models_label(page)
+        assert "2 epochs" in active_models_label(page) and active_models_label(page).endswith("(yours)")
         assert exception_texts(page) == []
     finally:
         context.close()

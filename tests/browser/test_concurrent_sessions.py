@@ -95,7 +95,7 @@ def test_ten_concurrent_sessions_keep_their_own_models_and_views(new_visitor, as
     # The trainer's model becomes the trainer's only; nobody else's sidebar changes.
     wait_for_app(train_page, alert(train_page, "Training finished"), timeout_s=TRAIN_WAIT_S)
     trained = active_models_label(train_page)
-    assert trained != shipped and trained.endswith("(this session)")
+    assert trained != shipped and trained.endswith("(yours)")
     for visitor in explorers:
         visitor.page.reload()
         wait_for_app(visitor.page, visitor.page.get_by_role("heading", name="Edit latent features"))

@@ -94,7 +94,9 @@ def test_an_uploaded_pair_is_named_in_the_url_and_reopens_anywhere(browser, stor
         wait_for_app(page, alert(page, f"Loaded {UPLOADED}"))
         model_id = wait_for_query(page, "model", ID_PATTERN.pattern)
         label = active_models_label(page)
-        assert "uploaded my-digits.pt" in label, label
+        assert "uploaded my-digits.pt" in label and label.endswith(" (yours)"), label
+        # What another browser's menu calls it: the same name, and whose it is.
+        shared_label = label.removesuffix(" (yours)") + " (shared with you)"
 
         # Pick a point on the map: the link names the model and the point.
         page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name=re.compile(r"Explore$")).click()
@@ -119,7 +121,7 @@ def test_an_uploaded_pair_is_named_in_the_url_and_reopens_anywhere(browser, stor
         other_context, other = new_page(browser)
         others.append(other_context)
         open_link(other, link, index)
-        assert active_models_label(other) == label
+        assert active_models_label(other) == shared_label
         assert your_models(other).count() == 0
         assert not exception_texts(other)
 
@@ -133,7 +135,7 @@ def test_an_uploaded_pair_is_named_in_the_url_and_reopens_anywhere(browser, stor
             assert active_models_label(page) == label
             wait_for_app(page, your_models(page))  # still this browser's, on another server
             open_link(other, second_link, index)
-            assert active_models_label(other) == label
+            assert active_models_label(other) == shared_label
             assert not exception_texts(page) and not exception_texts(other)
         finally:
             second.stop()
@@ -156,7 +158,7 @@ def test_a_trained_pair_is_listed_after_a_reload_and_deleting_it_ends_its_link(b
         page.get_by_role("button", name="Train", exact=True).click()
         wait_for_app(page, alert(page, "Training finished"), timeout_s=TRAIN_WAIT_S)
         model_id = wait_for_query(page, "model", ID_PATTERN.pattern)
-        label = active_models_label(page).removesuffix(" (this session)")
+        label = active_models_label(page).removesuffix(" (yours)")
 
         page.reload(wait_until="domcontentloaded")
         listed = your_models(page)

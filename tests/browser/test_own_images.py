@@ -54,7 +54,7 @@ def test_upload_preview_and_train_on_a_zip_of_class_folders(visitor, assert_no_e
 
     active = active_models_label(page)
     assert active != shipped, active
-    assert active.startswith("Your images: shapes · AE + VAE latent 2") and active.endswith("(this session)"), active
+    assert active.startswith("Your images: shapes · AE + VAE latent 2") and active.endswith("(yours)"), active
     sidebar = page.get_by_test_id("stSidebar").inner_text()
     assert "Your images: shapes · 2 held-out images" in sidebar, sidebar
     assert page.get_by_role("button", name="Download the data manifest").is_visible()

@@ -52,7 +52,7 @@ def test_train_download_and_upload_a_tiny_model(visitor, assert_no_exceptions, t
     finished = alert(page, "Training finished")
     wait_for_app(page, finished, timeout_s=TRAIN_WAIT_S)
     trained = active_models_label(page)
-    assert trained != shipped and trained.endswith("(this session)"), trained
+    assert trained != shipped and trained.endswith("(yours)"), trained
     assert "latent 3" in trained and "2 epochs" in trained, trained
     assert "VAE latent 3" in page.get_by_test_id("stSidebar").inner_text()
     # The curves of the finished training are drawn for the active pair.
@@ -77,7 +77,7 @@ def test_train_download_and_upload_a_tiny_model(visitor, assert_no_exceptions, t
     wait_for_app(page, loaded)
     wait_for_app(page, lambda: "uploaded" in active_models_label(page))
     uploaded = active_models_label(page)
-    assert "latent 3" in uploaded and uploaded.endswith("(this session)"), uploaded
+    assert "latent 3" in uploaded and uploaded.endswith("(yours)"), uploaded
     visitor.screenshot("uploaded")
     assert_no_exceptions(page)
 

@@ -47,7 +47,7 @@ def test_a_good_checkpoint_after_a_bad_one_replaces_its_error(visitor, assert_no
     # that shows the new model.
     assert not page.evaluate("window.__errorUnderNewFile"), "the old error stayed under the new file"
     assert checkpoint_uploader(page).get_by_text("shipped-copy.pt").is_visible()
-    assert active_models_label(page).endswith("(this session)")
+    assert active_models_label(page).endswith("(yours)")
     assert_no_exceptions(page)
 
 
