@@ -52,9 +52,11 @@ if st.session_state.get(STARTED):
 else:
     # A session's first run may import torch, load the shipped models and send the map (seconds on a cold
     # server): a spinner says so instead of a blank page. Later runs skip it, so it never flickers over a click.
-    # A crowd opening one link at once is told that the server is busy, rather than shown a bare spinner, while
-    # its run waits for a slot (latent_explorer/serving.py).
+    # A crowd opening one link at once is told at once that the server is busy, by a toast (no place on the page,
+    # no thread), while its run waits for a slot (latent_explorer/serving.py).
     st.session_state[STARTED] = True
-    with serving.opening() as others_opening, st.spinner(serving.opening_message(others_opening)), \
-            serving.run_slot():
-        run()
+    with serving.opening() as others_opening:
+        if (busy := serving.busy_message(others_opening)) is not None:
+            st.toast(busy, icon=":material/hourglass_top:", duration="long")
+        with serving.run_slot(), st.spinner("Opening Latent Explorer: loading the models and the map…"):
+            run()

@@ -76,20 +76,21 @@ def opening() -> Iterator[int]:
             _openings -= 1
 
 
-def opening_message(others: int) -> str:
-    """The first run's spinner: what the newcomer waits for, and why it takes longer when the server is busy."""
+def busy_message(others: int) -> str | None:
+    """What a newcomer is told while many others open the app at the same moment (None: not busy)."""
     if others < BUSY_OPENINGS:
-        return "Opening Latent Explorer: loading the models and the map…"
+        return None
     return (f"Busy: {others} other visitors are opening this page at this moment. Yours is on its way and needs "
-            "nothing from you; it may take a few seconds longer than usual…")
+            "nothing from you; it may take a few seconds longer than usual.")
 
 
 # At most this many visitors' runs execute at once; the others wait, blocked, for a slot. A hundred runnable threads
 # would share Python's one interpreter lock with the server's event loop, which then answered health checks and
-# websockets in seconds (benchmarks/README.md, "Crowd"); blocked threads leave it the lock. Two per core: torch
-# releases the lock while it computes, so a second run can use a core meanwhile.
+# websockets in seconds; blocked threads leave it the lock. One per core: with two per core, a hundred visitors
+# opening a link at once on two cores still stalled the health check for 2 s, with one never past 0.8 s, and the
+# opens finished as fast (benchmarks/README.md, "Crowd").
 CONCURRENT_RUNS_ENV = "LATENT_EXPLORER_CONCURRENT_RUNS"
-_run_slots = threading.BoundedSemaphore(int(os.environ.get(CONCURRENT_RUNS_ENV, 0)) or 2 * (os.cpu_count() or 1))
+_run_slots = threading.BoundedSemaphore(int(os.environ.get(CONCURRENT_RUNS_ENV, 0)) or os.cpu_count() or 1)
 _holding = threading.local()
 
 

@@ -50,14 +50,14 @@ def test_a_newcomer_is_told_when_many_others_are_opening_the_app_at_once():
     from latent_explorer import serving
 
     with serving.opening() as others:
-        assert others == 0 and "Busy" not in serving.opening_message(others)
+        assert others == 0 and serving.busy_message(others) is None
         with serving.opening() as second:
             assert second == 1
     crowd = [serving.opening() for _ in range(serving.BUSY_OPENINGS)]
     for visitor in crowd:
         visitor.__enter__()
     with serving.opening() as others:
-        message = serving.opening_message(others)
+        message = serving.busy_message(others)
     for visitor in crowd:
         visitor.__exit__(None, None, None)
     assert others == serving.BUSY_OPENINGS and message.startswith(f"Busy: {serving.BUSY_OPENINGS} other visitors")
