@@ -58,5 +58,5 @@ else:
     with serving.opening() as others_opening:
         if (busy := serving.busy_message(others_opening)) is not None:
             st.toast(busy, icon=":material/hourglass_top:", duration="long")
-        with serving.run_slot(), st.spinner("Opening Latent Explorer: loading the models and the map…"):
+        with st.spinner("Opening Latent Explorer: loading the models and the map…"), serving.run_slot():
             run()

@@ -211,7 +211,9 @@ def test_the_first_images_come_before_the_costly_parts(visitor, assert_no_except
     wait_for_card(page, first["custom"])
     page.get_by_text("The mathematics of this point").click()  # stays open for the next point
     wait_for_app(page, lambda: page.locator(".katex").count() >= 4)
-    # The open panel makes the page taller (a scroll bar, a narrower map): where is the point now?
+    # The open panel makes the page taller (a scroll bar, a narrower map), and drawing it may scroll the map out of
+    # the window, where a visitor would scroll back to it: where is the point now?
+    page.locator(".st-key-latent_map").scroll_into_view_if_needed()
     second["px"], second["py"] = map_to_page(page, second["x"], second["y"])
     log_px = f"{abs(shipped_workspace('digits').log_px(second['custom'])):.2f}"  # KaTeX draws its own minus
     page.evaluate(PANEL_TIMES_JS, [second["custom"], log_px])
