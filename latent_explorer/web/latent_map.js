@@ -136,6 +136,8 @@ class LatentMap {
     this.overlay.tabIndex = 0;
     this.overlay.setAttribute('role', 'application');
     this.overlay.setAttribute('aria-roledescription', 'latent map');
+    // Named from the start: a screen reader can reach the figure before its pack has arrived.
+    this.overlay.setAttribute('aria-label', 'Latent map, loading');
     this.status = el('div', 'lm-status');
     this.status.setAttribute('role', 'status');
     this.status.setAttribute('aria-live', 'polite');

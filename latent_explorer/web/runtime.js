@@ -53,12 +53,15 @@ function lxRegisterPack(bytes) {
   return pack;
 }
 
-function lxWhenPack(id) {
-  if (LX.packs.has(id)) return Promise.resolve(LX.packs.get(id));
-  return new Promise((resolve) => {
+// A pack once it is here, with the pack it borrows its decoders from: the two travel as separate files and
+// may arrive in either order, and a reader of the first needs its decoders at once.
+async function lxWhenPack(id) {
+  const pack = LX.packs.has(id) ? LX.packs.get(id) : await new Promise((resolve) => {
     if (!LX.waiting.has(id)) LX.waiting.set(id, []);
     LX.waiting.get(id).push(resolve);
   });
+  if (pack.meta.decoders_from) await lxWhenPack(pack.meta.decoders_from);
+  return pack;
 }
 
 // --- the decoder: the layers of vae_core/portable.py, in float64 over float32 weights -------------
