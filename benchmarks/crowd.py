@@ -647,7 +647,7 @@ def main(argv: list[str] | None = None) -> None:
     server = None if args.url else start_server(args.checkout.resolve())
     result = {
         "label": args.label, "argv": sys.argv[1:] if argv is None else argv,
-        "when": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "when": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "machine": {"cpu": cpu_model(), "cores": os.cpu_count(), "python": platform.python_version()},
         "server": {"description": f"`{args.url}`" if args.url else
                    f"`streamlit run app.py` from {args.checkout} (commit {git_commit(args.checkout)})",

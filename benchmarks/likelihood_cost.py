@@ -2,7 +2,7 @@
 """The cost of log p(x) for every held-out image: what Compare's "Understand the VAE" waits for.
 
 Times ``diagnostics.log_px_per_image`` over the 10,000 held-out Fashion-MNIST images with the shipped VAE
-(assets/fashion-mnist-latent2.pt, or --checkpoint) for several K, and the one-sample per-image ELBO
+(latent_explorer/assets/fashion-mnist-latent2.pt, or --checkpoint) for several K, and the one-sample per-image ELBO
 (``elbo_per_image``, one decoder pass per image) in the same run as the baseline: each K's time is also given
 as a ratio to it, which moves less with the machine's load than the seconds do.
 
@@ -31,7 +31,8 @@ def timed(compute) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--checkpoint", default=str(REPO_ROOT / "assets" / "fashion-mnist-latent2.pt"))
+    parser.add_argument("--checkpoint",
+                        default=str(REPO_ROOT / "latent_explorer" / "assets" / "fashion-mnist-latent2.pt"))
     parser.add_argument("--samples", type=int, nargs="+", default=[1, diagnostics.PAGE_LOG_PX_SAMPLES,
                                                                      diagnostics.LOG_PX_SAMPLES])
     parser.add_argument("--images", type=int, default=10_000)

@@ -14,7 +14,7 @@ import argparse
 import os
 import statistics
 import time
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import torch
@@ -35,7 +35,7 @@ SHIPPED = ("digits-latent2.pt", "fashion-mnist-latent2.pt", "fashion-mnist-conv-
 def payloads() -> list[str]:
     rows = []
     for name in SHIPPED:
-        pair = load_checkpoint(REPO_ROOT / "assets" / name)
+        pair = load_checkpoint(REPO_ROOT / "latent_explorer" / "assets" / name)
         if not is_available(pair.dataset):
             rows.append(f"| `{name}` | dataset not on this machine | | |")
             continue
@@ -78,7 +78,7 @@ def main() -> None:
                   flush=True)
     load_after = os.getloadavg()
     with_s, without_s = statistics.median(times[True]), statistics.median(times[False])
-    stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     section = "\n".join([
         HEADING, "",
         "`python -m benchmarks.replay_cost` (`benchmarks/replay_cost.py`). Each model's held-out codes after every",

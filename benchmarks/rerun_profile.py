@@ -6,7 +6,7 @@ Measure this before optimizing: a framework's per-run costs can dwarf a model's 
 
     python -m benchmarks.rerun_profile                       # Explore, digits, point 7
     python -m benchmarks.rerun_profile --query model=fashion-mnist point=123 --runs 5
-    python -m benchmarks.rerun_profile --page app_pages/edit.py --query z=1,-1
+    python -m benchmarks.rerun_profile --page latent_explorer/app_pages/edit.py --query z=1,-1
 
 It times what runs in the script thread. The browser's side (transfer, layout, paint) is measured in
 real Chromium by benchmarks/ui_latency.py.
@@ -44,7 +44,8 @@ st.session_state.setdefault("__times", []).append(time.perf_counter() - started)
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--page", default="app_pages/explore.py", help="page script, relative to the repo root")
+    parser.add_argument("--page", default="latent_explorer/app_pages/explore.py",
+                        help="page script, relative to the repo root")
     parser.add_argument("--query", nargs="*", default=["model=digits", "point=7"], metavar="KEY=VALUE")
     parser.add_argument("--runs", type=int, default=3, help="profiled runs after the warm-up run")
     parser.add_argument("--top", type=int, default=30)

@@ -118,7 +118,7 @@ def every_page(args) -> int:
     finally:
         server.stop()
     load_after = [round(x, 2) for x in os.getloadavg()]
-    report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    report = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "command": "python -m benchmarks.server_memory " + " ".join(sys.argv[1:]),
               "load_before": load_before, "load_after": load_after, "rows": rows, "server_tracebacks": problems}
     end = rows[-1]["server_bytes"]
@@ -188,7 +188,7 @@ def main() -> int:
         server.stop()
     load_after = [round(x, 2) for x in os.getloadavg()]
     print(f"load average after: {load_after}")
-    report = {"date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    report = {"date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
               "command": "python -m benchmarks.server_memory " + " ".join(sys.argv[1:]),
               "load_before": load_before, "load_after": load_after, "rows": rows, "sessions": args.sessions,
               "epochs": args.epochs, "server_tracebacks": problems}

@@ -83,7 +83,7 @@ from vae_core.diagnostics import PAGE_LOG_PX_SAMPLES_ENV
 REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "ui_latency.json"
 SECTION = "## UI latency"
-FASHION_CHECKPOINT = REPO_ROOT / "assets" / "fashion-mnist-latent2.pt"
+FASHION_CHECKPOINT = REPO_ROOT / "latent_explorer" / "assets" / "fashion-mnist-latent2.pt"
 FASHION_DATA = Path("/usr/share/datasets/fashion-mnist")
 SERVER_ARGS = ("--server.fileWatcherType", "none")
 MEASUREMENTS = ("floor", "slider", "drag", "click", "hover", "full", "training", "logpx", "switch", "cold")
@@ -964,7 +964,7 @@ def main() -> int:
     load_after = load_average()
 
     report = {
-        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         "command": command.strip(),
         "machine": machine(),
         "load_before": load_before,

@@ -74,12 +74,15 @@ class StreamlitServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "w", encoding="utf-8")
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
-        command = [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true",
-                   "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
-                   *(("--server.fileWatcherType", self.file_watcher) if self.file_watcher else ()), *self.extra_args]
         self.started_at = time.perf_counter()
-        self.process = subprocess.Popen(command, cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(self.command(), cwd=self.cwd, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=env)
         return self
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "streamlit", "run", self.script, "--server.headless", "true",
+                "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
+                *(("--server.fileWatcherType", self.file_watcher) if self.file_watcher else ()), *self.extra_args]
 
     def wait_healthy(self, timeout_s: float = SERVER_START_S) -> float:
         """Seconds from start() until /_stcore/health answers ok."""
@@ -122,6 +125,17 @@ class StreamlitServer:
             self._log.close()
         if self.own_store is not None:
             shutil.rmtree(self.own_store, ignore_errors=True)
+
+
+class InstalledApp(StreamlitServer):
+    """The app as an installed package starts it: its `latent-explorer` command, in a folder of the caller's
+    choosing (outside the checkout, so that nothing of the checkout is found by accident)."""
+
+    def __init__(self, executable: Path, cwd: Path, log_path: Path | None = None, env: dict[str, str] | None = None):
+        super().__init__(script=executable, log_path=log_path, cwd=cwd, env=env)
+
+    def command(self) -> list[str]:
+        return [self.script, "--port", str(self.port), "--headless"]
 
 
 def launch_chromium(playwright):
@@ -428,3 +442,62 @@ def images_loaded(page, locator) -> bool:
 def active_models_label(page) -> str:
     """What the sidebar's "Models" select shows (a react-aria combobox input)."""
     return page.locator('[data-testid="stSidebar"]').get_by_role("combobox", name="Models").input_value()
+
+
+# --- the map first: its axes, the switches in popovers, touch --------------------------------------------------
+
+def map_axes(page, key: str = "latent_map") -> dict:
+    """How many of a map's points lie outside its drawn axes, and its pixels per unit across and up."""
+    page.wait_for_function(f"() => {{ const h = {component_host_js(key)}; "
+                           "return !!(h && h.dataset.ready === '1' && Number(h.dataset.drawn || 0) > 0); }",
+                           timeout=RERUN_S * 1000)
+    return page.evaluate(f"""() => {{ const m = {component_host_js(key)}.__latentMap, f = m.overlay._fullLayout;
+        const [x0, x1] = f.xaxis.range, [y0, y1] = f.yaxis.range;
+        let outside = 0;
+        for (let i = 0; i < m.x.length; i++) {{
+          if (m.x[i] < x0 || m.x[i] > x1 || m.y[i] < y0 || m.y[i] > y1) outside++;
+        }}
+        return {{points: m.x.length, outside, across: f.xaxis._length / (x1 - x0),
+                 up: f.yaxis._length / (y1 - y0)}}; }}""")
+
+
+def flip_switch(page, menu: str, label) -> None:
+    """Click the control labelled `label` (text or regex) in the Explore map's popover `menu` ("Layers" or "View"),
+    then close the popover, so that nothing covers the map."""
+    page.get_by_test_id("stPopoverButton").filter(has_text=menu).click()
+    body = page.get_by_test_id("stPopoverBody")
+    body.get_by_text(label, exact=isinstance(label, str)).first.click()
+    page.keyboard.press("Escape")
+    body.wait_for(state="detached")
+
+
+# The element that scrolls the page (Streamlit scrolls a pane of its own): its scrollTop.
+PAGE_SCROLL_JS = """() => {
+  for (let e = document.querySelector('.st-key-latent_map'); e; e = e.parentElement) {
+    const overflow = getComputedStyle(e).overflowY;
+    if ((overflow === 'auto' || overflow === 'scroll') && e.scrollHeight > e.clientHeight) return e.scrollTop;
+  }
+  return document.scrollingElement.scrollTop;
+}"""
+
+
+def page_scroll(page) -> float:
+    """How far the page is scrolled down, in CSS pixels."""
+    return page.evaluate(PAGE_SCROLL_JS)
+
+
+def touch_drag(page, x: float, y: float, dx: float, dy: float, hold_ms: int = 0, steps: int = 10) -> None:
+    """One finger put down at (x, y) page pixels, held `hold_ms`, moved by (dx, dy) in `steps` and lifted, as a
+    touch screen reports it (Chromium's own touch input, so the browser may scroll the page from it)."""
+    cdp = page.context.new_cdp_session(page)
+    try:
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchStart", "touchPoints": [{"x": x, "y": y}]})
+        if hold_ms:
+            page.wait_for_timeout(hold_ms)
+        for k in range(1, steps + 1):
+            cdp.send("Input.dispatchTouchEvent", {"type": "touchMove",
+                                                  "touchPoints": [{"x": x + dx * k / steps, "y": y + dy * k / steps}]})
+            page.wait_for_timeout(16)
+        cdp.send("Input.dispatchTouchEvent", {"type": "touchEnd", "touchPoints": []})
+    finally:
+        cdp.detach()

@@ -1,10 +1,12 @@
-"""The app's pages, defined once: st.navigation gets them in app.py, st.switch_page by name.
+"""The app's pages, defined once: st.navigation gets them in the entry script, st.switch_page by name.
 
 Page objects carry per-run state (st.navigation marks the one it may run), so each run builds its
 own from these definitions rather than sharing objects between sessions.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import streamlit as st
 
@@ -18,8 +20,13 @@ _DEFINITIONS = {
 }
 
 
+# By absolute path: the entry script is latent_explorer/streamlit_app.py, or app.py of a checkout, and Streamlit
+# resolves a relative page path from whichever of the two it runs.
+PAGE_FILES = Path(__file__).resolve().parent / "app_pages"
+
+
 def page(name: str):
-    return st.Page(f"app_pages/{name}.py", url_path=name, **_DEFINITIONS[name])
+    return st.Page(PAGE_FILES / f"{name}.py", url_path=name, **_DEFINITIONS[name])
 
 
 def navigation():

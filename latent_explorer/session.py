@@ -42,7 +42,7 @@ from vae_core.store import (
 from vae_core.workspace import Workspace
 
 LOG = logging.getLogger(__name__)
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
+ASSETS = Path(__file__).resolve().parent / "assets"
 SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt",
                  "fashion-mnist-conv": "fashion-mnist-conv-latent2.pt"}
 # Shipped pairs whose key is not their dataset's name, and the words that tell them apart.

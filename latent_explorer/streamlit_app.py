@@ -1,4 +1,7 @@
-"""Latent Explorer: the entry script. Shared sidebar and navigation; each page lives in app_pages/.
+"""Latent Explorer: the entry script Streamlit runs. Shared sidebar and navigation; each page lives in app_pages/.
+
+`latent-explorer` (latent_explorer/cli.py) runs this file from the installed package; `streamlit run app.py` in a
+checkout runs app.py, which calls the same main().
 
 The folder is not called pages/: next to the entry script that name switches Streamlit into its
 older pages-folder mode, in which a shared deep link (say /edit?z=…) opened on a freshly started
@@ -45,11 +48,12 @@ def run() -> None:
     session.sync_url()
 
 
-st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
-if st.session_state.get(STARTED):
-    with serving.run_slot():
-        run()
-else:
+def main() -> None:
+    st.set_page_config(page_title="Latent Explorer", page_icon=":material/explore:", layout="wide")
+    if st.session_state.get(STARTED):
+        with serving.run_slot():
+            run()
+        return
     # A session's first run may import torch, load the shipped models and send the map (seconds on a cold
     # server): a spinner says so instead of a blank page. Later runs skip it, so it never flickers over a click.
     # A crowd opening one link at once is told at once that the server is busy, by a toast (no place on the page,
@@ -60,3 +64,9 @@ else:
             st.toast(busy, icon=":material/hourglass_top:", duration="long")
         with st.spinner("Opening Latent Explorer: loading the models and the map…"), serving.run_slot():
             run()
+
+
+# Streamlit runs its script as __main__; a process that only imports this module (a spawned worker re-reading
+# its parent's main module, a test) runs nothing.
+if __name__ == "__main__":
+    main()

@@ -19,7 +19,7 @@ import pickle
 import re
 import tempfile
 import zipfile
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import BinaryIO
 
@@ -54,7 +54,7 @@ def checkpoint_dict(pair: ModelPair) -> dict:
         "format": FORMAT_NAME,
         "format_version": FORMAT_VERSION,
         "dataset": pair.dataset,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": models,
     }
     if pair.data_manifest is not None:

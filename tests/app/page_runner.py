@@ -14,11 +14,11 @@ from vae_core.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+SHIPPED = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 
 
 def page_path(name: str) -> str:
-    return str(REPO_ROOT / "app_pages" / f"{name}.py")
+    return str(REPO_ROOT / "latent_explorer" / "app_pages" / f"{name}.py")
 
 
 def sent_pack_bytes(proto) -> bytes:

@@ -106,7 +106,7 @@ def test_the_mathematics_panel_costs_nothing_until_it_is_opened(monkeypatch):
     monkeypatch.setattr(ws, "log_px", lambda index: estimated.append(index) or -12.345)
     at = run_app(model="digits", point="7")
     assert not estimated and not at.latex  # closed: no importance-weighted estimate, no formulas sent
-    at.session_state["math_panel_open"] = True  # the panel's key (app_pages/explore.py MATH_PANEL_OPEN)
+    at.session_state["math_panel_open"] = True  # the panel's key (latent_explorer/app_pages/explore.py MATH_PANEL_OPEN)
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     latex = " ".join(element.value for element in at.latex)
@@ -212,14 +212,14 @@ def test_open_in_editor_starts_the_editor_at_the_points_mu():
 
 def test_link_latent_vector_reaches_the_editor():
     at = run_app(z="1.0,-1.0")
-    at.switch_page("app_pages/edit.py").run()
+    at.switch_page("latent_explorer/app_pages/edit.py").run()
     assert not at.exception
     assert component_data(at, "latent_editor")["z"] == [1.0, -1.0]
 
 
 def test_reset_and_random_draw():
     at = run_app(point="7", z="3.0,3.0")
-    at.switch_page("app_pages/edit.py").run()
+    at.switch_page("latent_explorer/app_pages/edit.py").run()
     before = component_data(at, "latent_editor")
     assert before["z"] == [3.0, 3.0]
     at.button(key="editor_random").click().run()
@@ -232,7 +232,7 @@ def test_reset_and_random_draw():
 
 def test_attribute_direction_moves_towards_the_target_class():
     at = run_app()
-    at.switch_page("app_pages/edit.py").run()
+    at.switch_page("latent_explorer/app_pages/edit.py").run()
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.button(key="attr_apply").click().run()
@@ -246,7 +246,7 @@ def test_attribute_direction_moves_towards_the_target_class():
 
 def test_the_attribute_captions_say_where_the_strip_and_image_start():
     at = run_app(z="1.0,-1.0")
-    at.switch_page("app_pages/edit.py").run()
+    at.switch_page("latent_explorer/app_pages/edit.py").run()
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.slider(key="attr_amount").set_value(-0.5).run()
@@ -298,7 +298,7 @@ def server_decoded_workspace():
     from vae_core import load_checkpoint, load_dataset
     from vae_core.workspace import Workspace
 
-    pair = load_checkpoint(Path(APP).parent / "assets" / "digits-latent2.pt")
+    pair = load_checkpoint(Path(APP).parent / "latent_explorer" / "assets" / "digits-latent2.pt")
     for model in pair.models().values():
         model.decoder[1] = nn.Tanh()
     return Workspace(pair, load_dataset("digits"), label="server-decoded pair")
@@ -322,7 +322,7 @@ def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decode
     assert np.array_equal(server_tile(lens, 0, 8), to_uint8(ws.decode(np.array([0.5, 0.25]), "vae")[0]))
     at.toggle(key="show_manifold").set_value(True).run()
     assert component_data(at, "latent_map")["server_background"]["uri"].startswith("data:image/png")
-    at.switch_page("app_pages/edit.py").run()
+    at.switch_page("latent_explorer/app_pages/edit.py").run()
     assert not at.exception
     editor = component_data(at, "latent_editor")
     assert editor["server"]["z"] == editor["z"]

@@ -22,7 +22,7 @@ from vae_core.pairs import JobSpec, train_pair
 from vae_core.training import TrainConfig
 from vae_core.workspace import Workspace
 
-SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+SHIPPED = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 
 
 def own(ws: Workspace) -> dict:

@@ -17,7 +17,7 @@ from latent_explorer.selection import selection_csv, selection_zip
 from latent_explorer.session import shipped_workspace
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-NO_WEBGL = "browser_without_webgl"  # app_pages/explore.py's NO_WEBGL, set by the map's "webgl" event
+NO_WEBGL = "browser_without_webgl"  # latent_explorer/app_pages/explore.py's NO_WEBGL, set by the map's "webgl" event
 
 
 def run_app(state: dict | None = None, **query) -> AppTest:
@@ -72,7 +72,7 @@ def test_without_webgl_the_map_of_every_image_is_off_and_says_why():
     held_out_pack = map_data(at)["pack"]
     at.toggle(key=session.EVERY_IMAGE).set_value(True).run()
     assert map_data(at)["pack"] != held_out_pack
-    # What the map's "webgl" event leaves in the session (app_pages/explore.py on_webgl).
+    # What the map's "webgl" event leaves in the session (latent_explorer/app_pages/explore.py on_webgl).
     at.session_state[NO_WEBGL] = True
     at.session_state[session.EVERY_IMAGE] = False
     at.run()

@@ -24,7 +24,7 @@ def app(**state) -> AppTest:
 
 
 def go_to(at: AppTest, page: str) -> None:
-    at.switch_page(f"app_pages/{page}.py")
+    at.switch_page(f"latent_explorer/app_pages/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
 

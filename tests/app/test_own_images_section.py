@@ -15,7 +15,7 @@ from devtools.sample_images import shapes_zip
 from latent_explorer.own_images import plain
 from vae_core.checkpoint import checkpoint_bytes
 
-PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "train.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "latent_explorer" / "app_pages" / "train.py")
 JOB_WAIT_S = 120
 
 

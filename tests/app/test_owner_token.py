@@ -14,7 +14,7 @@ from vae_core.store import ModelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 APP = str(REPO_ROOT / "app.py")
-DIGITS_PAIR = REPO_ROOT / "assets" / "digits-latent2.pt"
+DIGITS_PAIR = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 TIMEOUT = 120
 
 

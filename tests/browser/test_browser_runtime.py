@@ -21,7 +21,7 @@ pytestmark = pytest.mark.browser
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 RUNTIME = (REPO_ROOT / "latent_explorer" / "web" / "runtime.js").read_text()
-SHIPPED = sorted((REPO_ROOT / "assets").glob("*.pt"))
+SHIPPED = sorted((REPO_ROOT / "latent_explorer" / "assets").glob("*.pt"))
 TOLERANCE = 1e-4  # max abs difference in pixel value
 
 DECODE_JS = """

@@ -1,4 +1,4 @@
-"""The packaged component (pyproject.toml, latent_explorer/components.py): its scripts, styles and Plotly.js are
+"""The packaged component (latent_explorer/pyproject.toml and components.py): its scripts, styles and Plotly.js are
 files fetched from /_stcore/bidi-components/, not text inside the page's messages, and a second page load of the
 same browser takes the big ones from its cache instead of the network."""
 
@@ -48,9 +48,8 @@ def test_scripts_and_plotly_are_files_that_a_second_page_load_takes_from_the_cac
     # The browser writes them into its cache while the page goes on (web/runtime_loader.js).
     page.wait_for_function(f"async () => ({CACHED_COUNT_JS})() >= {len(runtime_files)}")
     responses.clear()
-    open_explore(visitor)  # a new page load, same browser
-    # Our scripts come from the cache. Plotly.js is left out: in full CI runs under load, a second load sometimes
-    # fetched its 4.8 MB again although the cache held it whole; the cause is not found yet.
-    ours = {f"{PROJECT}.runtime/{name}" for name in RUNTIME_SCRIPTS}
-    refetched = {name for name, _ in responses} & ours
+    page = open_explore(visitor)  # a new page load, same browser
+    # Every one of them, Plotly.js too, comes from the cache: no request for it, no byte of it on the network.
+    refetched = {name for name, _ in responses} & runtime_files
     assert refetched == set(), f"fetched again on the second load: {sorted(refetched)}"
+    assert PLOTLY_JS not in page.evaluate(FETCHED_JS)

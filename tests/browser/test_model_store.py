@@ -90,7 +90,7 @@ def test_an_uploaded_pair_is_named_in_the_url_and_reopens_anywhere(browser, stor
         page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload checkpoint") \
             .locator('input[type="file"]').set_input_files(
                 files=[{"name": UPLOADED, "mimeType": "application/octet-stream",
-                        "buffer": (REPO_ROOT / "assets" / "digits-latent2.pt").read_bytes()}])
+                        "buffer": (REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt").read_bytes()}])
         wait_for_app(page, alert(page, f"Loaded {UPLOADED}"))
         model_id = wait_for_query(page, "model", ID_PATTERN.pattern)
         label = active_models_label(page)

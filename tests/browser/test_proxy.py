@@ -121,7 +121,7 @@ def test_a_reload_on_the_other_process_shows_the_same_model_point_and_z(browser,
         page.locator('[data-testid="stFileUploader"]').filter(has_text="Upload checkpoint") \
             .locator('input[type="file"]').set_input_files(
                 files=[{"name": UPLOADED, "mimeType": "application/octet-stream",
-                        "buffer": (REPO_ROOT / "assets" / "digits-latent2.pt").read_bytes()}])
+                        "buffer": (REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt").read_bytes()}])
         wait_for_app(page, alert(page, f"Loaded {UPLOADED}"))
         wait_for_app(page, lambda: ID_PATTERN.fullmatch(query(page).get("model", "")) is not None)
         model_id = query(page)["model"]

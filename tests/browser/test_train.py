@@ -135,7 +135,7 @@ def test_pickle_payload_is_live():
 def test_an_upload_stays_in_its_own_browser_session(visitor, new_visitor, assert_no_exceptions):
     """Two visitors at once: what one uploads becomes their active model, never the other's."""
     page = open_train(visitor)
-    upload(page, "shipped-copy.pt", (REPO_ROOT / "assets" / "digits-latent2.pt").read_bytes())
+    upload(page, "shipped-copy.pt", (REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt").read_bytes())
     wait_for_app(page, alert(page, "Loaded shipped-copy.pt"))
     wait_for_app(page, lambda: "shipped-copy.pt" in active_models_label(page))
 

@@ -40,7 +40,7 @@ def test_a_good_checkpoint_after_a_bad_one_replaces_its_error(visitor, assert_no
     upload(page, "garbage.pt", os.urandom(4096))
     wait_for_app(page, alert(page, "garbage.pt was not loaded"))
     page.evaluate(ERROR_UNDER_NEW_FILE_JS)
-    upload(page, "shipped-copy.pt", (REPO_ROOT / "assets" / "digits-latent2.pt").read_bytes())
+    upload(page, "shipped-copy.pt", (REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt").read_bytes())
     wait_for_app(page, alert(page, "Loaded shipped-copy.pt"))
     assert alert(page, "garbage.pt").count() == 0, "the first file's error stayed"
     # Not even for a moment: the old error went as soon as the new file was being loaded, before the rerun

@@ -394,7 +394,7 @@ def test_a_checkpoint_from_before_architectures_loads_as_mlp(pair, tmp_path):
     loaded = load_checkpoint(_tampered(pair, tmp_path / "old.pt", drop_architecture))
     assert {m.config.architecture for m in loaded.models().values()} == {"mlp"}
     assert state_dicts_equal(loaded.vae.state_dict(), pair.vae.state_dict())
-    for shipped in (REPO_ROOT / "assets").glob("*-latent2.pt"):  # written before the field existed
+    for shipped in (REPO_ROOT / "latent_explorer" / "assets").glob("*-latent2.pt"):  # written before the field existed
         raw = torch.load(shipped, weights_only=True)
         if all("architecture" not in m["config"] for m in raw["models"].values()):
             assert {m.config.architecture for m in load_checkpoint(shipped).models().values()} == {"mlp"}

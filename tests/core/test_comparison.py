@@ -22,7 +22,7 @@ from vae_core.workspace import Workspace
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-SHIPPED = REPO_ROOT / "assets" / "digits-latent2.pt"
+SHIPPED = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 
 
 @pytest.fixture(scope="module")

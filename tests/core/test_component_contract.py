@@ -1,6 +1,7 @@
 """The contract between the server and the browser components (latent_explorer/components.py and web/): each
 dataclass a component receives and its JSDoc typedef name the same fields, null where the other allows None;
-pyproject.toml declares every component with the files it names; the runtime's scripts define what it mounts."""
+the package's manifest (latent_explorer/pyproject.toml) declares every component with the files it names; the
+runtime's scripts define what it mounts."""
 
 from __future__ import annotations
 
@@ -68,10 +69,15 @@ def test_a_field_missing_on_one_side_fails_the_check():
         != fields
 
 
-def test_pyproject_declares_every_component_with_its_files():
+def test_the_package_manifest_declares_every_component_with_its_files():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11 on
-    declared = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["streamlit"]["component"]
-    entries = {entry["name"]: entry["asset_dir"] for entry in declared["components"]}
+    manifest = tomllib.loads((REPO_ROOT / "latent_explorer" / "pyproject.toml").read_text())
+    project = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
+    # Streamlit takes the manifest for the distribution of that name, and ships it only as package data.
+    assert manifest["project"]["name"] == project["project"]["name"]
+    assert "pyproject.toml" in project["tool"]["setuptools"]["package-data"]["latent_explorer"]
+    assert "streamlit" not in project.get("tool", {}), "one manifest: the package's"
+    entries = {entry["name"]: entry["asset_dir"] for entry in manifest["tool"]["streamlit"]["component"]["components"]}
     assert entries == dict.fromkeys(components.COMPONENTS, "web")
     assert components.WEB == REPO_ROOT / "latent_explorer" / "web"
     for name, assets in components.COMPONENTS.items():

@@ -31,7 +31,7 @@ from vae_core.diagnostics import (
 from vae_core.latent import active_units, encode_images
 from vae_core.training import evaluate
 
-DIGITS_CHECKPOINT = REPO_ROOT / "assets" / "digits-latent2.pt"
+DIGITS_CHECKPOINT = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 
 
 def test_active_units_count_the_dimensions_whose_mean_code_varies():

@@ -17,7 +17,7 @@ from vae_core.workspace import Workspace
 @pytest.mark.parametrize("architecture", ["mlp", "conv"])
 def test_what_the_pages_compute_leaves_the_global_generator_alone(digits, architecture):
     if architecture == "mlp":
-        pair = load_checkpoint(REPO_ROOT / "assets" / "digits-latent2.pt")
+        pair = load_checkpoint(REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt")
     else:
         from vae_core.jobs import JobSpec, train_pair
         from vae_core.training import TrainConfig

@@ -13,7 +13,7 @@ from vae_core import load_checkpoint
 from vae_core.models import ModelConfig
 from vae_core.portable import MAX_MULTIPLY_ADDS, portable_decoder, run_portable_decoder
 
-ASSETS = Path(__file__).resolve().parents[2] / "assets"
+ASSETS = Path(__file__).resolve().parents[2] / "latent_explorer" / "assets"
 
 
 class _ConvDecoderModel(nn.Module):

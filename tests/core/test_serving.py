@@ -14,7 +14,7 @@ from vae_core.workspace import Workspace
 
 
 def digits_workspace() -> Workspace:
-    pair = load_checkpoint(REPO_ROOT / "assets" / "digits-latent2.pt")
+    pair = load_checkpoint(REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt")
     return Workspace(pair, load_dataset(pair.dataset, download=False), label="digits")
 
 

@@ -32,7 +32,7 @@ from vae_core.store import (
     owner_hash,
 )
 
-DIGITS_PAIR = REPO_ROOT / "assets" / "digits-latent2.pt"
+DIGITS_PAIR = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 OWNER = "owner-token"
 
 
