@@ -29,7 +29,7 @@ from benchmarks.readme import publish
 from latent_explorer.components import MapData
 from latent_explorer.figures import map_extent
 from latent_explorer.map_layers import DENSITY_CELLS, density_grid_extent, density_layer
-from latent_explorer.session import ASSETS, SHIPPED_FILES
+from latent_explorer.shipped import ASSETS, SHIPPED_FILES
 from vae_core import load_checkpoint, load_dataset
 from vae_core.diagnostics import density_grid, log_aggregate_posterior
 from vae_core.workspace import Workspace

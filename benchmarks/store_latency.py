@@ -27,7 +27,7 @@ from pathlib import Path
 
 from benchmarks.readme import publish
 from devtools.browser import VIEWPORT, StreamlitServer, exception_texts, launch_chromium, wait_for_map
-from latent_explorer.session import ASSETS, SHIPPED_FILES
+from latent_explorer.shipped import ASSETS, SHIPPED_FILES
 from vae_core import is_available, load_checkpoint
 from vae_core.checkpoint import save_checkpoint
 from vae_core.store import STORE_ENV, ModelStore

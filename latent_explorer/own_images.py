@@ -26,7 +26,7 @@ from vae_core.image_sources import (
 )
 
 from . import session
-from .widgets import plain
+from .text import plain
 
 # session_state keys
 DATASET = "own_images_dataset"  # the converted ImageDataset

@@ -1,34 +1,31 @@
-"""Per-session state of the explorer: which model pair is active, the view, and the URL that carries it.
+"""Per-session state of the explorer: which model pair is active, the model store seen from a session (its owner
+token, its pairs), and the view, kept in ``st.session_state``; the one module that reads and writes
+``st.query_params``, through latent_explorer.view_state.
 
-Shipped model pairs are loaded once per server process and shared by every
-session (they are never modified). Pairs a visitor trains or uploads are written
-once to the model store (vae_core.store), where their link (``?model=<id>``)
-finds them from any server sharing it; in memory, each session holds its
-MAX_OWN_PAIRS most recently used ones in its own ``st.session_state``.
+Shipped model pairs (latent_explorer.shipped) are loaded once per server process and shared by every session
+(they are never modified). Pairs a visitor trains or uploads are written once to the model store
+(vae_core.store), where their link (``?model=<id>``) finds them from any server sharing it; in memory, each
+session holds its MAX_OWN_PAIRS most recently used ones in its own ``st.session_state``.
 """
 
 from __future__ import annotations
 
 import copy
 import logging
-import math
 import os
 import re
 import secrets
-import threading
 import time
-from pathlib import Path
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 import numpy as np
 import streamlit as st
-from cachetools import TTLCache, cached
 
-from latent_explorer import events
-from latent_explorer.events import MAX_LASSO_VERTICES
-from vae_core import DATASETS, DatasetUnavailable, ImageDataset, ModelPair, is_available, load_checkpoint, load_dataset
-from vae_core.diagnostics import POINT_QUANTITIES
-from vae_core.latent import MAX_SEED
+from latent_explorer import view_state
+from latent_explorer.shipped import SHIPPED_FILES, landing_key, load_shipped_workspace, shipped_keys, shipped_label
+from latent_explorer.text import plain
+from latent_explorer.view_state import MapView, ViewState
+from vae_core import DatasetUnavailable, ImageDataset, ModelPair, load_dataset
 from vae_core.store import (
     ID_PATTERN,
     MAX_DAYS_ENV,
@@ -42,15 +39,6 @@ from vae_core.store import (
 from vae_core.workspace import Workspace
 
 LOG = logging.getLogger(__name__)
-ASSETS = Path(__file__).resolve().parent / "assets"
-SHIPPED_FILES = {"digits": "digits-latent2.pt", "fashion-mnist": "fashion-mnist-latent2.pt",
-                 "fashion-mnist-conv": "fashion-mnist-conv-latent2.pt"}
-# Shipped pairs whose key is not their dataset's name, and the words that tell them apart.
-SHIPPED_VARIANTS = {"fashion-mnist-conv": ("fashion-mnist", "convolutional")}
-# The pair a new session lands on: the Fashion-MNIST pair when its images are here, else the embedded digits.
-# A host may pin it (say to the lighter digits) with this variable.
-LANDING_ENV = "LATENT_EXPLORER_LANDING"
-LANDING_ORDER = ("fashion-mnist", "digits")
 MAX_OWN_PAIRS = 3  # in memory; the store keeps every pair, and one let go from memory is opened again from it
 # A host may keep pairs trained on a person's own images for their owner only ("off").
 SHARE_OWN_IMAGES_ENV = "LATENT_EXPLORER_SHARE_OWN_IMAGES"
@@ -60,19 +48,7 @@ OWNER_TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 # Where components.remember_owner's page reports the token its browser holds, when that is not this session's
 # (its component's state, under its key).
 OWNER_REPORT = "lx_hidden_owner"
-# Query values: what a link may carry, checked before anything is converted (str.isdigit accepts "²", and int()
-# refuses more than 4,300 digits).
-MAX_QUERY_CHARS = 2000
-MAX_REGION_CHARS = 40 * MAX_LASSO_VERTICES  # a lasso's vertices at four decimals
-WHOLE_NUMBER = re.compile(r"[0-9]{1,12}")
-DECIMAL = re.compile(r"[+-]?(?:[0-9]{1,20}(?:\.[0-9]{0,20})?|\.[0-9]{1,20})(?:[eE][+-]?[0-9]{1,3})?")
 LATENT_LIMIT = 4.0  # slider range: wide enough to extrapolate past the bulk of N(0, 1)
-# The Explore map's view for latent size above 2: "pca" (the default, never in a link), "tsne", or "active:i,j",
-# two of the VAE's dimensions as axes (1-based, as the page names them).
-MAP_VIEW_PATTERN = re.compile(r"(pca|tsne|active)(?::([1-9][0-9]{0,3}),([1-9][0-9]{0,3}))?")
-# A decoded location (``at``) may lie anywhere on a zoomed-out map, but a decode far past every code shows nothing
-# and can overflow the decoder.
-LOCATION_LIMIT = 1000.0
 # What a model's label says it is, after its name: a shipped pair's says "shipped".
 YOURS, SHARED_WITH_YOU, THIS_SESSION_ONLY = "(yours)", "(shared with you)", "(this session only)"
 
@@ -89,7 +65,7 @@ NOTICES = "url_notices"
 PAIR_NOTICES = "pair_notices"
 URL_RESTORED = "url_restored"
 REGION = "map_region"  # the Explore map's box or lasso (latent_explorer/events.py Region)
-MAP_VIEW = "map_view"  # the Explore map's view above latent size 2, as a link writes it (None: PCA or latent size 2)
+MAP_VIEW = "map_view"  # the Explore map's view above latent size 2 (view_state.MapView; None: PCA or latent size 2)
 LINKED_MAP_VIEW = "linked_map_view"  # (view, (i, j) 0-based or None) from a link, for the Explore page's controls
 DECODED_AT = "decoded_location"  # the whole code the Explore map decodes after a click on empty space (or None)
 COLOUR_BY = "map_colour_by"  # what the Explore map's points are coloured by: "class" or a POINT_QUANTITIES key
@@ -100,37 +76,8 @@ OWNER_TOKEN = "owner_token"
 
 @st.cache_resource(show_spinner="Loading the shipped models and encoding the held-out images…")
 def shipped_workspace(key: str) -> Workspace:
-    pair = load_checkpoint(ASSETS / SHIPPED_FILES[key])
-    dataset = load_dataset(pair.dataset, download=False)
-    return Workspace(pair, dataset, label=f"{shipped_title(key)} — shipped AE + VAE")
-
-
-def shipped_dataset(key: str) -> str:
-    return SHIPPED_VARIANTS[key][0] if key in SHIPPED_VARIANTS else key
-
-
-def shipped_title(key: str) -> str:
-    """E.g. 'Fashion-MNIST (28x28)', or 'Fashion-MNIST (28x28), convolutional' for a variant."""
-    title = DATASETS[shipped_dataset(key)].title
-    return f"{title}, {SHIPPED_VARIANTS[key][1]}" if key in SHIPPED_VARIANTS else title
-
-
-# Looking for the datasets' files costs a dozen stat calls, and every run asks several times: asked again after
-# AVAILABILITY_TTL_S (a dataset installed meanwhile appears then), or at once after a download (forget_availability).
-AVAILABILITY_TTL_S = 30.0
-_availability: TTLCache = TTLCache(maxsize=1, ttl=AVAILABILITY_TTL_S)
-
-
-@cached(_availability, lock=threading.Lock())
-def shipped_keys() -> list[str]:
-    """Shipped pairs whose checkpoint and dataset are on this machine (digits always are)."""
-    return [key for key, file in SHIPPED_FILES.items()
-            if (ASSETS / file).is_file() and is_available(shipped_dataset(key))]
-
-
-def forget_availability() -> None:
-    """A dataset was just downloaded: look again."""
-    _availability.clear()
+    """A shipped pair's workspace, loaded once per server process and shared by every session."""
+    return load_shipped_workspace(key)
 
 
 def own_workspaces() -> dict[str, Workspace]:
@@ -138,27 +85,15 @@ def own_workspaces() -> dict[str, Workspace]:
 
 
 def workspace_labels() -> dict[str, str]:
-    labels = {key: shipped_workspace_label(key) for key in shipped_keys()}
+    labels = {key: shipped_label(key) for key in shipped_keys()}
     labels.update({key: ws.label for key, ws in own_workspaces().items()})
     return labels
-
-
-def shipped_workspace_label(key: str) -> str:
-    return f"{shipped_title(key)} — shipped"
 
 
 def get_workspace(key: str) -> Workspace:
     if key in own_workspaces():
         return own_workspaces()[key]
     return shipped_workspace(key)
-
-
-def landing_key() -> str:
-    available = shipped_keys()
-    pinned = os.environ.get(LANDING_ENV)
-    if pinned in available:
-        return pinned
-    return next(key for key in LANDING_ORDER if key in available)
 
 
 def active_key() -> str:
@@ -467,78 +402,40 @@ def sample_seed() -> int:
 # --- the URL -----------------------------------------------------------------------
 
 def restore_view_from_url() -> None:
-    """Once per session: apply model, point, z and seed from the query string; bad values become notices.
-
-    Every value is checked against a strict pattern and a length before it is converted, and shown in a
-    notice only escaped and shortened (a link is a stranger's text).
-    """
+    """Once per session: open the model a link names and apply the view it carries (latent_explorer/view_state.py);
+    each value left out becomes a notice."""
     if st.session_state.get(URL_RESTORED):
         return
     st.session_state[URL_RESTORED] = True
-    query = {name: st.query_params.get(name)
-             for name in ("model", "point", "at", "z", "seed", "region", "view", "colour")}
-    params = {name: value for name, value in query.items() if value is not None}
+    query = {name: value for name in view_state.PARAMETERS if (value := st.query_params.get(name)) is not None}
     notices = []
-    model = params.get("model")
+    model = query.pop("model", None)
     if model is not None and not _open_linked_model(model, notices):
         # The point and z belong to the model the link names: on another model they would be another view.
-        if "point" in params or "at" in params or "z" in params or "region" in params:
+        if any(name in query for name in ("point", "at", "z", "region")):
             notices[-1] += ", without the point, location, latent vector and region it names (they belong to " \
                            "that model)"
-        for belongs_to_the_model in ("point", "at", "z", "region", "view"):
-            params.pop(belongs_to_the_model, None)
+        for belongs_to_the_model in view_state.BELONG_TO_THE_MODEL:
+            query.pop(belongs_to_the_model, None)
     ws = active_workspace()
-    point = params.get("point")
-    if point is not None:
-        if WHOLE_NUMBER.fullmatch(point) and int(point) < ws.total:
-            select(int(point))
-            if not ws.is_held_out(int(point)):
-                st.session_state[EVERY_IMAGE] = True  # a training image: show the map it is on
-        else:
-            notices.append(f"point {_quoted(point)} does not exist in this dataset; no point selected")
-    at = params.get("at")
-    if at is not None:
-        location = _parse_floats(at, ws.latent_dim(), limit=LOCATION_LIMIT)
-        if location is None:
-            notices.append(f"location {_quoted(at)} is not {ws.latent_dim()} numbers within "
-                           f"±{LOCATION_LIMIT:g}; nothing decoded")
-        elif selected_index() is not None:
-            notices.append("the location it names is not decoded, as the point it names is inspected instead")
-        else:
-            st.session_state[DECODED_AT] = tuple(location)
-    z = params.get("z")
-    if z is not None:
-        values = _parse_floats(z, ws.latent_dim())
-        if values is not None:
-            set_latent_vector(np.array(values))
-        else:
-            notices.append(f"latent vector {_quoted(z)} is not {ws.latent_dim()} numbers; starting from the default")
-    region_text = params.get("region")
-    if region_text is not None:
-        st.session_state[REGION] = _parse_region(region_text)
-        if st.session_state[REGION] is None:
-            notices.append(f"region {_quoted(region_text)} is not a box or a lasso; nothing selected")
-    view = params.get("view")
-    if view is not None:
-        linked = _parse_map_view(view, ws)
-        if isinstance(linked, str):
-            notices.append(f"view {_quoted(view)} {linked}; showing the default map")
-        else:
-            st.session_state[LINKED_MAP_VIEW] = linked
-    seed = params.get("seed")
-    if seed is not None:
-        if WHOLE_NUMBER.fullmatch(seed) and int(seed) <= MAX_SEED:
-            st.session_state[SEED] = int(seed)
-        else:
-            notices.append(f"seed {_quoted(seed)} is not a whole number from 0 to {MAX_SEED:,}; using 0")
-    colour = params.get("colour")
-    if colour is not None:
-        if colour in POINT_QUANTITIES and ws.vae is not None:
-            st.session_state[COLOUR_BY] = colour
-        else:
-            notices.append(f"colour {_quoted(colour)} is not a quantity this map can be coloured by; "
-                           "colouring by class")
-    st.session_state[NOTICES] = notices
+    linked, view_notices = ViewState.from_query(query, ws, linkable_model())
+    if linked.point is not None:
+        select(linked.point)
+        if not ws.is_held_out(linked.point):
+            st.session_state[EVERY_IMAGE] = True  # a training image: show the map it is on
+    if linked.at is not None:
+        st.session_state[DECODED_AT] = linked.at
+    if linked.z is not None:
+        set_latent_vector(np.array(linked.z))
+    if "region" in query:
+        st.session_state[REGION] = linked.region
+    if linked.view is not None:
+        st.session_state[LINKED_MAP_VIEW] = (linked.view.name, linked.view.dims)
+    if "seed" in query:
+        st.session_state[SEED] = linked.seed
+    if linked.colour is not None:
+        st.session_state[COLOUR_BY] = linked.colour
+    st.session_state[NOTICES] = notices + view_notices
 
 
 def _open_linked_model(model: str, notices: list[str]) -> bool:
@@ -547,7 +444,8 @@ def _open_linked_model(model: str, notices: list[str]) -> bool:
         activate(model)
         return True
     if not ID_PATTERN.fullmatch(model):
-        notices.append(f"model {_quoted(model)} is not a model of this server; showing the default instead")
+        notices.append(f"model {view_state.quoted(model)} is not a model of this server; showing the default "
+                       "instead")
         return False
     try:
         open_stored(model)
@@ -557,65 +455,14 @@ def _open_linked_model(model: str, notices: list[str]) -> bool:
     return True
 
 
-def _quoted(value: str) -> str:
-    """A link's value in a notice: escaped and shortened (a link is a stranger's text)."""
-    from .widgets import plain  # widgets imports this module
-    return "'" + plain(value, limit=40) + "'"
-
-
 def _plain_reason(err: Exception) -> str:
     """An error's words as they are shown in a notice (they may quote a file's or a store's contents)."""
-    from .widgets import plain  # widgets imports this module
     return plain(visitor_reason(err), limit=300)
-
-
-def _parse_floats(text: str, count: int, limit: float = math.inf) -> list[float] | None:
-    """Exactly ``count`` plain decimal numbers within ±limit, separated by commas (no "nan", "inf", "1_0" or
-    other digits)."""
-    parts = text.split(",") if len(text) <= MAX_QUERY_CHARS else []
-    if len(parts) != count or not all(DECIMAL.fullmatch(part) for part in parts):
-        return None
-    values = [float(part) for part in parts]
-    return values if all(math.isfinite(v) and abs(v) <= limit for v in values) else None
-
-
-def _parse_region(text: str) -> events.Region | None:
-    """A link's box or lasso (``box:x0,y0;x1,y1``): plain decimal numbers only, at most a lasso's vertices long."""
-    _, _, vertices = text.partition(":")
-    if len(text) > MAX_REGION_CHARS or not all(DECIMAL.fullmatch(number) for vertex in vertices.split(";")
-                                               for number in vertex.split(",")):
-        return None
-    return events.region_from_text(text)
-
-
-def _parse_map_view(text: str, ws: Workspace) -> tuple[str, tuple[int, int] | None] | str:
-    """A link's map view as (view, 0-based axes or None), or what is wrong with it."""
-    match = MAP_VIEW_PATTERN.fullmatch(text)
-    if match is None:
-        return "is not pca, tsne or active:i,j"
-    view, first, second = match.groups()
-    if ws.latent_dim() <= 2:
-        return f"is for latent sizes above 2, and this model's is {ws.latent_dim()}"
-    if view != "active":
-        return "is not pca, tsne or active:i,j" if first else (view, None)
-    if ws.vae is None:
-        return "needs a VAE, and this pair holds none"
-    if first is None:
-        return view, None
-    dims = (int(first) - 1, int(second) - 1)
-    offered, _ = ws.axis_dimensions()
-    if dims[0] == dims[1] or not set(dims) <= set(offered):
-        names = ", ".join(str(d + 1) for d in sorted(offered))
-        return f"does not name two different dimensions among the ones the map offers ({names})"
-    return view, dims
 
 
 def set_map_view(view: str, dims: tuple[int, int] | None) -> None:
     """The Explore map's view as a link carries it (PCA, the default, and latent size 2 carry none)."""
-    if view in ("tsne", "active"):
-        st.session_state[MAP_VIEW] = view if dims is None else f"{view}:{dims[0] + 1},{dims[1] + 1}"
-    else:
-        st.session_state[MAP_VIEW] = None
+    st.session_state[MAP_VIEW] = MapView(view, dims) if view in ("tsne", "active") else None
 
 
 def linkable_model() -> str | None:
@@ -624,30 +471,18 @@ def linkable_model() -> str | None:
     return key if key in SHIPPED_FILES else stored_id(key)
 
 
+def current_view() -> ViewState:
+    """This session's view, as a link carries it."""
+    latent = st.session_state.get(LATENT)
+    return ViewState(model=linkable_model(), point=selected_index(), at=st.session_state.get(DECODED_AT),
+                     z=None if latent is None else tuple(latent), seed=st.session_state.get(SEED) or 0,
+                     region=st.session_state.get(REGION), view=st.session_state.get(MAP_VIEW),
+                     colour=st.session_state.get(COLOUR_BY))
+
+
 def view_params() -> dict[str, str]:
-    """The query string that reopens this view. A point, z or seed only ever travels with the model it belongs
-    to: for a pair the link cannot name, the query string is empty."""
-    params: dict[str, str] = {}
-    model = linkable_model()
-    if model is None:
-        return params
-    params["model"] = model
-    index = selected_index()
-    if index is not None:
-        params["point"] = str(index)
-    elif st.session_state.get(DECODED_AT) is not None:
-        params["at"] = ",".join(f"{v:.3f}" for v in st.session_state[DECODED_AT])
-    if st.session_state.get(LATENT) is not None:
-        params["z"] = ",".join(f"{v:.3f}" for v in st.session_state[LATENT])
-    if st.session_state.get(SEED):
-        params["seed"] = str(st.session_state[SEED])
-    if st.session_state.get(REGION) is not None:
-        params["region"] = events.region_text(st.session_state[REGION])
-    if st.session_state.get(MAP_VIEW):
-        params["view"] = st.session_state[MAP_VIEW]
-    if st.session_state.get(COLOUR_BY) in POINT_QUANTITIES:
-        params["colour"] = st.session_state[COLOUR_BY]
-    return params
+    """The query string that reopens this view (empty for a pair the link cannot name)."""
+    return current_view().to_query()
 
 
 def sync_url() -> None:

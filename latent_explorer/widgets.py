@@ -13,7 +13,8 @@ from vae_core.images import display_scale, png_bytes
 from vae_core.models import KIND_TITLES
 from vae_core.store import StoreError
 
-from . import session
+from . import session, shipped
+from .text import plain
 
 DOWNLOADABLE = ("fashion-mnist", "mnist")
 HELP = """
@@ -39,12 +40,6 @@ body:has(.st-key-model_picker input[aria-expanded="true"]) [data-testid="stSelec
   width: max-content !important; max-width: calc(100vw - 2rem);
 }
 </style>"""
-
-
-def plain(text: str, limit: int = 80) -> str:
-    """A visitor-supplied name shown as literal text: Markdown and LaTeX markers escaped, length capped."""
-    text = text if len(text) <= limit else text[: limit - 1] + "…"
-    return "".join("\\" + c if c in "\\`*_{}[]()<>#+-.!|~$" else c for c in text)
 
 
 def image(picture: np.ndarray, caption: str | None = None, size_px: int = 168, alt: str | None = None) -> None:
@@ -203,8 +198,8 @@ def download_dataset_here(name: str) -> None:
         st.error(str(err))
         return
     bar.empty()
-    session.forget_availability()
-    if name in session.shipped_keys():
+    shipped.forget_availability()
+    if name in shipped.shipped_keys():
         session.activate(name)
     st.rerun()
 

@@ -7,6 +7,7 @@ import streamlit as st
 from latent_explorer import components, figures, own_images, page_maps, probe, session, widgets
 from latent_explorer.likelihood import started
 from latent_explorer.pack import workspace_pack
+from latent_explorer.text import plain
 from vae_core import diagnostics
 from vae_core.comparison import compare_reconstructions, comparison_indices, model_summaries, prior_coverage
 from vae_core.data import DATASETS
@@ -189,13 +190,13 @@ def likelihood_figures(ws, jobs: dict, options: dict[str, str], polling: bool) -
         st.rerun()  # everything is in: draw the page once more, without the timer
     failed = {key: job.error for key, job in jobs.items() if job.error}
     if HELD_OUT in failed:
-        st.error(f"log p(x) could not be computed: {widgets.plain(failed[HELD_OUT], 300)}")
+        st.error(f"log p(x) could not be computed: {plain(failed[HELD_OUT], 300)}")
         return
     held_out = jobs[HELD_OUT].result
     gap_histogram(held_out)
     other = next((key for key in jobs if key != HELD_OUT), None)
     if other in failed:
-        st.warning(f"The other set could not be scored: {widgets.plain(failed[other], 300)}")
+        st.warning(f"The other set could not be scored: {plain(failed[other], 300)}")
     out_of_distribution(ws, held_out, jobs[other].result if other and other not in failed else None,
                         options.get(other))
 

@@ -17,7 +17,7 @@ from streamlit.runtime.scriptrunner import get_script_run_ctx
 
 from latent_explorer import figures, own_images, session
 from latent_explorer.job_labels import job_result_label, pair_label, queue_text
-from latent_explorer.widgets import plain
+from latent_explorer.text import plain
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
 from vae_core import checkpoint as checkpoint_module
 from vae_core.checkpoint import checkpoint_bytes, load_checkpoint

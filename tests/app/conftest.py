@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from latent_explorer.session import LANDING_ENV
+from latent_explorer.shipped import LANDING_ENV
 from vae_core.store import STORE_ENV
 
 

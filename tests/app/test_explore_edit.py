@@ -140,15 +140,15 @@ def test_the_kl_line_writes_the_tables_digits_with_negatives_in_parentheses_and_
 
 
 def test_landing_pair_is_fashion_mnist_when_its_images_are_here(monkeypatch):
-    from latent_explorer import session
+    from latent_explorer import shipped
 
-    monkeypatch.delenv(session.LANDING_ENV, raising=False)
-    expected = "fashion-mnist" if "fashion-mnist" in session.shipped_keys() else "digits"
+    monkeypatch.delenv(shipped.LANDING_ENV, raising=False)
+    expected = "fashion-mnist" if "fashion-mnist" in shipped.shipped_keys() else "digits"
     at = run_app()
     assert at.session_state["workspace_key"] == expected
-    monkeypatch.setattr(session, "shipped_keys", lambda: ["digits"])  # a machine without Fashion-MNIST
+    monkeypatch.setattr(shipped, "shipped_keys", lambda: ["digits"])  # a machine without Fashion-MNIST
     assert run_app().session_state["workspace_key"] == "digits"
-    monkeypatch.setenv(session.LANDING_ENV, "no-such-pair")  # a host's pin that cannot be honoured
+    monkeypatch.setenv(shipped.LANDING_ENV, "no-such-pair")  # a host's pin that cannot be honoured
     assert run_app().session_state["workspace_key"] == "digits"
 
 

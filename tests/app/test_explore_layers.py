@@ -170,7 +170,7 @@ def test_a_link_reopens_active_dimensions_and_a_bad_view_is_a_notice(latent5_wor
     assert data["view"] == "active"
     assert np.flatnonzero(np.array(data["projection"]["components"]).any(0)).tolist() == sorted([first, second])
     assert data["axis_titles"][0].startswith(f"z{'₀₁₂₃₄₅'[first + 1]} ")
-    assert at.session_state[session.MAP_VIEW] == f"active:{first + 1},{second + 1}"
+    assert at.session_state[session.MAP_VIEW].text() == f"active:{first + 1},{second + 1}"
     at = run_app(own(ws), view="tsne")
     assert map_data(at)["view"] == "tsne" and not link_notices(at)
     for bad in ["active:1,1", "active:9,2", "pca:1,2", "umap", "active:0,1", "active:٣,1", "ACTIVE", "active:1",

@@ -129,12 +129,12 @@ def test_a_pair_kept_nowhere_never_lends_its_point_to_a_link(monkeypatch, tmp_pa
     def script():
         import streamlit as st
 
-        from latent_explorer import session, widgets
+        from latent_explorer import session, shipped, widgets
         from vae_core import load_checkpoint
 
         if "made" not in st.session_state:
             st.session_state["made"] = session.add_own_pair(
-                load_checkpoint(session.ASSETS / session.SHIPPED_FILES["digits"]), "unkept")
+                load_checkpoint(shipped.ASSETS / shipped.SHIPPED_FILES["digits"]), "unkept")
             session.select(5)
             session.set_latent_vector([0.5, 0.5])
         widgets.sidebar()
@@ -170,12 +170,12 @@ def test_a_new_pair_is_stored_named_in_the_url_and_listed_for_its_maker_only():
     def script():
         import streamlit as st
 
-        from latent_explorer import session, widgets
+        from latent_explorer import session, shipped, widgets
         from vae_core import load_checkpoint
 
         if "made" not in st.session_state:
             st.session_state["made"] = session.add_own_pair(
-                load_checkpoint(session.ASSETS / session.SHIPPED_FILES["digits"]), "made here")
+                load_checkpoint(shipped.ASSETS / shipped.SHIPPED_FILES["digits"]), "made here")
         widgets.sidebar()
         st.session_state["params"] = session.view_params()
 

@@ -8,7 +8,7 @@ import json
 import numpy as np
 from streamlit.testing.v1 import AppTest
 
-from latent_explorer import session
+from latent_explorer import session, shipped
 from tests.app.page_runner import REPO_ROOT, map_data, own_pair_state
 from tests.app.page_runner import overlay_points as page_overlay_points
 from vae_core import DATASETS, is_available
@@ -125,7 +125,7 @@ def test_the_temperature_help_says_what_the_shipped_model_does_near_the_origin()
     go_to(at, "sample")
     help_text = at.slider(key="sample_temperature").help
     assert "more typical" not in help_text and "thin out at the centre" in help_text
-    if "fashion-mnist" not in session.shipped_keys():
+    if "fashion-mnist" not in shipped.shipped_keys():
         return
     # What the help claims about the shipped Fashion-MNIST pair: its held-out codes are sparser near the origin.
     radius = np.linalg.norm(session.shipped_workspace("fashion-mnist").encodings["vae"].mu, axis=1)

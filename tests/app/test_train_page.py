@@ -405,10 +405,10 @@ def test_a_session_keeps_its_three_most_recently_used_pairs():
     def script():
         import streamlit as st
 
-        from latent_explorer import session, widgets
+        from latent_explorer import session, shipped, widgets
         from vae_core import load_checkpoint
 
-        pair_file = session.ASSETS / session.SHIPPED_FILES["digits"]
+        pair_file = shipped.ASSETS / shipped.SHIPPED_FILES["digits"]
         if "made" not in st.session_state:
             st.session_state["made"] = [session.add_own_pair(load_checkpoint(pair_file), f"pair {n}")
                                         for n in range(1, 4)]

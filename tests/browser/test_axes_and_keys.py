@@ -1,6 +1,6 @@
 """Every latent map's axes hold all its points at one scale across and up; the Explore map is the keyboard's
-first stop (a skip link) and every switch stays on the Tab path; a decoded location travels in a link; the models
-menu shows each name in full."""
+first stop (a skip link) and every switch stays within the keyboard's reach (in the "Layers" and "View" popovers); a
+decoded location travels in a link; the models menu shows each name in full."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ from devtools.browser import (
     click_at,
     component_host_js,
     empty_spot,
+    flip_switch,
+    map_axes,
     map_state,
     open_explore,
     wait_for_app,
@@ -25,21 +27,6 @@ MAX_TABS_TO_THE_MAP = 6
 EQUAL_SCALE_TOLERANCE = 0.02
 
 
-def map_axes(page, key: str) -> dict:
-    """How many of the map's points lie outside its drawn axes, and its pixels per unit across and up."""
-    page.wait_for_function(f"() => {{ const h = {component_host_js(key)}; "
-                           "return !!(h && h.dataset.ready === '1' && Number(h.dataset.drawn || 0) > 0); }",
-                           timeout=120_000)
-    return page.evaluate(f"""() => {{ const m = {component_host_js(key)}.__latentMap, f = m.overlay._fullLayout;
-        const [x0, x1] = f.xaxis.range, [y0, y1] = f.yaxis.range;
-        let outside = 0;
-        for (let i = 0; i < m.x.length; i++) {{
-          if (m.x[i] < x0 || m.x[i] > x1 || m.y[i] < y0 || m.y[i] > y1) outside++;
-        }}
-        return {{points: m.x.length, outside, across: f.xaxis._length / (x1 - x0),
-                 up: f.yaxis._length / (y1 - y0)}}; }}""")
-
-
 def check_axes(page, key: str) -> None:
     axes = map_axes(page, key)
     assert axes["points"] > 0 and axes["outside"] == 0, (key, axes)
@@ -49,7 +36,7 @@ def check_axes(page, key: str) -> None:
 @pytest.mark.parametrize("model", ["digits", "fashion-mnist"])
 def test_every_map_holds_all_its_points_at_equal_scale(visitor, assert_no_exceptions, model):
     if model != "digits":  # the Fashion-MNIST pair's wide codes are where percentile axes cut points
-        from latent_explorer.session import shipped_keys
+        from latent_explorer.shipped import shipped_keys
         if model not in shipped_keys():
             pytest.skip(f"the {model} images are not on this machine")
     page = open_explore(visitor, f"/?model={model}")
@@ -63,7 +50,7 @@ def test_every_map_holds_all_its_points_at_equal_scale(visitor, assert_no_except
     page.wait_for_function(f"() => {{ const [[x0, x1]] = ({visible})(); return x1 - x0 < {width} * 0.7; }}")
     zoomed = page.evaluate(visible)
     drawn = page.evaluate(f"() => Number({component_host_js('latent_map')}.dataset.drawn)")
-    page.get_by_text("Colour-blind-safe colours").click()
+    flip_switch(page, "View", "Colour-blind-safe colours")
     page.wait_for_function(f"() => Number({component_host_js('latent_map')}.dataset.drawn) > {drawn}")
     wait_for_app(page)
     assert sum(page.evaluate(visible), []) == pytest.approx(sum(zoomed, []))
@@ -90,17 +77,31 @@ def test_the_map_is_reached_in_six_tab_presses_and_every_switch_on_the_way(visit
     assert focused_is_map(page), f"the map is not reached in {MAX_TABS_TO_THE_MAP} Tab presses"
     page.keyboard.press("ArrowRight")  # the keyboard drives the map from there
     assert page.evaluate(f"() => {component_host_js('latent_map')}.dataset.cursor")
-    # Every switch the page shows is still a stop of the Tab path from the top of the page.
-    count = page.evaluate("() => (window.__switches = [...document.querySelectorAll('[role=switch]:not(:disabled)')])"
-                          ".length")
-    assert count >= 5
+    # Every switch is still within the keyboard's reach: the popovers that hold them are stops of the Tab path from
+    # the top of the page, Enter opens one, and Tab goes through its switches.
     page.locator("#lx-skip-to-map").focus()  # the top of the path
-    reached = set()
-    for _ in range(120):
+    menus = []
+    for _ in range(40):
         page.keyboard.press("Tab")
-        reached.add(page.evaluate("() => window.__switches.indexOf(document.activeElement)"))
-    switches = set(range(count))
-    assert switches <= reached, switches - reached
+        menu = page.evaluate("() => document.activeElement.closest('[data-testid=stPopoverButton]') ? "
+                             "document.activeElement.textContent : null")
+        if menu and ("Layers" in menu or "View" in menu) and menu not in menus:
+            menus.append(menu)
+            page.keyboard.press("Enter")
+            body = page.get_by_test_id("stPopoverBody")
+            body.wait_for()
+            count = body.evaluate("(b) => (window.__switches = [...b.querySelectorAll('[role=switch]:not(:disabled)')])"
+                                  ".length")
+            reached = set()
+            for _ in range(3 * count + 6):
+                page.keyboard.press("Tab")
+                reached.add(page.evaluate("() => window.__switches.indexOf(document.activeElement)"))
+            assert set(range(count)) <= reached, (menu, set(range(count)) - reached)
+            page.keyboard.press("Escape")
+            body.wait_for(state="detached")
+            if len(menus) == 2:
+                break
+    assert len(menus) == 2 and count >= 1, menus
     assert_no_exceptions(page)
 
 
