@@ -17,6 +17,8 @@ COLOUR_BLIND_CLASS_COLOURS = ("#332288", "#88CCEE", "#44AA99", "#117733", "#9999
                               "#DDCC77", "#CC6677", "#882255", "#AA4499", "#555555")
 # One colour per model kind on every chart (curves, the sweep), so a colour always names the same model.
 KIND_COLOURS = {"ae": "#1F5F8B", "vae": "#C8374B"}
+# What a page marks on a map as the thing it is about (a moved z, a path), drawn over the class colours.
+HIGHLIGHT_COLOUR = "#D62728"
 # Curves of one model share its colour; the split is told by the line's dash.
 SPLIT_DASHES = {"train": "solid", "test": "dash"}
 

@@ -14,7 +14,7 @@ from tqdm import tqdm
 
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .data import DATASETS, DatasetUnavailable, ImageDataset, is_available, load_dataset
-from .diagnostics import LOG_PX_SAMPLES, diagnose, log_px_per_image
+from .diagnostics import HOLE_RATIO, LOG_PX_SAMPLES, diagnose, log_px_per_image
 from .download import DownloadProgress, download_dataset
 from .engine import CLUSTER_ENV, TrainingEngine, cluster_address
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
@@ -270,7 +270,8 @@ def _diagnose(args: argparse.Namespace) -> int:
     print(f"  active units (Cov_x E_q[z_d] > 0.01): {diagnosis.active_units} of {len(diagnosis.kl_per_dimension)}")
     print(f"  ELBO {diagnosis.elbo:.2f}  <=  log p(x) {diagnosis.log_px:.2f} (K={diagnosis.log_px_samples}); "
           f"gap {diagnosis.log_px - diagnosis.elbo:.2f}")
-    print(f"  prior hole fraction: {diagnosis.prior_hole_fraction:.3f} of z ~ N(0, I) have q(z) < p(z) / 10")
+    print(f"  prior hole fraction: {diagnosis.prior_hole_fraction:.3f} of z ~ N(0, I) have "
+          f"q(z) < p(z) / {HOLE_RATIO:g}")
     if diagnosis.ood_auroc is not None:
         print(f"  log p(x) tells held-out images from {DATASETS[args.ood].title}: AUROC {diagnosis.ood_auroc:.3f} "
               "(below 0.5: the model finds the other set more likely)")

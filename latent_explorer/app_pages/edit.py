@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from latent_explorer import components, events, page_maps, session, widgets
-from latent_explorer.figures import CLASS_COLOURS, map_extent
+from latent_explorer.figures import CLASS_COLOURS, HIGHLIGHT_COLOUR, map_extent
 from latent_explorer.pack import browser_decodes, workspace_pack
 from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
 from vae_core.models import KIND_TITLES
@@ -131,7 +131,8 @@ def attribute_editor(ws: Workspace) -> None:
         page_maps.draw(page_maps.page_map(
             ws, kind, "attr_map", map_extent(ws.map_points[kind], must_show=np.vstack([path, here])), height=340,
             overlays=[page_maps.Overlay("direction", path, colour="#111111", dash="dot"),
-                      page_maps.Overlay("moved z", here, colour="#D62728", mode="markers", size=14, symbol="star")]),
+                      page_maps.Overlay("moved z", here, colour=HIGHLIGHT_COLOUR, mode="markers", size=14,
+                                        symbol="star")]),
             key="attr_map")
 
 

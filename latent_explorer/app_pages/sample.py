@@ -5,7 +5,7 @@ import pandas as pd
 import streamlit as st
 
 from latent_explorer import components, page_maps, session, widgets
-from latent_explorer.figures import map_extent
+from latent_explorer.figures import HIGHLIGHT_COLOUR, map_extent
 from latent_explorer.pack import workspace_pack
 from vae_core.comparison import interpolation_partner
 from vae_core.diagnostics import HOLE_RATIO
@@ -116,7 +116,7 @@ def paths_on_map(ws, kind: str, linear: np.ndarray, spherical: np.ndarray) -> No
     """Both paths over the held-out codes, in the map's coordinates (PCA above latent size 2)."""
     projection = ws.projections[kind]
     overlays = [page_maps.Overlay(name, projection(path), colour=colour, mode="lines+markers", size=7)
-                for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", "#D62728"))]
+                for path, name, colour in ((linear, "lerp", "#111111"), (spherical, "slerp", HIGHLIGHT_COLOUR))]
     overlays += page_maps.prior_circles(projected=projection.name == "pca")
     extent = map_extent(ws.map_points[kind], must_show=np.vstack([overlay.points for overlay in overlays]))
     page_maps.draw(page_maps.page_map(ws, kind, "interpolation_map", extent, overlays, height=380, point_opacity=0.25),
