@@ -10,8 +10,9 @@ their last training) at each stage, and the latter's proportional set size (PSS:
 processes, such as torch's libraries, counted once), and writes the table into benchmarks/README.md.
 
 With ``--every-page`` it measures another scenario instead (its own section): one visitor opens every page in
-turn on the shipped Fashion-MNIST pair (Explore with a point, Edit, Sample, Compare until its background log p(x)
-of the held-out images is done, Train), and the server's RSS is read after each; the budget is 1 GiB at the end.
+turn on each shipped pair of the landing choice, Fashion-MNIST then digits (Explore with a point, Edit, Sample,
+Compare until its background log p(x) of the held-out images is done, Train), and the server's RSS is read after
+each; the budget is 1 GiB at the end.
 
     python -m benchmarks.server_memory                   # ten sessions, one epoch each
     python -m benchmarks.server_memory --sessions 3 --print-only
@@ -43,6 +44,7 @@ from devtools.browser import (
     wait_for_map,
 )
 from devtools.processes import process_tree_pss, process_tree_rss, rss_bytes
+from latent_explorer.shipped import LANDING_ORDER, shipped_title
 from vae_core.engine import IDLE_WORKER_S
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -100,17 +102,18 @@ def every_page(args) -> int:
         with sync_playwright() as playwright:
             browser = launch_chromium(playwright)
             visitor = Visitor(browser, server)
-            page = visitor.open("/?model=fashion-mnist&point=123")
-            wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
-            wait_for_map(page)
-            measure(server, "Explore, a point inspected", rows)
-            for path, title in PAGES:
-                page = visitor.open(path + "?model=fashion-mnist")
-                wait_for_app(page, page.locator("h1").filter(has_text=title), timeout_s=180)
-                if path == "/compare":  # until the background log p(x) of the held-out images is shown
-                    wait_for_app(page, page.get_by_text("The gap in the bound").first,
-                                 timeout_s=LOG_PX_WAIT_S)
-                measure(server, f"... then {title}", rows)
+            for model in LANDING_ORDER:
+                page = visitor.open(f"/?model={model}&point=123")
+                wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"), timeout_s=180)
+                wait_for_map(page)
+                measure(server, f"{shipped_title(model)}: Explore, a point inspected", rows)
+                for path, title in PAGES:
+                    page = visitor.open(f"{path}?model={model}")
+                    wait_for_app(page, page.locator("h1").filter(has_text=title), timeout_s=180)
+                    if path == "/compare":  # until the background log p(x) of the held-out images is shown
+                        wait_for_app(page, page.get_by_text("The gap in the bound").first,
+                                     timeout_s=LOG_PX_WAIT_S)
+                    measure(server, f"... then {title}", rows)
             time.sleep(5)
             measure(server, "... 5 s later", rows)
             browser.close()
@@ -124,8 +127,8 @@ def every_page(args) -> int:
     end = rows[-1]["server_bytes"]
     lines = [EVERY_PAGE_SECTION, "",
              "Measured by `benchmarks/server_memory.py --every-page`: one visitor opens every page of the shipped "
-             "Fashion-MNIST pair in turn (Compare until its log p(x) of the 10,000 held-out images is shown); the "
-             "server's resident memory (VmRSS) after each. Budget: at most 1 GiB.", "",
+             "Fashion-MNIST pair in turn, then of the digits pair (Compare until its log p(x) of the held-out "
+             "images is shown); the server's resident memory (VmRSS) after each. Budget: at most 1 GiB.", "",
              f"- Command: `{report['command'].strip()}`",
              f"- Date: {report['date']}; load average {load_before} before, {load_after} after", "",
              "| stage | server RSS |", "| --- | --- |"]
