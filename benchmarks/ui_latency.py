@@ -67,9 +67,11 @@ from devtools.browser import (
     editor_slider,
     editor_z,
     exception_texts,
+    flip_switch,
     isolated_data_points,
     launch_chromium,
     map_points,
+    open_popover,
     script_runs_started,
     server_tracebacks,
     set_number,
@@ -408,7 +410,7 @@ def open_explore(browser, server, model: str, every_image: bool = False, query: 
     wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
     wait_for_map(page)
     if every_image:
-        page.get_by_text("Training images too").click()
+        flip_switch(page, "Layers", "Training images too")
         page.wait_for_function(f"() => {MAP_WITH_EVERY_IMAGE}", timeout=300_000)
         wait_for_map(page)
     idle(page, settle_s=settle_s)
@@ -427,9 +429,10 @@ def bench_full_map(browser, server, rounds: int, log) -> dict:
     samples = []
     for _ in range(rounds):
         context, page = open_explore(browser, server, "fashion-mnist")
+        layers = open_popover(page, "Layers")  # the switch lives in the map's Layers popover
         arm(page, {"drawn": f"() => {MAP_WITH_EVERY_IMAGE}"}, "mousedown",
             before_js=f"() => Number({component_host_js('latent_map')}.dataset.drawn || 0)")
-        page.get_by_text("Training images too").click()
+        layers.get_by_text("Training images too").first.click()
         samples.append(collect(page, ["drawn"], timeout_s=300))
         context.close()
     first, warm = samples[0], samples[1:]

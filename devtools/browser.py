@@ -461,14 +461,34 @@ def map_axes(page, key: str = "latent_map") -> dict:
                  up: f.yaxis._length / (y1 - y0)}}; }}""")
 
 
-def flip_switch(page, menu: str, label) -> None:
-    """Click the control labelled `label` (text or regex) in the Explore map's popover `menu` ("Layers" or "View"),
-    then close the popover, so that nothing covers the map."""
-    page.get_by_test_id("stPopoverButton").filter(has_text=menu).click()
+def open_popover(page, menu: str):
+    """Open the popover whose button says `menu` (on Explore: "Layers", "View" or "Share"); returns its body."""
+    page.get_by_role("button", name=menu, exact=True).click()
     body = page.get_by_test_id("stPopoverBody")
-    body.get_by_text(label, exact=isinstance(label, str)).first.click()
+    body.wait_for()
+    return body
+
+
+def close_popover(page) -> None:
+    """Close the open popover (Escape), so that nothing covers the page under it."""
     page.keyboard.press("Escape")
-    body.wait_for(state="detached")
+    page.get_by_test_id("stPopoverBody").wait_for(state="detached")
+
+
+def flip_switch(page, menu: str, label) -> None:
+    """Click the switch labelled `label` (text or regex) in the Explore map's popover `menu` ("Layers" or "View"),
+    wait until it has flipped, then close the popover."""
+    body = open_popover(page, menu)
+    switch = body.get_by_role("switch", name=label)
+    was_on = switch.is_checked()
+    body.get_by_text(label).first.click()  # the label: the switch's input lies under it
+    deadline = time.monotonic() + RERUN_S
+    while switch.is_checked() == was_on:
+        if time.monotonic() > deadline:
+            screenshot(page, "switch-did-not-flip")
+            raise AssertionError(f"the switch {label!r} did not flip within {RERUN_S} s")
+        page.wait_for_timeout(50)
+    close_popover(page)
 
 
 # The element that scrolls the page (Streamlit scrolls a pane of its own): its scrollTop.

@@ -49,7 +49,7 @@ from streamlit.errors import StreamlitAPIException
 
 from vae_core.images import to_uint8
 
-from .events import MAX_LASSO_VERTICES
+from .events import MAX_IMAGE_MARKS, MAX_LASSO_VERTICES
 from .pack import Pack
 
 WEB = Path(__file__).resolve().parent / "web"
@@ -87,6 +87,26 @@ PAGE_CSS = HIDDEN_CSS + """
   [data-testid="stMainBlockContainer"] { padding-left: 1.5rem; padding-right: 1.5rem; }
 }
 .st-key-math_panel .katex-display > .katex { font-size: 0.95em; }
+/* Explore, map first: a one-line heading, the map's column as wide as the card leaves it (the card keeps 300 px
+   for its numbers and formulas), and below 900 px the card under the map. */
+[data-testid="stMainBlockContainer"]:has(.st-key-explore_panes) { padding-top: 3.5rem; }
+.st-key-explore_heading h1 { font-size: 1.75rem; padding: 0; white-space: nowrap; }
+.st-key-explore_heading { row-gap: 0.25rem; }
+.st-key-explore_heading > [data-testid="stElementContainer"]:last-child {
+  flex: 1 1 14rem !important; width: auto !important;
+}
+.st-key-explore_panes [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:first-child {
+  flex: 1 1 0 !important; width: auto !important; min-width: 0;
+}
+.st-key-explore_panes [data-testid="stHorizontalBlock"] > [data-testid="stColumn"]:last-child {
+  flex: 0 0 clamp(300px, 32%, 440px) !important; width: auto !important;
+}
+@media (max-width: 899px) {
+  .st-key-explore_panes [data-testid="stHorizontalBlock"] { flex-direction: column; }
+  .st-key-explore_panes [data-testid="stHorizontalBlock"] > [data-testid="stColumn"] {
+    flex: 1 1 auto !important; width: 100% !important;
+  }
+}
 """
 
 
@@ -231,7 +251,6 @@ def send_pack(pack: Pack) -> None:
            key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
-IMAGE_MARKS = 400  # the most points the map draws as their own images
 BACKGROUND_TILES = 22  # the decoder background's tiles per side, decoded in the browser or on the server
 
 
@@ -267,7 +286,7 @@ class MapData:
     server_background: dict | None = None  # {uri, extent}: the server's background, likewise
     max_lasso_vertices: int = MAX_LASSO_VERTICES  # a longer lasso is thinned to this many before it is sent
     region_members: str | None = None     # which points the region takes: ``member_bits``
-    image_marks: int = IMAGE_MARKS        # zoomed in to at most this many visible points, they become images
+    image_marks: int = MAX_IMAGE_MARKS    # zoomed in to at most this many visible points, they become images
     background_tiles: int = BACKGROUND_TILES  # the decoder background's tiles per side
     # Zoomed in, the points show their "originals" (a page that answers the map's thumbnails event) or their
     # "reconstructions" (decoded in the browser; any page).

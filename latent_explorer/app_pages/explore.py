@@ -34,6 +34,7 @@ from latent_explorer import (
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from latent_explorer.replay import replay_extent, replay_pack
+from latent_explorer.text import plain
 from vae_core import diagnostics
 from vae_core.diagnostics import NEEDS_LOG_PX, LikelihoodJob, kl_per_dimension_mean
 from vae_core.images import png_bytes
@@ -72,7 +73,7 @@ LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s backgrou
 POSTERIOR_DRAWS = 8
 KL_TERMS_WRITTEN = 3  # the maths panel writes out the KL of this many dimensions
 NEIGHBOURS = 8
-MAP_HEIGHT = 560
+MAP_HEIGHT = 760  # at most: latent_map.js fits the interactive map into the first screen
 NO_WEBGL_REASON = "Training images too: off, as this browser has no WebGL to draw that many points."
 HINT = ("Click a point to inspect it, or empty space to decode that location. "
         "Choose Box or Lasso in the map's toolbar to summarise a region.")
@@ -140,16 +141,26 @@ def ack(key: str) -> int:
 # --- controls --------------------------------------------------------------------------------------------
 
 class ControlSlots(NamedTuple):
-    """Places the later controls fill, so that every control sits in the two rows above the map."""
+    """Places the later controls fill, so that every control sits in the one row above the map."""
 
-    colour: DeltaGenerator   # beside "Codes of", before Share: "Colour by"
-    toggles: DeltaGenerator  # the row of switches: the training replay's joins it
-    notes: DeltaGenerator    # under the switches: log p(x)'s progress, why a switch is off
+    colour: DeltaGenerator  # beside "Codes of", before the switches: "Colour by"
+    layers: DeltaGenerator  # the "Layers" popover: the training replay's switch joins it
+    notes: DeltaGenerator   # under the row: log p(x)'s progress, why a switch is off
+
+
+def switch(place: DeltaGenerator, label: str, key: str, explanation: str, value: bool = False,
+           disabled: bool = False) -> bool:
+    """A toggle with its explanation written under it: inside a popover a help button per switch would be one
+    more tab stop each, and a tooltip a finger cannot open."""
+    on = place.toggle(label, value=value, key=key, disabled=disabled)
+    place.caption(explanation)
+    return on
 
 
 def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool, ControlSlots]:
-    # Rows that wrap rather than columns that cut: every label and the Share button keep their width at 1024 px.
-    top = st.container(horizontal=True, vertical_alignment="bottom", gap="medium")
+    # One row that wraps rather than columns that cut: every label and button keeps its width at 1024 px. The
+    # switches wait in two popovers, so the map starts on the first screen.
+    top = st.container(horizontal=True, vertical_alignment="bottom", gap="small", key="map_controls")
     kind = top.segmented_control("Codes of", ws.kinds, default=ws.main_kind, format_func=KIND_TITLES.get,
                                  key="map_kind", help="Whose encoder places the images on the map.") \
         or ws.main_kind
@@ -165,36 +176,38 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool, ControlSlot
         view = next((v for v in views if VIEW_LABELS[v] == label), "pca")  # the AE's codes have no KL
     else:
         view = "z"
-        top.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
     colour = top.container(width="content")
+    layers = top.popover("Layers", icon=":material/layers:")
+    view_options = top.popover("View", icon=":material/visibility:")
     with top:
         widgets.share_link()
-    toggles = st.container(horizontal=True, gap="medium", vertical_alignment="center")
-    show_posterior = toggles.toggle("Posterior", value=True, key="show_posterior",
-                                    help="The selected image's q(z|x) as 1σ and 2σ ellipses, "
-                                         "with a few reparameterised draws z = μ + σ·ε.")
+    show_posterior = switch(layers, "Posterior", "show_posterior",
+                            "The selected image's q(z|x) as 1σ and 2σ ellipses, with a few reparameterised draws "
+                            "z = μ + σ·ε.", value=True)
     can_tile = view == "z"
-    show_background = toggles.toggle("Decoder background", value=False, key="show_manifold",
-                                    disabled=not can_tile,
-                                    help="Tile the decoder's output over the visible region (latent size 2 only).")
+    show_background = switch(layers, "Decoder background", "show_manifold",
+                             "The decoder's output tiled over the visible region (latent size 2 only).",
+                             disabled=not can_tile)
     # t-SNE of tens of thousands of codes would take many minutes: the training split joins linear maps only.
     no_webgl = st.session_state.get(NO_WEBGL, False)
-    every_image = toggles.toggle(f"Training images too (+{ws.total - len(ws):,})", value=False,
-                                 key=session.EVERY_IMAGE, disabled=view == "tsne" or no_webgl,
-                                 help=NO_WEBGL_REASON if no_webgl else
-                                 f"All {ws.total:,} images on the map: the held-out split as before, the "
-                                 "training split lighter and smaller. The encoders saw the training "
-                                 "images, so their codes are a little tighter.")
-    toggles.toggle("Density and holes", value=False, key=SHOW_DENSITY, disabled=not (view == "z" and kind == "vae"),
-                   help="The VAE's aggregate posterior q(z) under the points, the prior's 1σ and 2σ circles, and "
-                        "the holes the codes leave in the prior outlined (latent size 2, VAE codes).")
-    toggles.toggle("Colour-blind-safe colours", value=False, key=COLOUR_BLIND,
-                   help="Class colours that stay apart with red-green or blue-yellow colour blindness.")
-    toggles.segmented_control("Marks show", ["originals", "reconstructions"], default="originals", key=MARKS,
-                              disabled=not browser_decodes(ws, ws.main_kind),
-                              help="Zoomed in until at most 400 points are visible, each point becomes an image: "
-                                   "the original, or its reconstruction by the "
-                                   f"{KIND_TITLES[ws.main_kind]} (decoded in your browser).")
+    every_image = switch(layers, f"Training images too (+{ws.total - len(ws):,})", session.EVERY_IMAGE,
+                         f"All {ws.total:,} images on the map: the held-out split as before, the training split "
+                         "lighter and smaller. The encoders saw the training images, so their codes are a little "
+                         "tighter.", disabled=view == "tsne" or no_webgl)
+    switch(layers, "Density and holes", SHOW_DENSITY,
+           "The VAE's aggregate posterior q(z) under the points, the prior's 1σ and 2σ circles, and the holes the "
+           "codes leave in the prior outlined (latent size 2, VAE codes).",
+           disabled=not (view == "z" and kind == "vae"))
+    if view == "z":
+        view_options.caption(f"Latent size {ws.latent_dim(kind)}: the axes are the latent coordinates themselves.")
+    switch(view_options, "Colour-blind-safe colours", COLOUR_BLIND,
+           "Class colours that stay apart with red-green or blue-yellow colour blindness.")
+    view_options.segmented_control("Marks show", ["originals", "reconstructions"], default="originals", key=MARKS,
+                                   disabled=not browser_decodes(ws, ws.main_kind))
+    view_options.caption(f"Zoomed in until at most {events.MAX_IMAGE_MARKS} points are visible, each point becomes "
+                         "an image: the "
+                         f"original, or its reconstruction by the {KIND_TITLES[ws.main_kind]} (decoded in your "
+                         "browser).")
     notes = st.container()
     if no_webgl:
         notes.caption(NO_WEBGL_REASON)
@@ -202,7 +215,7 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool, ControlSlot
     if every_image:
         notes.caption(f"Held-out images are numbered #0 to #{len(ws) - 1:,}, training images #{len(ws):,} to "
                       f"#{ws.total - 1:,}; the training split is drawn lighter and smaller.")
-    return kind, view, show_posterior, show_background and can_tile, every_image, ControlSlots(colour, toggles, notes)
+    return kind, view, show_posterior, show_background and can_tile, every_image, ControlSlots(colour, layers, notes)
 
 
 def axis_dimensions(ws: Workspace) -> tuple[int, int]:
@@ -252,11 +265,10 @@ def replay_control(ws: Workspace, kind: str, view: str, every_image: bool, slots
                if view == "active" else
                "The replay holds the held-out images: switch off the training images to play it."
                if every_image else None)
-    opened = slots.toggles.toggle(f"Training replay ({len(epochs)} epochs)", value=False, key=REPLAY,
-                                  disabled=why_not is not None,
-                                  help="Play how the map formed during training: the held-out codes after each "
-                                       "epoch, drawn with the final map's axes. Scrub or play under the map; "
-                                       "clicking the map returns to the final epoch.")
+    opened = switch(slots.layers, f"Training replay ({len(epochs)} epochs)", REPLAY,
+                    "Play how the map formed during training: the held-out codes after each epoch, drawn with the "
+                    "final map's axes. Scrub or play under the map; clicking the map returns to the final epoch.",
+                    disabled=why_not is not None)
     if why_not is not None:
         slots.notes.caption(why_not)
     return opened and why_not is None
@@ -279,7 +291,7 @@ def colour_control(ws: Workspace, slots: ControlSlots) -> str:
     if st.session_state.get(session.COLOUR_BY) not in options:
         st.session_state[session.COLOUR_BY] = colouring.CLASS
     quantity = slots.colour.selectbox(
-        "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=260,
+        "Colour by", options, format_func=colouring.LABELS.get, key=session.COLOUR_BY, width=200,
         disabled=len(options) == 1,
         help="Class, or a number of each held-out image under the VAE, on a colour bar. log p(x) is an "
              f"importance-weighted estimate (K = {diagnostics.PAGE_LOG_PX_SAMPLES}), computed once per model in the "
@@ -290,7 +302,7 @@ def colour_control(ws: Workspace, slots: ControlSlots) -> str:
             if not job.finished:
                 st.fragment(run_every=LOG_PX_POLL_S)(log_px_progress)(job)
             elif job.error:
-                st.warning(f"log p(x) could not be computed: {widgets.plain(job.error, 300)}; colouring by class.")
+                st.warning(f"log p(x) could not be computed: {plain(job.error, 300)}; colouring by class.")
     return quantity
 
 
@@ -648,8 +660,9 @@ def explorer_view(ws: Workspace) -> None:
     pack_id = codes_pack(ws, every_image, slot)
     send_thumbnails(ws, pack_id, every_image, slot)
     colour_by = map_colour(ws, quantity, slot)
-    # Equal halves: the card's numbers and formulas keep their width from 1024 px up (columns stack on a phone).
-    left, right = st.columns(2, gap="medium")
+    # The map's column is the wider one; PAGE_CSS sets the shares by the window's width and puts the card under
+    # the map below 900 px (the card's numbers and formulas keep at least 300 px from 1024 px up).
+    left, right = st.container(key="explore_panes").columns(2, gap="medium")
     # The card first: it carries the images only the server has, and nothing else holds it up.
     with right:
         # A box or lasso's summary goes beside the map, above the card, where it is seen at once.
@@ -696,10 +709,11 @@ def explorer_view(ws: Workspace) -> None:
 
 def main() -> None:
     ws = session.active_workspace()
-    st.title("Explore the latent space")
-    st.markdown("A map of what the VAE learned: **hover the map to decode** any spot, **click a dot to inspect** it.")
-    st.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x), coloured by class or by a "
-               "quantity of your choice (Colour by).")
+    # The title and one line about it: the map comes on the first screen.
+    heading = st.container(horizontal=True, vertical_alignment="bottom", gap="medium", key="explore_heading")
+    heading.title("Explore the latent space", width="content")
+    heading.caption(f"{ws.label}: each dot is a held-out image at its encoder mean μ(x); **hover the map to decode** "
+                    "any spot, **click a dot to inspect** it.")
     components.send_pack(workspace_pack(ws))
     explorer(ws)
 

@@ -23,6 +23,12 @@
  */
 
 const IC_DRAW_DIGITS = 1;
+const IC_STACKED = '(max-width: 899px)'; // latent_explorer/components.py PAGE_CSS puts the card under the map
+
+// Under the map, a card the visitor asked for from the map is scrolled into view.
+function icBringIntoView(host) {
+  if (window.matchMedia(IC_STACKED).matches) host.scrollIntoView({block: 'start', behavior: 'smooth'});
+}
 
 class InspectCard {
   constructor(root, host) {
@@ -39,6 +45,7 @@ class InspectCard {
         this.location = null;
         this.probeActive = false;
         this.render();
+        icBringIntoView(this.host);
       }
     };
     this.onLocation = (event) => {
@@ -57,17 +64,21 @@ class InspectCard {
         this.location = null;
         this.probeActive = true;
         this.render();
+        icBringIntoView(this.host);
       }
     };
+    this.onLens = () => this.copyLens();
     LX.bus.addEventListener('lx-select', this.onSelect);
     LX.bus.addEventListener('lx-location', this.onLocation);
     LX.bus.addEventListener('lx-probe', this.onProbe);
+    LX.bus.addEventListener('lx-lens', this.onLens);
   }
 
   destroy() {
     LX.bus.removeEventListener('lx-select', this.onSelect);
     LX.bus.removeEventListener('lx-location', this.onLocation);
     LX.bus.removeEventListener('lx-probe', this.onProbe);
+    LX.bus.removeEventListener('lx-lens', this.onLens);
   }
 
   /** @param {CardData} data */
@@ -108,6 +119,15 @@ class InspectCard {
     this.frame.replaceChildren();
     this.pending = 0;
     this.painted = 0;
+    this.lensCanvas = null;
+    const nothing = (this.selected === null || this.selected === undefined) && !this.location && !this.showsProbe();
+    if (!nothing) {
+      // Under the map (a narrow screen) the card is a scroll away from the map: a way back up.
+      const back = lxElement('button', 'ic-back', 'Back to the map ↑');
+      back.type = 'button';
+      back.addEventListener('click', () => LX.bus.dispatchEvent(new CustomEvent('lx-show-map')));
+      this.frame.appendChild(back);
+    }
     if (this.selected !== null && this.selected !== undefined) {
       this.renderPoint(this.selected);
     } else if (this.location) {
@@ -116,9 +136,35 @@ class InspectCard {
       this.renderProbe(this.data.probe);
     } else {
       this.frame.appendChild(lxElement('div', 'ic-hint', this.data.hint));
+      this.renderLens();
       this.host.dataset.index = '';
     }
     this.finish();
+  }
+
+  // The map's lens, large: the decode under the cursor beside the map while nothing is selected (the map's own
+  // lens steps aside meanwhile; under the map, on a narrow screen, this one does: inspect_card.css).
+  renderLens() {
+    const figure = lxElement('figure', 'ic-lens');
+    this.lensTitle = lxElement('div', 'ic-section');
+    this.lensCanvas = lxElement('canvas', 'ic-canvas');
+    this.lensCanvas.setAttribute('role', 'img');
+    this.lensCanvas.setAttribute('aria-label', 'Decoded image under the cursor');
+    this.lensCaption = lxElement('figcaption', '');
+    figure.append(this.lensTitle, this.lensCanvas, this.lensCaption);
+    this.frame.appendChild(figure);
+    this.copyLens();
+  }
+
+  copyLens() {
+    const lens = LX.lens;
+    if (!this.lensCanvas || !lens || !this.pack || lens.pack !== this.pack.id || !lens.canvas.width) return;
+    this.lensCanvas.width = lens.canvas.width;
+    this.lensCanvas.height = lens.canvas.height;
+    this.lensCanvas.getContext('2d').drawImage(lens.canvas, 0, 0);
+    this.lensTitle.textContent = lens.title;
+    this.lensCaption.textContent = lens.caption;
+    this.lensCanvas.setAttribute('aria-label', `Decoded image: ${lens.caption}`);
   }
 
   renderPoint(index) {

@@ -73,10 +73,32 @@ const LM_KEY_STEPS = 40;        // an arrow key moves the keyboard cursor 1/40 o
 const LM_COLOUR_BAR_ROOM = 86; // pixels right of the plot for the colour bar of a quantity
 const LM_UNCOLOURED = '#bbbbbb';
 const LM_LEGEND_GREY = '#777777'; // the class legend's swatches while the points show a quantity // points without a value of the quantity (the training split)
+const LM_HOLD = 300;            // ms a finger rests on the map before its moves drive the lens instead of the page
+const LM_MIN_PLOT = 240;        // the interactive map's plot area is never shorter (CSS pixels)
+const LM_SCREEN_GAP = 8;        // room kept under the interactive map's plot area on the first screen
 const LM_SPLITS = {
   'held-out': {size: 6, opacity: 0.78, swatch: '#555555'},
   training: {size: 4, opacity: 0.3, swatch: '#bbbbbb'},
 };
+
+// A phone or tablet: the finger is the main pointer (what the map's hint speaks of).
+function lxTouchFirst() {
+  return window.matchMedia('(pointer: coarse)').matches;
+}
+
+// Any touch screen: a finger's drag over the map must scroll the page, so nothing drags by default.
+function lxHasTouch() {
+  return navigator.maxTouchPoints > 0;
+}
+
+// The element that scrolls the page around `element` (Streamlit scrolls its own pane, not the window).
+function lxScrollParent(element) {
+  for (let e = element.parentElement; e; e = e.parentElement) {
+    const overflow = getComputedStyle(e).overflowY;
+    if ((overflow === 'auto' || overflow === 'scroll') && e.scrollHeight > e.clientHeight) return e;
+  }
+  return document.scrollingElement;
+}
 
 // Plotly.js arrives beside our scripts (web/runtime_loader.js), maybe after them.
 function lxWhenPlotly() {
@@ -171,6 +193,12 @@ class LatentMap {
     this.overlay.addEventListener('pointerdown', (e) => this.onPointerDown(e), true);
     this.overlay.addEventListener('pointermove', (e) => this.onPointerMove(e), true);
     this.onWindowPointerUp = (e) => this.onPointerUp(e);
+    // The browser took the press for a scroll: no click at its end.
+    this.overlay.addEventListener('pointercancel', () => { this.press = null; }, true);
+    this.overlay.addEventListener('touchstart', (e) => this.onTouchStart(e), {capture: true, passive: true});
+    this.overlay.addEventListener('touchmove', (e) => this.onTouchMove(e), {capture: true, passive: false});
+    this.overlay.addEventListener('touchend', () => this.endHold(), true);
+    this.overlay.addEventListener('touchcancel', () => this.endHold(), true);
     this.overlay.addEventListener('pointerleave', () => this.onPointerLeave());
     this.overlay.addEventListener('keydown', (e) => this.onKey(e));
     this.overlay.addEventListener('blur', () => { this.cursor = null; this.hideTooltip(); this.drawOverlay(); });
@@ -182,6 +210,10 @@ class LatentMap {
         this.probeActive = false;
         this.drawOverlay();
       }
+    };
+    // The card's "Back to the map" (a narrow screen, where the card is under the map).
+    this.onShowMap = () => {
+      if (this.data && this.interactive()) this.frame.scrollIntoView({block: 'start', behavior: 'smooth'});
     };
     this.onThumbnails = (event) => {
       if (this.plotted && this.screenX && this.pack && event.detail.pack === this.pack.id
@@ -199,6 +231,7 @@ class LatentMap {
     window.addEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.addEventListener('lx-select', this.onBusSelect);
     LX.bus.addEventListener('lx-thumbnails', this.onThumbnails);
+    LX.bus.addEventListener('lx-show-map', this.onShowMap);
     this.attached = true;
   }
 
@@ -208,6 +241,7 @@ class LatentMap {
     window.removeEventListener('pointerup', this.onWindowPointerUp, true);
     LX.bus.removeEventListener('lx-select', this.onBusSelect);
     LX.bus.removeEventListener('lx-thumbnails', this.onThumbnails);
+    LX.bus.removeEventListener('lx-show-map', this.onShowMap);
     this.attached = false;
   }
 
@@ -246,14 +280,18 @@ class LatentMap {
       this.setRegion(data.region, false);
       if (data.region_members) this.setMembers(lxBits(data.region_members, this.x.length));
     }
+    this.syncLensPlace();
     lxSyncReplay(this, data.replay);
     const newView = this.viewKey !== data.view_key;
     this.viewKey = data.view_key;
     this.message.style.display = 'none';
-    this.hint.textContent = (this.decodesHere()
-      ? 'Hover to decode · click a point to inspect it, or empty space to decode there'
-      : 'Hover a point to see its reconstruction · click it to inspect')
-      + ' · zoom, pan, box and lasso in the toolbar · keyboard: arrows move, Enter inspects';
+    this.hint.textContent = lxTouchFirst()
+      ? (this.decodesHere() ? 'Tap a point to inspect it, or empty space to decode there · hold a finger, then '
+        + 'move it to decode under it' : 'Tap a point to inspect it · hold a finger on a point to see its '
+        + 'reconstruction') + ' · zoom and pan in the toolbar'
+      : (this.decodesHere() ? 'Hover to decode · click a point to inspect it, or empty space to decode it'
+        : 'Hover a point to see its reconstruction · click it to inspect')
+        + ' · zoom, pan, box, lasso: toolbar · keys: arrows, Enter';
     this.lensTitle.textContent = this.decodesHere() ? 'Decoder at the cursor' : 'Under the cursor';
     this.bar.style.display = this.aside.style.display = this.interactive() ? '' : 'none';
     this.syncSkipLink();
@@ -524,14 +562,30 @@ class LatentMap {
     return traces;
   }
 
-  // The plot takes the component's width; with equal axes its height follows the extent's shape
-  // (within 360 px and the page's maximum), so no band of the plot is left empty.
+  // The plot takes the component's width; Explore's map fits the first screen, the other pages' maps with equal
+  // axes follow the extent's shape (within 360 px and the page's maximum), so no band of the plot is left empty.
   figureHeight(width) {
+    const margin = this.margin(), plotWidth = width - margin.l - margin.r;
+    if (this.interactive()) return this.firstScreenPlotHeight(plotWidth) + margin.t + margin.b;
     if (!this.data.equal_axes) return this.data.height;
     const [[x0, x1], [y0, y1]] = this.data.extent;
-    const margin = this.margin(), plotWidth = width - margin.l - margin.r;
     return Math.round(Math.min(this.data.height, Math.max(360,
       plotWidth * (y1 - y0) / (x1 - x0) + margin.t + margin.b)));
+  }
+
+  // Explore's map is the first thing a visitor sees: its plot area at least as tall as wide (taller where the
+  // extent's shape asks), but all of it within the window below the map's top, and within data.height. With
+  // equal axes Plotly widens the range that has room to spare, so every point stays inside.
+  firstScreenPlotHeight(plotWidth) {
+    let shaped = plotWidth;
+    if (this.data.equal_axes) {
+      const [[x0, x1], [y0, y1]] = this.data.extent;
+      shaped = Math.max(plotWidth, plotWidth * (y1 - y0) / (x1 - x0));
+    }
+    const scroller = lxScrollParent(this.overlay), margin = this.margin();
+    const top = this.overlay.getBoundingClientRect().top + scroller.scrollTop;
+    const room = window.innerHeight - top - margin.t - LM_SCREEN_GAP;
+    return Math.round(Math.max(LM_MIN_PLOT, Math.min(shaped, room, this.data.height - margin.t - margin.b)));
   }
 
   layout(width, keepView) {
@@ -544,7 +598,8 @@ class LatentMap {
       width, height: this.figureHeight(width) + this.legendRoom(width),
       margin: {...this.margin(), b: LM_MARGIN.b + this.legendRoom(width)},
       xaxis: axis(this.data.axis_titles[0], [x0, x1]), yaxis: axis(this.data.axis_titles[1], [y0, y1]),
-      dragmode: this.dragmode || 'pan', hovermode: false, selectdirection: 'any',
+      dragmode: this.dragmode === undefined ? this.defaultDragmode() : this.dragmode, hovermode: false,
+      selectdirection: 'any',
       showlegend: true, uirevision: this.viewKey, paper_bgcolor: '#ffffff', plot_bgcolor: '#ffffff',
       font: {family: 'Source Sans Pro, sans-serif', size: 12, color: '#31333F'},
       legend: {orientation: 'h', x: 0, xanchor: 'left', y: 0, yanchor: 'bottom', yref: 'container',
@@ -573,9 +628,22 @@ class LatentMap {
     return layout;
   }
 
+  // A mouse pans by dragging; where a finger may touch the map, its drag scrolls the page until the visitor picks
+  // Pan, Zoom, Box or Lasso (Plotly's drag modes take every pointer alike).
+  defaultDragmode() {
+    return lxHasTouch() ? false : 'pan';
+  }
+
+  // The browser may scroll the page from the map only while no drag mode takes the finger's moves.
+  syncTouchAction() {
+    const dragmode = this.plotted ? this.overlay._fullLayout.dragmode : this.defaultDragmode();
+    this.plot.classList.toggle('lm-drags', !!dragmode);
+  }
+
+  // The wheel scrolls the page (zoom: the toolbar, the + and - keys, or a pinch where Plotly takes one).
   config() {
     return {
-      displayModeBar: true, displaylogo: false, scrollZoom: true, responsive: false, doubleClick: 'reset',
+      displayModeBar: true, displaylogo: false, scrollZoom: false, responsive: false, doubleClick: 'reset',
       modeBarButtonsToRemove: ['autoScale2d', 'toggleSpikelines', 'sendChartToCloud', 'downloadJson']
         .concat(this.interactive() ? [] : ['select2d', 'lasso2d']),
       toImageButtonOptions: {filename: 'latent-map', format: 'png', scale: 2},
@@ -622,6 +690,7 @@ class LatentMap {
       await this.Plotly.react(this.overlay, traces, layout, this.config());
     }
     if (this.replay) this.replay.redrawn();
+    this.syncTouchAction();
     this.pointsDrawn(newView ? 'new view' : 'points');
   }
 
@@ -631,7 +700,10 @@ class LatentMap {
       if (Object.keys(change).some((key) => /axis\.(range|autorange)/.test(key)) && this.viewMoved()) {
         this.pointsDrawn('view');
       }
-      if ('dragmode' in change) this.dragmode = change.dragmode;
+      if ('dragmode' in change) {
+        this.dragmode = change.dragmode;
+        this.syncTouchAction();
+      }
     });
     gd.on('plotly_selected', (event) => this.onSelected(event));
     gd.on('plotly_deselect', () => { if (this.region) this.setRegion(null, true); });
@@ -968,6 +1040,7 @@ class LatentMap {
   // --- the overlay: layout shapes, replaced as one array ----------------------------------------------
 
   drawOverlay() {
+    this.syncLensPlace();
     if (!this.plotted || !this.pack) return;
     const probe = this.probeCode();
     const selected = this.selected === null || this.selected === undefined ? '' : String(this.selected);
@@ -1269,6 +1342,40 @@ class LatentMap {
     this.hideTooltip();
   }
 
+  // A finger that rests LM_HOLD ms on the map, then moves, moves the lens (the page stays); one that moves at
+  // once is a swipe, which the browser scrolls. A drag mode chosen in the toolbar takes the finger instead.
+  onTouchStart(event) {
+    this.endHold();
+    if (event.touches.length !== 1 || !this.plotted || !this.interactive() || this.onChrome(event)
+        || this.overlay._fullLayout.dragmode) return;
+    const [px, py] = this.localPoint(event.touches[0]);
+    const hold = this.hold = {px, py, held: false};
+    hold.timer = setTimeout(() => {
+      hold.held = true;
+      this.showHover(px, py);
+    }, LM_HOLD);
+  }
+
+  onTouchMove(event) {
+    const hold = this.hold;
+    if (!hold || event.touches.length !== 1) {
+      this.endHold();
+      return;
+    }
+    const [px, py] = this.localPoint(event.touches[0]);
+    if (hold.held) {
+      event.preventDefault();
+      this.showHover(px, py);
+    } else if (Math.hypot(px - hold.px, py - hold.py) > LM_CLICK_SLOP) {
+      this.endHold();
+    }
+  }
+
+  endHold() {
+    if (this.hold) clearTimeout(this.hold.timer);
+    this.hold = null;
+  }
+
   click(px, py) {
     if (!this.insidePlot(px, py) || !this.interactive()) return;
     if (this.replay && this.replay.takePress()) return;
@@ -1289,6 +1396,7 @@ class LatentMap {
       this.selected = null;
       this.probeActive = false;
       this.send('location', {x, y});
+      this.showHover(px, py); // the lens shows the spot too: a finger has no hover before its tap
       LX.bus.dispatchEvent(new CustomEvent('lx-location', {detail: {
         pack: this.pack.id, kind: this.kind, z: this.latentAt([x, y]), label: lxSpotLabel(this.data, [x, y])}}));
       this.drawOverlay();
@@ -1380,6 +1488,7 @@ class LatentMap {
       this.paintLens(this.decoder.gray(this.latentAt(z)), `${lxSpotLabel(this.data, z)}; move over the map`);
     } else {
       this.lensCaption.textContent = this.decodesHere() ? 'Rest the cursor on the map' : 'Hover a point';
+      this.shareLens();
     }
   }
 
@@ -1389,7 +1498,22 @@ class LatentMap {
     this.lensCaption.textContent = caption;
     this.lens.setAttribute('aria-label', `Decoded image: ${caption}`);
     this.host.dataset.lens = caption;
+    this.shareLens();
     lxMark('lens', {caption});
+  }
+
+  // The inspect card shows the lens large beside the map while nothing is selected (web/inspect_card.js).
+  shareLens() {
+    LX.lens = {pack: this.pack.id, canvas: this.lens, title: this.lensTitle.textContent,
+               caption: this.lensCaption.textContent};
+    LX.bus.dispatchEvent(new CustomEvent('lx-lens', {detail: LX.lens}));
+  }
+
+  // While the card beside the map shows the lens, the small one under the map steps aside (latent_map.css).
+  syncLensPlace() {
+    const nothingSelected = (this.selected === null || this.selected === undefined) && !this.location
+      && !this.probeActive;
+    this.frame.classList.toggle('lm-lens-beside', nothingSelected && this.interactive());
   }
 
   // No decoder in the browser: ask the server, one request at a time, for where the cursor rests.
@@ -1412,6 +1536,7 @@ class LatentMap {
     this.lensCaption.textContent = caption;
     this.lens.setAttribute('aria-label', `Decoded image: ${caption}`);
     this.host.dataset.lens = caption;
+    this.shareLens();
     if (this.lensWanted && (this.lensWanted[0] !== lens.z[0] || this.lensWanted[1] !== lens.z[1])) {
       this.requestServerLens(this.lensWanted);
     }

@@ -99,8 +99,8 @@ def test_every_picture_has_a_name(visitor, name):
 def test_the_map_works_with_the_keyboard(visitor):
     page = open_explore(visitor, "/?model=digits")
     # Tab alone, from the controls above it, reaches the map.
-    page.get_by_role("switch", name="Posterior").focus()
-    for _ in range(30):  # the switches, their help icons, "Marks show", then the map
+    page.get_by_test_id("stPopoverButton").filter(has_text="Layers").focus()
+    for _ in range(30):  # the popovers, Share, then the map
         page.keyboard.press("Tab")
         if page.evaluate(f"() => document.activeElement === {MAP_JS}.overlay"):
             break

@@ -93,9 +93,12 @@ def test_the_map_is_reached_in_six_tab_presses_and_every_switch_on_the_way(visit
             count = body.evaluate("(b) => (window.__switches = [...b.querySelectorAll('[role=switch]:not(:disabled)')])"
                                   ".length")
             reached = set()
-            for _ in range(3 * count + 6):
-                page.keyboard.press("Tab")
+            # Streamlit draws an open popover at the end of the page: Tab reaches it after the page's other stops.
+            for _ in range(60):
                 reached.add(page.evaluate("() => window.__switches.indexOf(document.activeElement)"))
+                if set(range(count)) <= reached:
+                    break
+                page.keyboard.press("Tab")
             assert set(range(count)) <= reached, (menu, set(range(count)) - reached)
             page.keyboard.press("Escape")
             body.wait_for(state="detached")

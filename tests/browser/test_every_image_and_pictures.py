@@ -14,6 +14,7 @@ from PIL import Image
 from devtools.browser import (
     MAP_JS,
     click_at,
+    flip_switch,
     map_count,
     map_legend,
     map_points,
@@ -41,7 +42,7 @@ pytestmark = [pytest.mark.browser,
 
 def test_all_70000_images_can_be_explored(visitor, new_visitor, assert_no_exceptions):
     page = open_explore(visitor, "/?model=fashion-mnist")
-    page.get_by_text("Training images too").click()
+    flip_switch(page, "Layers", "Training images too")
     wait_for_app(page, lambda: map_count(page) == 70_000, timeout_s=180)
     wait_for_map(page)
     wait_for_app(page, lambda: map_legend(page, "legend2") == ["held-out 10,000", "training 60,000"])

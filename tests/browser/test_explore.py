@@ -17,6 +17,7 @@ from devtools.browser import (
     click_at,
     component_host_js,
     empty_spot,
+    flip_switch,
     isolated_data_points,
     map_legend,
     map_points,
@@ -29,7 +30,7 @@ from devtools.browser import (
     wait_for_card,
     wait_for_region,
 )
-from latent_explorer.components import IMAGE_MARKS
+from latent_explorer.events import MAX_IMAGE_MARKS
 from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
@@ -254,7 +255,7 @@ def test_a_click_moves_the_highlight_without_redrawing_the_points(visitor, asser
 def test_the_decoder_background_is_a_plotly_image_decoded_in_the_browser(visitor, assert_no_exceptions):
     page = open_explore(visitor)
     runs = script_runs_started(page)
-    page.get_by_text("Decoder background").click()
+    flip_switch(page, "Layers", "Decoder background")
     wait_for_app(page, lambda: script_runs_started(page) > runs)
     # One layout image under the points, covering the visible region, decoded here (a data: URI, no request).
     page.wait_for_function(f"() => ({MAP_JS}.overlay.layout.images || []).length === 1", timeout=60_000)
@@ -305,7 +306,7 @@ def test_zoomed_in_the_points_become_their_images(visitor, assert_no_exceptions)
     state = page.evaluate(f"""() => {{ const m = {MAP_JS}, images = m.overlay.layout.images;
         const visible = m.x.filter((x, i) => m.insidePlot(m.screenX[i], m.screenY[i])).length;
         return {{visible, images: images.map((e) => [e.x, e.y, e.source.slice(0, 22)])}}; }}""")
-    assert 0 < state["visible"] <= IMAGE_MARKS and len(state["images"]) == state["visible"]
+    assert 0 < state["visible"] <= MAX_IMAGE_MARKS and len(state["images"]) == state["visible"]
     # Each image sits on its point (test_image_marks.py checks that it is its original).
     points = {(round(p["x"], 5), round(p["y"], 5)) for p in map_points(page)["points"]}
     assert {(round(x, 5), round(y, 5)) for x, y, _ in state["images"]} == points

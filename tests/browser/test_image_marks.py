@@ -16,10 +16,12 @@ from devtools.browser import (
     MAP_JS,
     VIEWPORT,
     click_at,
+    close_popover,
     component_host_js,
     isolated_data_points,
     map_tool,
     open_explore,
+    open_popover,
     screenshot,
     wait_for_app,
     wait_for_card,
@@ -88,7 +90,8 @@ def test_zoomed_in_the_marks_are_the_original_images_then_the_reconstructions(vi
     assert wait_for_marks(page, "originals") == count
     assert len(page.evaluate(MESSAGES_JS)) == 1
 
-    page.locator(".st-key-map_marks button").filter(has_text="reconstructions").click()
+    open_popover(page, "View").locator(".st-key-map_marks button").filter(has_text="reconstructions").click()
+    close_popover(page)
     assert wait_for_marks(page, "reconstructions") == count
     reconstructions = page.evaluate(MARK_PIXELS_JS)
     assert [m["index"] for m in reconstructions] == [m["index"] for m in marks]
@@ -135,8 +138,9 @@ def test_without_webgl_the_map_of_every_image_is_offered_no_more(browser, warm_a
         page.goto(warm_app.url + "/", wait_until="domcontentloaded")
         wait_for_app(page, page.get_by_text(REASON))
         assert page.locator(".st-key-latent_map .lm-fallback").inner_text().startswith("This browser has no WebGL")
-        toggle = page.locator(f".st-key-{session.EVERY_IMAGE} input")
+        toggle = open_popover(page, "Layers").locator(f".st-key-{session.EVERY_IMAGE} input")
         assert toggle.is_disabled() and not toggle.is_checked()
+        close_popover(page)
         screenshot(page, "no-webgl-every-image-off")
         assert_no_exceptions(page)
     finally:

@@ -14,6 +14,7 @@ from devtools.browser import (
     alert,
     click_at,
     empty_spot,
+    flip_switch,
     isolated_data_points,
     open_explore,
     open_train,
@@ -54,7 +55,7 @@ def wait_for_layers(page, present: bool) -> dict:
 def test_the_density_layer_and_its_holes_are_drawn_and_a_click_still_inspects(visitor, assert_no_exceptions):
     page = open_explore(visitor, "/?model=fashion-mnist")
     assert not page.evaluate(LAYERS_JS)["density"]
-    page.get_by_text("Density and holes", exact=True).click()
+    flip_switch(page, "Layers", "Density and holes")
     wait_for_app(page, page.get_by_text(re.compile(r"prior_hole_fraction = 0\.\d{3}")))
     layers = wait_for_layers(page, True)
 
@@ -83,7 +84,7 @@ def test_the_density_layer_and_its_holes_are_drawn_and_a_click_still_inspects(vi
     after = wait_for_layers(page, True)
     assert after["selected"] == point["custom"] and len(after["density"]) == 1 and len(after["circles"]) == 2
 
-    page.get_by_text("Density and holes", exact=True).click()
+    flip_switch(page, "Layers", "Density and holes")
     gone = wait_for_layers(page, False)
     assert not gone["density"] and not gone["circles"]
 

@@ -9,6 +9,7 @@ import pytest
 from devtools.browser import (
     active_models_label,
     click_at,
+    flip_switch,
     images_loaded,
     map_count,
     map_points,
@@ -69,7 +70,7 @@ def test_upload_preview_and_train_on_a_zip_of_class_folders(visitor, assert_no_e
     click_at(page, points[0]["px"], points[0]["py"])
     wait_for_card(page, points[0]["custom"])
     assert page.get_by_role("heading", name=f"Image #{points[0]['custom']} · {points[0]['name']}").is_visible()
-    page.get_by_text("Training images too").click()
+    flip_switch(page, "Layers", "Training images too")
     wait_for_app(page, lambda: map_count(page) == 12)
     visitor.screenshot("explored")
     assert_no_exceptions(page)

@@ -13,6 +13,7 @@ from devtools.browser import (
     MAP_JS,
     click_at,
     component_host_js,
+    flip_switch,
     isolated_data_points,
     map_state,
     open_explore,
@@ -54,7 +55,7 @@ def wait_for_epoch(page, epoch: int) -> None:
 
 
 def open_replay(page):
-    page.get_by_text(re.compile(r"^Training replay")).click()
+    flip_switch(page, "Layers", re.compile(r"^Training replay"))
     wait_for_app(page)
     page.wait_for_selector(".lm-replay[data-ready='1']")
     wait_for_map(page)
