@@ -254,11 +254,10 @@ def test_a_click_moves_the_highlight_without_redrawing_the_points(visitor, asser
 
 def test_the_decoder_background_is_a_plotly_image_decoded_in_the_browser(visitor, assert_no_exceptions):
     page = open_explore(visitor)
-    runs = script_runs_started(page)
     flip_switch(page, "Layers", "Decoder background")
-    wait_for_app(page, lambda: script_runs_started(page) > runs)
-    # One layout image under the points, covering the visible region, decoded here (a data: URI, no request).
-    page.wait_for_function(f"() => ({MAP_JS}.overlay.layout.images || []).length === 1", timeout=60_000)
+    # One layout image under the points, covering the visible region, decoded here (a data: URI, no request). It
+    # comes with the rerun the switch asks for (which a run already under way may absorb: no new run start to count).
+    wait_for_app(page, lambda: page.evaluate(f"() => ({MAP_JS}.overlay.layout.images || []).length === 1"))
     image, extent = page.evaluate(f"""() => {{ const m = {MAP_JS};
         return [m.overlay.layout.images[0], m.visibleExtent()]; }}""")
     assert image["source"].startswith("data:image/png;base64,") and image["layer"] == "below"
