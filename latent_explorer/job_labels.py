@@ -13,7 +13,7 @@ from vae_core.jobs import KIND_ORDER, JobStatus, TrainingJob
 from vae_core.losses import RECONSTRUCTION_LOSSES
 from vae_core.models import KIND_TITLES, ModelPair
 
-ARCHITECTURE_TITLES = {"mlp": "MLP", "conv": "conv"}
+ARCHITECTURE_TITLES = {"mlp": "MLP", "conv": "conv", "onnx": "ONNX"}
 
 
 def pair_label(pair: ModelPair) -> str:

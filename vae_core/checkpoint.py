@@ -3,6 +3,11 @@
 The replay (each model's held-out codes per epoch, float16) is optional: a
 checkpoint written before training kept one loads as before, without it.
 
+A VAE imported from ONNX (vae_core.onnx_import) is carried as its two ONNX
+files' bytes (uint8 tensors: data, not code) with its description; loading
+runs every check of the import again on those bytes, as for a file from a
+stranger. Such a checkpoint is format version 2; every other is version 1.
+
 Loading is safe for files from strangers: ``torch.load(weights_only=True)``
 refuses any pickled object other than tensors and plain containers, the size
 is capped before reading, and every shape is checked against the declared
@@ -21,17 +26,24 @@ import tempfile
 import zipfile
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import torch
 
 from .data import CUSTOM_PREFIX, DATASETS
 from .image_sources import manifest_image_shape
-from .models import ModelConfig, ModelPair, build_model
+from .models import ONNX_ARCHITECTURE, ModelConfig, ModelPair, build_model
 from .replay import Replay
+
+if TYPE_CHECKING:
+    from .onnx_import import OnnxModelConfig
 
 FORMAT_NAME = "latent-explorer-checkpoint"
 FORMAT_VERSION = 1
+# Version 2 adds models imported as ONNX graphs. A pair without one is still written as version 1, which servers
+# of earlier releases (sharing a model store with this one) read.
+IMPORTED_MODEL_FORMAT_VERSION = 2
+READABLE_VERSIONS = (FORMAT_VERSION, IMPORTED_MODEL_FORMAT_VERSION)
 MAX_CHECKPOINT_BYTES = 64 * 1024 * 1024
 
 
@@ -39,20 +51,29 @@ class CheckpointError(ValueError):
     """The checkpoint cannot be used; the message says why, in words for the person who gave it."""
 
 
+def _byte_tensor(data: bytes) -> torch.Tensor:
+    return torch.frombuffer(bytearray(data), dtype=torch.uint8)
+
+
 def checkpoint_dict(pair: ModelPair) -> dict:
     models = {}
     for name, model in pair.models().items():
         models[name] = {
             "config": model.config.to_dict(),
-            "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
             "history": list(pair.histories.get(name, [])),
             "train_settings": dict(pair.train_settings.get(name, {})),
         }
+        if model.config.foreign:
+            models[name]["onnx"] = {"encoder": _byte_tensor(model.encoder_onnx),
+                                    "decoder": _byte_tensor(model.decoder_onnx)}
+        else:
+            models[name]["state_dict"] = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
         if name in pair.replays:
             models[name]["replay"] = pair.replays[name].to_dict()
+    imported = any(model.config.foreign for model in pair.models().values())
     content = {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": IMPORTED_MODEL_FORMAT_VERSION if imported else FORMAT_VERSION,
         "dataset": pair.dataset,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "models": models,
@@ -177,9 +198,9 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
     if not isinstance(content, dict) or content.get("format") != FORMAT_NAME:
         raise CheckpointError("this file is not a Latent Explorer checkpoint")
     version = content.get("format_version")
-    if version != FORMAT_VERSION:
+    if version not in READABLE_VERSIONS:
         raise CheckpointError(f"checkpoint format version {version!r} is not supported "
-                              f"(this version reads {FORMAT_VERSION})")
+                              f"(this version reads {' and '.join(map(str, READABLE_VERSIONS))})")
     dataset = content.get("dataset")
     image_shape, manifest = _dataset_image_shape(dataset, content.get("data_manifest"))
     models = content.get("models")
@@ -187,25 +208,66 @@ def load_checkpoint(source: str | os.PathLike | bytes | BinaryIO,
         raise CheckpointError("the checkpoint must hold an 'ae' and/or a 'vae' model and nothing else")
     pair = ModelPair(dataset=dataset, data_manifest=manifest)
     for name, entry in models.items():
-        config, state = _check_model_entry(name, entry, image_shape)
-        # Safe now: the config passed validation and matched every weight. Built empty and filled from the
-        # file, so no initialisation is computed only to be overwritten, and no random number is drawn.
-        with torch.device("meta"):
-            model = build_model(config)
-        model.to_empty(device="cpu")
-        model.load_state_dict(state)
+        if version == IMPORTED_MODEL_FORMAT_VERSION and _is_imported(entry):
+            model = _imported_model(name, entry, image_shape, dataset)
+        else:
+            config, state = _check_model_entry(name, entry, image_shape)
+            # Safe now: the config passed validation and matched every weight. Built empty and filled from the
+            # file, so no initialisation is computed only to be overwritten, and no random number is drawn.
+            with torch.device("meta"):
+                model = build_model(config)
+            model.to_empty(device="cpu")
+            model.load_state_dict(state)
         model.eval()
         setattr(pair, name, model)
         history = entry.get("history", [])
         pair.histories[name] = [dict(h) for h in history if isinstance(h, dict)] if isinstance(history, list) else []
         settings = entry.get("train_settings", {})
         pair.train_settings[name] = dict(settings) if isinstance(settings, dict) else {}
+        if model.config.foreign:  # its likelihood decides the loss, whatever else the file says
+            pair.train_settings[name]["loss"] = model.config.loss
         if "replay" in entry:  # absent from checkpoints written before training kept its replay
-            pair.replays[name] = _checked_replay(name, entry["replay"], config)
+            pair.replays[name] = _checked_replay(name, entry["replay"], model.config)
     return pair
 
 
-def _checked_replay(name: str, content: object, config: ModelConfig) -> Replay:
+def _is_imported(entry: object) -> bool:
+    return isinstance(entry, dict) and isinstance(entry.get("config"), dict) \
+        and entry["config"].get("architecture") == ONNX_ARCHITECTURE
+
+
+def _imported_model(name: str, entry: dict, image_shape: tuple[int, int, int], dataset: str):
+    """The VAE of an entry holding ONNX files, after every check of an import, run again on the file's bytes."""
+    # Imported here, not at the top: onnx takes most of a second to import, and the app's cold start is budgeted.
+    from .onnx_import import OnnxModelConfig, OnnxModelError, onnx_vae
+
+    if name != "vae":
+        raise CheckpointError(f"model '{name}' is declared as imported from ONNX, and only a VAE can be")
+    try:
+        config = OnnxModelConfig.from_dict(entry["config"])
+    except (TypeError, ValueError) as err:
+        raise CheckpointError(f"model '{name}' has an invalid config: {err}") from err
+    if config.input_shape != image_shape:
+        raise CheckpointError(f"model '{name}' takes images of shape {config.input_shape}, "
+                              f"but its dataset has {image_shape}")
+    files = entry.get("onnx")
+    if not isinstance(files, dict) or not all(
+            isinstance(files.get(role), torch.Tensor) and files[role].dtype == torch.uint8 and files[role].dim() == 1
+            for role in ("encoder", "decoder")):
+        raise CheckpointError(f"model '{name}' is declared as imported from ONNX but lacks its encoder and decoder "
+                              "files")
+    try:
+        model = onnx_vae(files["encoder"].numpy().tobytes(), files["decoder"].numpy().tobytes(), image_shape,
+                         dataset, config.likelihood, config.encoder_outputs, config.encoder_scale)
+    except OnnxModelError as err:
+        raise CheckpointError(f"model '{name}', imported from ONNX, was refused: {err}") from err
+    if model.config != config:
+        raise CheckpointError(f"model '{name}' is described as {config.latent_dim}-d, but its ONNX files give "
+                              f"{model.config.latent_dim}-d codes")
+    return model
+
+
+def _checked_replay(name: str, content: object, config: ModelConfig | OnnxModelConfig) -> Replay:
     try:
         replay = Replay.from_dict(content)
     except ValueError as err:

@@ -1,13 +1,15 @@
-"""Command line: ``python -m vae_core train ...``, ``evaluate CHECKPOINT``, ``diagnose CHECKPOINT`` and
-``download DATASET``."""
+"""Command line: ``python -m vae_core train ...``, ``evaluate CHECKPOINT``, ``diagnose CHECKPOINT``,
+``import-onnx ENCODER DECODER ...`` and ``download DATASET``."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import os
+import secrets
 import sys
 import time
+from pathlib import Path
 
 import torch
 from tqdm import tqdm
@@ -19,8 +21,10 @@ from .download import DownloadProgress, download_dataset
 from .engine import CLUSTER_ENV, TrainingEngine, cluster_address
 from .image_sources import ConversionOptions, load_image_source, options_from_manifest, same_images
 from .jobs import JobStatus, TrainingJob
+from .losses import LIKELIHOOD_LOSSES
 from .models import ARCHITECTURES, KIND_TITLES, ModelPair
 from .pairs import SEED_SIZES, JobSpec, train_pair
+from .store import ModelStore, StoreError
 from .training import (
     PRECISIONS,
     TrainConfig,
@@ -97,6 +101,26 @@ def _parser() -> argparse.ArgumentParser:
     diagnose_cmd.add_argument("--samples", type=int, default=LOG_PX_SAMPLES, help="K, samples per image for log p(x)")
     diagnose_cmd.add_argument("--limit", type=int, help="use only the first N held-out images (of each set)")
     diagnose_cmd.add_argument("--json", action="store_true", help="print one JSON object")
+
+    imported = commands.add_parser(
+        "import-onnx", help="check a VAE trained elsewhere, an ONNX encoder and decoder, and write it as a checkpoint")
+    imported.add_argument("encoder", help="ONNX file: images N×C×H×W in [0, 1] to the mean and scale of q(z|x)")
+    imported.add_argument("decoder", help="ONNX file: codes N×D to each pixel's logit or mean")
+    imported.add_argument("--likelihood", choices=list(LIKELIHOOD_LOSSES), required=True,
+                          help="what the decoder gives: bernoulli, logits of pixel probabilities; gaussian, pixel "
+                               "means (variance 1/2, as the MSE loss here)")
+    imported.add_argument("--dataset", choices=list(DATASETS), required=True,
+                          help="the registered dataset it was trained on, whose images the files must take")
+    names = imported.add_mutually_exclusive_group()
+    names.add_argument("--encoder-outputs", metavar="MEAN,LOGVAR",
+                       help="the encoder's outputs holding the mean and the log-variance (default: mu,logvar)")
+    names.add_argument("--sigma-outputs", metavar="MEAN,SIGMA",
+                       help="instead, the encoder's outputs holding the mean and the standard deviation")
+    destination = imported.add_mutually_exclusive_group(required=True)
+    destination.add_argument("--out", "-o", metavar="PAIR.pt", help="checkpoint path to write")
+    destination.add_argument("--store", metavar="DIR",
+                             help="keep it in the model store at DIR (a folder or an fsspec URL) and print its id")
+    imported.add_argument("--label", help="with --store: its name there (default: the two files' names)")
 
     download = commands.add_parser("download", help="fetch Fashion-MNIST or MNIST into the data cache, with progress")
     download.add_argument("dataset", choices=[n for n, info in DATASETS.items() if info.torchvision_class])
@@ -278,6 +302,36 @@ def _diagnose(args: argparse.Namespace) -> int:
     return 0
 
 
+def _output_names(text: str, option: str) -> tuple[str, str]:
+    names = tuple(name.strip() for name in text.split(","))
+    if len(names) != 2 or not all(names):
+        raise ValueError(f"{option} takes two output names separated by a comma, not {text!r}")
+    return names
+
+
+def _import_onnx(args: argparse.Namespace) -> int:
+    # Imported here: onnx takes most of a second to import, which the other commands need not wait for.
+    from .onnx_import import import_onnx_pair
+
+    if args.sigma_outputs is not None:
+        naming = {"encoder_outputs": _output_names(args.sigma_outputs, "--sigma-outputs"), "encoder_scale": "sigma"}
+    elif args.encoder_outputs is not None:
+        naming = {"encoder_outputs": _output_names(args.encoder_outputs, "--encoder-outputs")}
+    else:
+        naming = {}
+    pair = import_onnx_pair(args.encoder, args.decoder, args.dataset, args.likelihood, **naming)
+    config = pair.vae.config
+    print(f"checked: a VAE of latent size {config.latent_dim} over {DATASETS[args.dataset].title}, "
+          f"{config.likelihood} pixels", file=sys.stderr)
+    if args.out:
+        print(f"wrote {save_checkpoint(pair, args.out)}", file=sys.stderr)
+        return 0
+    label = args.label or f"{Path(args.encoder).name} + {Path(args.decoder).name} (ONNX)"
+    # No browser made it, so no one's "Your models" lists it: its id is its link, and retention lets it go.
+    print(ModelStore(args.store).put(pair, label, owner_token=secrets.token_urlsafe(18)))
+    return 0
+
+
 def _download(args: argparse.Namespace) -> int:
     bars: dict[str, tqdm] = {}
 
@@ -299,13 +353,15 @@ def _download(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _train, "evaluate": _evaluate, "diagnose": _diagnose, "download": _download}
+COMMANDS = {"train": _train, "evaluate": _evaluate, "diagnose": _diagnose, "import-onnx": _import_onnx,
+            "download": _download}
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (DatasetUnavailable, CheckpointError, TrainingDiverged, ClusterTrainingFailed, ValueError) as err:
+    except (DatasetUnavailable, CheckpointError, TrainingDiverged, ClusterTrainingFailed, StoreError,
+            ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -36,7 +36,7 @@ def encode_images(model, images: torch.Tensor, batch_size: int = 4096) -> Encodi
         x = images[start:start + batch_size].to(model.device)
         if x.dtype == torch.uint8:
             x = x.float().div_(255.0)
-        if isinstance(model, VAE):
+        if model.config.kind == "vae":  # our VAE, or one imported from ONNX
             mu, logvar = model.encode(x)
             logvars.append(logvar.cpu())
         else:

@@ -20,6 +20,8 @@ from .models import reparameterize
 
 ReconstructionLoss = Literal["bce", "mse"]
 RECONSTRUCTION_LOSSES: tuple[str, ...] = ("bce", "mse")
+# A decoder's likelihood, as a model imported from elsewhere declares it, and the loss that computes its -log p(x|z).
+LIKELIHOOD_LOSSES = {"bernoulli": "bce", "gaussian": "mse"}
 
 
 class _BernoulliNLL(torch.autograd.Function):

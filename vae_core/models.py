@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numbers
 from dataclasses import asdict, dataclass, field
-from typing import Literal
+from typing import ClassVar, Literal
 
 import torch
 from torch import nn
@@ -24,10 +24,16 @@ ModelKind = Literal["ae", "vae"]
 Architecture = Literal["mlp", "conv"]
 KIND_TITLES = {"ae": "AE", "vae": "VAE"}
 ARCHITECTURES: tuple[str, ...] = ("mlp", "conv")
+# A VAE trained elsewhere and imported as ONNX graphs (vae_core.onnx_import): described, never built from our layers.
+ONNX_ARCHITECTURE = "onnx"
 # Channels of the convolutional encoder's two stride-2 layers (the decoder mirrors them).
 CONV_CHANNELS = (32, 64)
 # Each stride-2 layer halves the image side (rounding down), so two need a side of at least 4.
 CONV_MIN_SIDE = 4
+# The largest sizes a model may declare: a checkpoint from a stranger cannot make us build a huge one.
+MAX_IMAGE_SIDE = 4096
+MAX_LATENT_DIM = 512
+MAX_HIDDEN_DIM = 8192
 
 
 @dataclass(frozen=True)
@@ -45,20 +51,15 @@ class ModelConfig:
     # low-dimensional maps from collapsing onto the positive quadrant.
     code_activation: Literal["relu", "linear"] = "relu"
     architecture: Architecture = "mlp"
+    # Built from our own layers, so it can be trained, rebuilt from a checkpoint and run in the browser.
+    foreign: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if self.kind not in ("ae", "vae"):
             raise ValueError(f"model kind must be 'ae' or 'vae', not {self.kind!r}")
-        shape = self.input_shape
-        if not isinstance(shape, (tuple, list)) or len(shape) != 3 \
-                or not all(_is_whole(s) and 1 <= s <= 4096 for s in shape):
-            raise ValueError(f"input_shape must be (channels, height, width) in whole numbers, not {shape}")
-        object.__setattr__(self, "input_shape", tuple(int(s) for s in shape))
-        for name, limit in (("latent_dim", 512), ("hidden_dim", 8192)):
-            value = getattr(self, name)
-            if not (_is_whole(value) and 1 <= value <= limit):
-                raise ValueError(f"{name} must be a whole number from 1 to {limit}, not {value!r}")
-            object.__setattr__(self, name, int(value))
+        object.__setattr__(self, "input_shape", checked_input_shape(self.input_shape))
+        for name, limit in (("latent_dim", MAX_LATENT_DIM), ("hidden_dim", MAX_HIDDEN_DIM)):
+            object.__setattr__(self, name, checked_size(name, getattr(self, name), limit))
         if self.code_activation not in ("relu", "linear"):
             raise ValueError(f"code_activation must be 'relu' or 'linear', not {self.code_activation!r}")
         if self.architecture not in ARCHITECTURES:
@@ -87,6 +88,21 @@ class ModelConfig:
 def _is_whole(value) -> bool:
     """An integer proper: not a float like 2.0 or 2.5, a string, or a bool."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def checked_input_shape(shape) -> tuple[int, int, int]:
+    """(channels, height, width) as whole numbers from 1 to MAX_IMAGE_SIDE, or ValueError."""
+    if not isinstance(shape, (tuple, list)) or len(shape) != 3 \
+            or not all(_is_whole(s) and 1 <= s <= MAX_IMAGE_SIDE for s in shape):
+        raise ValueError(f"input_shape must be (channels, height, width) in whole numbers, not {shape}")
+    return tuple(int(s) for s in shape)
+
+
+def checked_size(name: str, value, limit: int) -> int:
+    """A layer size as a whole number from 1 to ``limit``, or ValueError naming it."""
+    if not (_is_whole(value) and 1 <= value <= limit):
+        raise ValueError(f"{name} must be a whole number from 1 to {limit}, not {value!r}")
+    return int(value)
 
 
 def original_autoencoder_config() -> ModelConfig:

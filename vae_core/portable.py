@@ -131,6 +131,8 @@ def _layers(model) -> tuple[list[PortableLayer], int] | None:
 
 def portable_decoder(model) -> PortableDecoder | None:
     """The decoder as portable layers, or None when another runtime should not (or cannot) run it."""
+    if model.config.foreign:  # an imported ONNX graph, not our layers: the server decodes it
+        return None
     converted = _layers(model)
     if converted is None:
         return None

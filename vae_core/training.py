@@ -180,8 +180,9 @@ def _batch_losses(model, x: torch.Tensor, loss: str, generator: torch.Generator 
     """
     matmuls = (torch.autocast(x.device.type, dtype=torch.bfloat16) if precision == "bf16"
                else contextlib.nullcontext())
+    is_vae = model.config.kind == "vae"  # our VAE, or one imported from ONNX
     with matmuls:
-        if isinstance(model, VAE):
+        if is_vae:
             mu, logvar = (t.float() for t in model.encode(x))
             code = mu
             logits = model.decode_logits(reparameterize(mu, logvar, generator=generator))
@@ -191,7 +192,7 @@ def _batch_losses(model, x: torch.Tensor, loss: str, generator: torch.Generator 
     if codes_out is not None:
         codes_out.copy_(code.detach())
     reconstruction = reconstruction_nll(logits.float(), x, loss)
-    if isinstance(model, VAE):
+    if is_vae:
         return reconstruction, kl_divergence(mu, logvar)
     return reconstruction, torch.zeros_like(reconstruction)
 
@@ -265,6 +266,8 @@ class EpochTrainer:
 
     def __init__(self, model: Autoencoder | VAE, train_x: torch.Tensor, test_x: torch.Tensor, config: TrainConfig,
                  record_replay: bool = True):
+        if model.config.foreign:
+            raise ValueError("an imported model (ONNX) is explored as it is: it cannot be trained here")
         if tuple(train_x.shape[1:]) != tuple(model.config.input_shape):
             raise ValueError(f"model expects images {model.config.input_shape}, dataset has "
                              f"{tuple(train_x.shape[1:])}")

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import streamlit as st
 from streamlit.runtime.scriptrunner import get_script_run_ctx
 
-from latent_explorer import figures, own_images, session
+from latent_explorer import figures, imported_models, own_images, session
 from latent_explorer.job_labels import job_result_label, pair_label, queue_text
 from latent_explorer.text import plain
 from vae_core import DATASETS, CheckpointError, DatasetUnavailable, TrainConfig, available_devices, is_available
@@ -461,6 +461,7 @@ def main() -> None:
     else:
         show(st.session_state.pop(TRAIN_OUTCOME, None))
     checkpoints()
+    imported_models.section()
     active_history()
     sweep_section()
 
