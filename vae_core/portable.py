@@ -1,12 +1,14 @@
 """A decoder as a plain list of layers that another runtime (the explorer's browser code) can run.
 
-``portable_decoder(model)`` walks the decoder's ``nn.Sequential`` and writes each
-layer as an operation with NumPy weights. It returns ``None`` when the decoder
+``portable_decoder(model)`` walks the decoder's ``nn.Sequential`` (or an imported
+model's ONNX graph: vae_core/onnx_portable.py) and writes each layer as an
+operation with NumPy weights. It returns ``None`` when the decoder
 holds a layer outside the small set below, when one decode would cost too much
 arithmetic for a browser frame, or when the layers do not reproduce
 ``model.decode`` on a few random codes (a decoder that does more than its
 ``Sequential``). ``run_portable_decoder`` is the reference implementation of the
-format, in NumPy: the browser's runtime and this one must agree with torch.
+format, in NumPy: the browser's runtime and this one must agree with torch (or
+onnxruntime).
 
 Operations (arrays are float32; shapes are those of one image, batch excluded):
 - ``linear``: ``weight_t`` (in, out), the transpose of torch's weight, and ``bias`` (out,)
@@ -131,9 +133,14 @@ def _layers(model) -> tuple[list[PortableLayer], int] | None:
 
 def portable_decoder(model) -> PortableDecoder | None:
     """The decoder as portable layers, or None when another runtime should not (or cannot) run it."""
-    if model.config.foreign:  # an imported ONNX graph, not our layers: the server decodes it
-        return None
-    converted = _layers(model)
+    if model.config.foreign:
+        # Imported here: onnx takes most of a second to load, which only an imported model needs.
+        from .onnx_portable import portable_layers
+
+        converted = portable_layers(model.decoder_onnx, model.config.latent_dim, model.config.input_shape,
+                                    model.config.likelihood)
+    else:
+        converted = _layers(model)
     if converted is None:
         return None
     layers, cost = converted

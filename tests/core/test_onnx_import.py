@@ -23,7 +23,7 @@ from vae_core.diagnostics import diagnose, log_px_per_image
 from vae_core.losses import importance_weighted_log_px
 from vae_core.models import ModelPair
 from vae_core.onnx_import import MAX_MB_ENV, MAX_MS_ENV, OnnxModelError, import_onnx_pair
-from vae_core.portable import portable_decoder
+from vae_core.portable import portable_decoder, run_portable_decoder
 from vae_core.store import ModelStore
 from vae_core.training import EpochTrainer, TrainConfig, evaluate
 from vae_core.workspace import Workspace
@@ -192,10 +192,29 @@ def test_a_workspace_explores_it_and_the_server_decodes_it(trained_vae, mlp_pair
     assert workspace.decode(np.zeros(8)).shape == (1, 8, 8)
     summary = workspace.summary("vae")
     assert summary.kl > 0 and summary.elbo < 0 and summary.active_units >= 1
-    # No portable decoder for the browser: pages decode it on the server. Our own VAE's would run there.
-    assert portable_decoder(mlp_pair.vae) is None and not browser_decodes(workspace, "vae")
-    own = Workspace(ModelPair("digits", vae=trained_vae), digits, "own")
-    assert browser_decodes(own, "vae")
+    assert browser_decodes(workspace, "vae")
+
+
+@pytest.mark.parametrize("pair_name", ["mlp_pair", "conv_pair"])
+def test_a_decoder_of_portable_operations_runs_in_the_browser_as_onnxruntime_does(request, pair_name):
+    imported = request.getfixturevalue(pair_name).vae
+    decoder = portable_decoder(imported)
+    assert decoder is not None
+    ops = [layer.op for layer in decoder.layers]
+    assert ops == (["linear", "relu", "linear"] if pair_name == "mlp_pair"
+                   else ["linear", "relu", "reshape", "conv_transpose2d"]), ops
+    z = np.random.default_rng(7).standard_normal((16, imported.config.latent_dim)).astype(np.float32) * 2
+    with torch.no_grad():
+        expected = imported.decode(torch.as_tensor(z)).numpy()  # onnxruntime's decode
+    np.testing.assert_allclose(run_portable_decoder(decoder, z), expected, atol=1e-5, rtol=0)
+
+
+def test_a_decoder_with_another_operation_is_decoded_on_the_server(mlp_files, digits):
+    tanh = nn.Sequential(nn.Linear(8, 16), nn.Tanh(), nn.Linear(16, 64))  # tanh: not a portable operation
+    pair = import_onnx_pair(mlp_files[0], _onnx_bytes(tanh, torch.randn(2, 8), "z", ["logits"]), "digits",
+                            "bernoulli")
+    assert portable_decoder(pair.vae) is None
+    assert not browser_decodes(Workspace(pair, digits, "tanh"), "vae")
 
 
 def test_an_imported_model_cannot_be_trained(mlp_pair, digits):
