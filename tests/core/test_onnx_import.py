@@ -444,3 +444,16 @@ def test_the_library_raises_its_own_error_type(mlp_files):
         import_onnx_pair(*mlp_files, "digits", "poisson")
     with pytest.raises(OnnxModelError, match="the decoder file is empty"):
         import_onnx_pair(mlp_files[0], b"", "digits", "bernoulli")
+
+
+def test_a_file_of_a_gigabyte_is_refused_before_it_is_read(mlp_files, tmp_path):
+    huge = tmp_path / "huge.onnx"
+    with huge.open("wb") as file:
+        file.truncate(2**30)  # sparse: a 1 GB initializer's size, without writing it
+    (tmp_path / "decoder.onnx").write_bytes(mlp_files[1])
+    out = tmp_path / "pair.pt"
+    with pytest.raises(OnnxModelError, match=r"the encoder file is too large: 1024\.0 MiB"):
+        import_onnx_pair(huge, tmp_path / "decoder.onnx", "digits", "bernoulli")
+    assert main(["import-onnx", str(huge), str(tmp_path / "decoder.onnx"), "--likelihood", "bernoulli",
+                 "--dataset", "digits", "--out", str(out)]) == 2
+    assert not out.exists()
