@@ -244,7 +244,7 @@ class Crowd:
             while not self.fixed_clicks and index in (shown, self.link_point):
                 index = rng.randrange(self.points)
             runs_before, bytes_before = len(session.finished), session.counts.websocket_bytes
-            # The map's sequence number (web/latent_map.js): Date.now(), or one more than the last when sooner.
+            # A component's sequence number (web/runtime.js, LxComponent.send): Date.now(), or one more when sooner.
             sequence = max(sequence + 1, int(time.time() * 1000))
             sent = time.perf_counter()
             await session.send_event(MAP, "point", {"index": index, "seq": sequence})

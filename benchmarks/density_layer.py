@@ -21,12 +21,13 @@ import os
 import statistics
 import subprocess
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from benchmarks.readme import publish
-from latent_explorer.components import MapData
+from latent_explorer.contract import MapData
 from latent_explorer.figures import map_extent
 from latent_explorer.map_layers import DENSITY_CELLS, density_grid_extent, density_layer
 from latent_explorer.shipped import ASSETS, SHIPPED_FILES
@@ -75,18 +76,18 @@ def measure(repeats: int) -> dict:
         baseline = median_s(lambda grid=grid: log_aggregate_posterior(grid, codes.mu, codes.sigma), 1)
         every_codes = median_s(lambda x=x_range, y=y_range: density_grid(every.mu, every.sigma, x, y, DENSITY_CELLS),
                                repeats)
-        without = MapData(pack="p", kind="vae", view="z", points=None, axis_titles=["z1", "z2"],
+        without = MapData(pack="p", kind="vae", view="z", decodes=True, points=None, axis_titles=["z1", "z2"],
                           extent=[list(extent[0]), list(extent[1])], equal_axes=True, view_key="k", height=560,
-                          colours=["#000000"] * 10, selected=None, location=None, region=None, posterior=True,
-                          background=False, eps=None, ack=0, probe=None)
-        with_layers = MapData(**{**without.to_data(), "layers": layers})
+                          colours=["#000000"] * 10, highlight="#D62728", selected=None, location=None, region=None,
+                          posterior=True, background=False, eps=None, ack=0, probe=None)
+        with_layers = replace(without, layers=layers)
         result["maps"][name] = {
             "points": len(points),
             "grid_extent": [list(x_range), list(y_range)],
             "layer_cold_s": round(cold, 3), "layer_warm_ms": round(warm * 1000, 3),
             "point_by_point_baseline_s": round(baseline, 2), "baseline_over_cold": round(baseline / cold, 1),
             "grid_over_every_image_s": round(every_codes, 3),
-            "png_bytes": len(layers["density"]["uri"]), "holes_path_bytes": len(layers["holes"]),
+            "png_bytes": len(layers.density.uri), "holes_path_bytes": len(layers.holes),
             "map_data_bytes_without": len(json.dumps(without.to_data())),
             "map_data_bytes_with": len(json.dumps(with_layers.to_data())),
         }

@@ -14,6 +14,7 @@ from vae_core import diagnostics
 from vae_core.diagnostics import NEEDS_LOG_PX, POINT_QUANTITIES, LikelihoodJob
 from vae_core.workspace import HELD_OUT, Workspace
 
+from .contract import ColourBy
 from .likelihood import started
 from .pack import Pack, encode_pack
 
@@ -73,11 +74,11 @@ def pack(quantity: str, quantity_values: np.ndarray) -> Pack:
     return encode_pack({"type": "colour", "quantity": quantity}, {"values": quantity_values.astype(np.float32)})
 
 
-def map_colour(colour_pack: Pack, quantity: str, quantity_values: np.ndarray, colour_blind: bool) -> dict:
+def map_colour(colour_pack: Pack, quantity: str, quantity_values: np.ndarray, colour_blind: bool) -> ColourBy:
     """What the map and the card need to colour by a quantity (MapData.colour_by)."""
     low, high = np.percentile(quantity_values, SCALE_PERCENTILES)
     if not high > low:
         low, high = float(quantity_values.min()), float(quantity_values.min()) + 1.0
-    return {"pack": colour_pack.id, "array": "values", "quantity": quantity, "label": LABELS[quantity],
-            "title": POINT_QUANTITIES[quantity], "colorscale": COLOUR_SCALES[colour_blind],
-            "cmin": float(low), "cmax": float(high)}
+    return ColourBy(pack=colour_pack.id, array="values", quantity=quantity, label=LABELS[quantity],
+                    title=POINT_QUANTITIES[quantity], colorscale=COLOUR_SCALES[colour_blind], cmin=float(low),
+                    cmax=float(high))

@@ -6,7 +6,7 @@ latent_explorer/web, so their scripts, styles and Plotly.js are files the server
 render. Streamlit finds that declaration only for an installed project (``pip install -e .``, in the
 requirements), and only in an editable install, which leaves pyproject.toml beside the package.
 
-- ``load_runtime``: a hidden element whose module loads Plotly.js and every script of ``RUNTIME_SCRIPTS``, once.
+- ``load_runtime``: a hidden element whose module loads Plotly.js and the modules of ``RUNTIME_MODULES``, once.
 - ``send_pack``: a hidden element that hands a binary pack (latent_explorer/pack.py) to the browser, which
   keeps it by id for every component of the page and of later pages; the pack itself is a file of asset_dir that
   the browser fetches once and keeps.
@@ -19,14 +19,14 @@ requirements), and only in an editable install, which leaves pyproject.toml besi
 - ``remember_owner``: sets the cookie that tells the server whose models this browser's are.
 
 The map, the card, the editor and the pad share one small module (web/mount.js) that waits for the runtime and
-lets it mount or update the element. What each receives is a dataclass here with a JSDoc twin in web/
-(tests/core/test_component_contract.py keeps the two equal); the packs (binary weights and codes) are files named
+lets it mount or update the element. What each receives and sends is a dataclass of latent_explorer/contract.py,
+with a generated JSDoc twin in web/contract.js; the packs (binary weights and codes) are files named
 by their content's hash, which a browser fetches once and keeps, so a hundred visitors of one link do not each
 receive them through the websocket.
 
-Events come back as trigger values (one rerun of the enclosing fragment each) and carry a sequence
-number that the server echoes as ``ack``, so a component can tell a reply to its latest event from a
-stale one.
+Events come back as trigger values (one rerun of the enclosing fragment each; latent_explorer/events.py reads
+them) and carry a sequence number that the server echoes as ``ack``, so a component can tell a reply to its
+latest event from a stale one.
 """
 
 from __future__ import annotations
@@ -39,7 +39,6 @@ import importlib.resources
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -49,26 +48,35 @@ from streamlit.errors import StreamlitAPIException
 
 from vae_core.images import to_uint8
 
-from .events import MAX_IMAGE_MARKS, MAX_LASSO_VERTICES
+from .contract import CardData, EditorData, MapData, PadData
 from .pack import Pack
 
 WEB = Path(__file__).resolve().parent / "web"
 # The name pyproject.toml gives the project: Streamlit names a packaged component "<project>.<component>".
 PROJECT = "latent-explorer"
-# The browser's scripts, in the order they run (classic scripts sharing one scope; Plotly.js runs beside them
-# when it arrives). A new file of web/ is one more line here.
-RUNTIME_SCRIPTS = (
+# The browser's ES modules, which web/runtime_loader.js links by their imports (so in no particular order here),
+# starting from RUNTIME_ENTRY, whose export the components' own modules use (web/mount.js, pack_carrier.js,
+# thumbnails_carrier.js). A new module of web/ is one more line here.
+RUNTIME_ENTRY = "lib.js"
+RUNTIME_MODULES = (
+    RUNTIME_ENTRY,
     "runtime.js",
-    "map_layers.js",
     "latent_map.js",
+    "map_figure.js",
+    "map_hits.js",
+    "map_input.js",
+    "map_lens.js",
+    "map_marks.js",
+    "map_overlays.js",
+    "map_inset.js",
+    "map_background.js",
+    "map_layers.js",
+    "map_replay.js",
     "inspect_card.js",
     "latent_editor.js",
     "drawing_pad.js",
-    "map_replay.js",
 )
-# What web/mount.js calls for each component: the global function of RUNTIME_SCRIPTS that mounts it.
-MOUNTS = {"map": "lxMountMap", "card": "lxMountCard", "editor": "lxMountEditor", "pad": "lxMountDrawingPad"}
-# Plotly.js of the installed ``plotly`` package, copied beside our scripts under its version's name (git-ignored),
+# Plotly.js of the installed ``plotly`` package, copied beside our modules under its version's name (git-ignored),
 # gzip-compressed (web/runtime_loader.js decompresses it): the figures the Python side builds are then read by the
 # same Plotly version, nothing 4.8 MB large is committed, and an upgrade of plotly is a new file name, which no
 # browser has cached.
@@ -148,13 +156,13 @@ def _copy_plotly_js() -> None:
 
 
 def _versioned(names) -> list[dict]:
-    """Each script with a hash of its content: the browser keeps it under that version (web/runtime_loader.js)."""
+    """Each file with a hash of its content: the browser keeps it under that version (web/runtime_loader.js)."""
     return [{"name": name, "version": hashlib.blake2b((WEB / name).read_bytes(), digest_size=8).hexdigest()}
             for name in names]
 
 
 _copy_plotly_js()
-_RUNTIME_DATA = {"plotly": _versioned([PLOTLY_JS])[0], "scripts": _versioned(RUNTIME_SCRIPTS), "mounts": MOUNTS}
+_RUNTIME_DATA = {"plotly": _versioned([PLOTLY_JS])[0], "modules": _versioned(RUNTIME_MODULES), "entry": RUNTIME_ENTRY}
 # Each component's files in web/ (the names pyproject.toml declares).
 COMPONENTS = {
     "runtime": {"js": "runtime_loader.js"},
@@ -251,114 +259,11 @@ def send_pack(pack: Pack) -> None:
            key=HIDDEN_KEY_PREFIX + "pack_" + pack.id)
 
 
-BACKGROUND_TILES = 22  # the decoder background's tiles per side, decoded in the browser or on the server
 
 
 def send_thumbnails(message: bytes) -> None:
     """Hand one thumbnails message (latent_explorer/thumbnails.py) to the browser's cache of image marks."""
     _mount("thumbnails", data=message, key=HIDDEN_KEY_PREFIX + "thumbnails")
-
-
-@dataclass(frozen=True)
-class MapData:
-    """What the latent map receives on every run; its JavaScript twin is the ``MapData`` typedef at the top of
-    web/latent_map.js. Every event carries ``seq``, echoed back here as ``ack``."""
-
-    pack: str                             # id of the pack with the codes, labels and decoders
-    kind: str                             # "vae" or "ae": whose codes are drawn
-    view: str                             # "z" (latent size 2), "pca", "tsne" or "active" (two latent axes)
-    points: dict | None                   # t-SNE only: {pack, array} of the coordinates, else the codes projected
-    axis_titles: list[str]
-    extent: list[list[float]]             # [[x0, x1], [y0, y1]]: the whole map
-    equal_axes: bool                      # one unit as long across as up (every linear view)
-    view_key: str                         # a new key resets zoom and pan
-    height: int                           # at most, CSS pixels
-    colours: list[str]                    # the class palette, "#rrggbb"
-    selected: int | None                  # the inspected image
-    location: list[float] | None          # a decoded spot [x, y]
-    region: dict | None                   # {shape: "box" | "lasso", vertices}
-    posterior: bool                       # draw q(z|x) of the selection
-    background: bool                      # tile the decoder's output under the points
-    eps: list[list[float]] | None         # the draws' noise, the same for every image
-    ack: int                              # the sequence number of the last event the server handled
-    probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
-    lens: dict | None = None              # {z, pixels}: the server's decode where the browser cannot decode
-    server_background: dict | None = None  # {uri, extent}: the server's background, likewise
-    max_lasso_vertices: int = MAX_LASSO_VERTICES  # a longer lasso is thinned to this many before it is sent
-    region_members: str | None = None     # which points the region takes: ``member_bits``
-    image_marks: int = MAX_IMAGE_MARKS    # zoomed in to at most this many visible points, they become images
-    background_tiles: int = BACKGROUND_TILES  # the decoder background's tiles per side
-    # Zoomed in, the points show their "originals" (a page that answers the map's thumbnails event) or their
-    # "reconstructions" (decoded in the browser; any page).
-    marks: str = "reconstructions"
-    webgl: bool = True                    # False once this browser said it cannot draw WebGL
-    layers: dict | None = None            # drawn under the points: latent_explorer/map_layers.py density_layer
-    projection: dict | None = None        # {mean, components, names}: two latent axes (view "active"), else the pack's
-    replay: dict | None = None            # {pack, epochs}: the training replay's frames, while it is open
-    # {pack, array, quantity, label, title, colorscale, cmin, cmax}: the held-out points coloured by a per-point
-    # quantity (latent_explorer/colouring.py) on a colour bar; None: by class
-    colour_by: dict | None = None
-    overlays: list[dict] | None = None     # the page's own marks (latent_explorer/page_maps.py Overlay.to_data)
-    interactive: bool = True               # False: a map to look at, without inspect, lens, regions or keys
-    title: str | None = None
-    point_opacity: float | None = None     # the held-out points', where the page's marks must stand out
-
-    def to_data(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class CardData:
-    """What the inspect card receives; its twin is the ``CardData`` typedef in web/inspect_card.js."""
-
-    pack: str                             # id of the pack with the codes, labels and decoders
-    kinds: list[str]                      # the models shown, the main one first
-    titles: dict                          # kind -> its title ("VAE", "AE")
-    selected: int | None                  # the inspected image
-    location: list[float] | None          # a decoded spot [x, y]
-    location_kind: str                    # whose decoder the spot is decoded by
-    eps: list[list[float]] | None         # the posterior draws' noise
-    neighbours: int                       # how many nearest neighbours the server lists (their places, until then)
-    server: dict | None                   # {index | location | probe, pixels, tiles}: the images only the server has
-    hint: str                             # shown while nothing is selected
-    ack: int                              # the sequence number of the last event the server handled
-    probe: dict | None                    # a person's own picture (latent_explorer/probe.py)
-    location_label: str | None = None     # how the heading names a decoded spot on two of many axes, else z = (…)
-    colour: dict | None = None            # the map's colour_by: the card says the point's value
-
-    def to_data(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class EditorData:
-    """What the latent editor receives; its twin is the ``EditorData`` typedef in web/latent_editor.js."""
-
-    pack: str                             # id of the pack with the decoders
-    kind: str                             # whose decoder the sliders drive
-    z: list[float]                        # the latent vector, snapped to ``step``
-    z_version: int                        # a new version moves the sliders, even to the same z
-    limit: float                          # each slider's range is ±limit
-    step: float                           # a slider's step, and the grid every z is snapped to
-    sweep: list[float]                    # the traversal strips' values of the swept dimension
-    traversal_rows: int                   # strips for the first this many dimensions
-    title: str                            # the decoder's title
-    colours: list[str]                    # the class palette of the pad's dots
-    ack: int                              # the sequence number of the last event the server handled
-    server: dict | None                   # {z, pixels}: the server's decode where the browser cannot decode
-
-    def to_data(self) -> dict:
-        return asdict(self)
-
-
-@dataclass(frozen=True)
-class PadData:
-    """What the drawing pad receives; its twin is the ``PadData`` typedef in web/drawing_pad.js."""
-
-    size: list[int]                       # [height, width] of the drawing it sends
-
-    def to_data(self) -> dict:
-        return asdict(self)
 
 
 def latent_map(data: MapData, key: str, **callbacks):
@@ -385,7 +290,7 @@ def drawing_pad(data: PadData, key: str, **callbacks):
 
 def member_bits(indices: np.ndarray, count: int) -> str:
     """Which of ``count`` points are members (their indices), one bit a point, first point lowest, in base64:
-    8.75 KB for 70,000 points (web/latent_map.js, lxBits)."""
+    8.75 KB for 70,000 points (web/map_overlays.js, lxBits)."""
     inside = np.zeros(count, dtype=bool)
     inside[np.asarray(indices, dtype=np.int64)] = True
     return base64.b64encode(np.packbits(inside, bitorder="little").tobytes()).decode("ascii")

@@ -1,18 +1,32 @@
 """What the browser components send, checked before a page acts on it.
 
 A component's trigger value is whatever the page's JavaScript sent, and on a hosted demo that page
-is in a stranger's hands: each reader returns a well-formed value or None, never raises.
+is in a stranger's hands: each reader returns the event's dataclass (latent_explorer/contract.py) when the
+payload is well formed, else None; none raises.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import math
 from dataclasses import dataclass
 
 import numpy as np
 
-MAX_LASSO_VERTICES = 2000
-MAX_IMAGE_MARKS = 400  # latent_explorer/thumbnails.py: the most images one view of the map shows as marks
+from .contract import (
+    MAX_IMAGE_MARKS,
+    MAX_LASSO_VERTICES,
+    DecodeEvent,
+    DrawingEvent,
+    HoverEvent,
+    LocationEvent,
+    PointEvent,
+    RegionData,
+    ThumbnailsEvent,
+    WebglEvent,
+    ZEvent,
+)
 
 
 @dataclass(frozen=True)
@@ -20,68 +34,105 @@ class Region:
     shape: str  # "box" (two opposite corners) or "lasso" (a polygon)
     vertices: np.ndarray  # (k, 2)
 
-    def to_data(self) -> dict:
-        return {"shape": self.shape, "vertices": self.vertices.tolist()}
+    def to_data(self) -> RegionData:
+        return RegionData(self.shape, self.vertices.tolist())
+
+
+def _field(payload, name: str):
+    return payload.get(name) if isinstance(payload, dict) else None
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _whole(value, count: int) -> bool:
+    """A whole number in [0, count)."""
+    return _number(value) and float(value).is_integer() and 0 <= value < count
 
 
 def sequence(payload) -> int:
     """The event's sequence number (0 when missing), echoed back to the component as ``ack``."""
-    value = payload.get("seq") if isinstance(payload, dict) else None
-    return int(value) if isinstance(value, (int, float)) and math.isfinite(value) else 0
+    value = _field(payload, "seq")
+    return int(value) if _number(value) else 0
 
 
-def index(payload, count: int) -> int | None:
-    value = payload.get("index") if isinstance(payload, dict) else None
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+def point(payload, count: int) -> PointEvent | None:
+    """An image of ``count`` to inspect."""
+    value = _field(payload, "index")
+    return PointEvent(int(value), sequence(payload)) if _whole(value, count) else None
+
+
+def thumbnails(payload, count: int) -> ThumbnailsEvent | None:
+    """The map's visible points whose original images it wants: 1 to MAX_IMAGE_MARKS whole numbers in [0, count),
+    repeats dropped, in the order sent; None for anything else (the whole request is then ignored)."""
+    raw = _field(payload, "indices")
+    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_IMAGE_MARKS or not all(_whole(v, count) for v in raw):
         return None
-    return int(value) if float(value).is_integer() and 0 <= value < count else None
+    request = _field(payload, "request")
+    return ThumbnailsEvent(list(dict.fromkeys(int(v) for v in raw)), int(request) if _number(request) else 0)
 
 
-def thumbnail_request(payload, count: int) -> np.ndarray | None:
-    """The map's visible points whose original images it wants: 1 to MAX_IMAGE_MARKS distinct whole numbers
-    in [0, count), in the order sent; None for anything else (the whole request is then ignored)."""
-    raw = payload.get("indices") if isinstance(payload, dict) else None
-    if not isinstance(raw, list) or not 0 < len(raw) <= MAX_IMAGE_MARKS:
-        return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-               and float(v).is_integer() and 0 <= v < count for v in raw):
-        return None
-    return np.array(list(dict.fromkeys(int(v) for v in raw)), dtype=np.int64)
-
-
-def webgl_missing(payload) -> bool:
-    """True only for the map's report that this browser cannot draw WebGL: ``{available: false}``."""
-    return isinstance(payload, dict) and payload.get("available") is False
+def webgl(payload) -> WebglEvent | None:
+    """The map's report on WebGL: ``{available: false}`` is the only one it sends."""
+    available = _field(payload, "available")
+    return WebglEvent(available) if isinstance(available, bool) else None
 
 
 def vector(values, dim: int, limit: float = 1e6) -> np.ndarray | None:
     """A list of `dim` finite numbers (within ±limit), as floats."""
     if not isinstance(values, (list, tuple)) or len(values) != dim:
         return None
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and abs(v) <= limit
-               for v in values):
+    if not all(_number(v) and abs(v) <= limit for v in values):
         return None
     return np.array(values, dtype=float)
 
 
-def location(payload) -> np.ndarray | None:
-    if not isinstance(payload, dict):
+def location(payload) -> LocationEvent | None:
+    """A click on empty space of the map."""
+    xy = vector([_field(payload, "x"), _field(payload, "y")], 2)
+    return None if xy is None else LocationEvent(float(xy[0]), float(xy[1]), sequence(payload))
+
+
+def hover(payload) -> HoverEvent | None:
+    """The code under the cursor of a map of latent size 2, where the server decodes the lens."""
+    z = vector(_field(payload, "z"), 2)
+    return None if z is None else HoverEvent(z.tolist())
+
+
+def editor_z(payload, dim: int, limit: float) -> ZEvent | None:
+    """The editor let go at z: ``dim`` numbers within ±limit."""
+    z = vector(_field(payload, "z"), dim, limit)
+    return None if z is None else ZEvent(z.tolist(), sequence(payload))
+
+
+def decode(payload, dim: int, limit: float) -> DecodeEvent | None:
+    """The editor asks the server to decode z."""
+    z = vector(_field(payload, "z"), dim, limit)
+    return None if z is None else DecodeEvent(z.tolist())
+
+
+def drawing(payload, pixels: int) -> DrawingEvent | None:
+    """A stroke finished on the pad: exactly ``pixels`` grey bytes in base64."""
+    text = _field(payload, "pixels")
+    if not isinstance(text, str):
         return None
-    return vector([payload.get("x"), payload.get("y")], 2)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    return DrawingEvent(text, sequence(payload)) if len(raw) == pixels else None
 
 
 def region(payload) -> Region | None:
     """A box or lasso; None for anything else (including a cleared selection)."""
-    if not isinstance(payload, dict) or payload.get("shape") not in ("box", "lasso"):
-        return None
-    raw = payload.get("vertices")
-    if not isinstance(raw, list) or len(raw) > MAX_LASSO_VERTICES:
+    shape, raw = _field(payload, "shape"), _field(payload, "vertices")
+    if shape not in ("box", "lasso") or not isinstance(raw, list) or len(raw) > MAX_LASSO_VERTICES:
         return None
     points = [vector(v, 2) for v in raw]
     if any(p is None for p in points):
         return None
-    needed = 2 if payload["shape"] == "box" else 3
-    return Region(payload["shape"], np.array(points)) if len(points) >= needed else None
+    return Region(shape, np.array(points)) if len(points) >= (2 if shape == "box" else 3) else None
 
 
 def region_text(region: Region) -> str:

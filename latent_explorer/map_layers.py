@@ -22,6 +22,7 @@ from vae_core.diagnostics import HOLE_RATIO, hole_outline
 from vae_core.workspace import Workspace
 
 from .components import png_data_uri
+from .contract import MapLayers, PictureOnMap
 
 DENSITY_CELLS = 150          # grid points per side
 DENSITY_GRID_MARGIN = 0.25   # the grid reaches this share of the map's width beyond each edge
@@ -63,8 +64,8 @@ def outline_path(segments: np.ndarray) -> str:
     return " ".join(f"M{a:.4g},{b:.4g}L{c:.4g},{d:.4g}" for (a, b), (c, d) in segments)
 
 
-def density_layer(ws: Workspace, map_extent) -> dict:
-    """MapData.layers for the density: {density: {uri, extent}, prior_circles, holes: path, hole_fraction}."""
+def density_layer(ws: Workspace, map_extent) -> MapLayers:
+    """MapData.layers for the density, kept per extent."""
     key = tuple(tuple(float(v) for v in pair) for pair in map_extent)
     with _LAYERS_LOCK:
         kept = _LAYERS.setdefault(ws, {})
@@ -78,16 +79,15 @@ def density_layer(ws: Workspace, map_extent) -> dict:
     return layer
 
 
-def _density_layer(ws: Workspace, map_extent) -> dict:
+def _density_layer(ws: Workspace, map_extent) -> MapLayers:
     x_range, y_range = density_grid_extent(map_extent)
     grid = ws.density(x_range, y_range, DENSITY_CELLS)
     step_x, step_y = (grid.x[1] - grid.x[0]) / 2, (grid.y[1] - grid.y[0]) / 2
     # The picture's pixels are the grid's cells, each centred on its grid point.
     extent = [[float(grid.x[0] - step_x), float(grid.x[-1] + step_x)],
               [float(grid.y[0] - step_y), float(grid.y[-1] + step_y)]]
-    return {"density": {"uri": png_data_uri(density_picture(grid.log_q)), "extent": extent},
-            "prior_circles": [1, 2], "holes": outline_path(hole_outline(grid)),
-            "hole_fraction": ws.prior_hole_fraction()}
+    return MapLayers(density=PictureOnMap(png_data_uri(density_picture(grid.log_q)), extent), prior_circles=[1, 2],
+                     holes=outline_path(hole_outline(grid)), hole_fraction=ws.prior_hole_fraction())
 
 
 def density_caption(hole_fraction: float) -> str:

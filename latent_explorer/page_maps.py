@@ -11,7 +11,8 @@ from vae_core.latent import prior_circle
 from vae_core.workspace import Workspace
 
 from . import components
-from .figures import CLASS_COLOURS
+from .contract import MapData, OverlayData
+from .figures import CLASS_COLOURS, HIGHLIGHT_COLOUR
 from .pack import workspace_pack
 
 
@@ -27,10 +28,9 @@ class Overlay:
     size: int = 8  # a marker's size, CSS pixels
     symbol: str = "circle"  # or "star"
 
-    def to_data(self) -> dict:
-        return {"name": self.name, "points": np.atleast_2d(np.asarray(self.points, dtype=float)).round(5).tolist(),
-                "colour": self.colour, "mode": self.mode, "dash": self.dash, "size": self.size,
-                "symbol": self.symbol}
+    def to_data(self) -> OverlayData:
+        return OverlayData(name=self.name, points=np.atleast_2d(np.asarray(self.points, dtype=float)).round(5).tolist(),
+                           colour=self.colour, mode=self.mode, dash=self.dash, size=self.size, symbol=self.symbol)
 
 
 def prior_circles(projected: bool) -> list[Overlay]:
@@ -45,18 +45,19 @@ def map_extent_data(extent) -> list[list[float]]:
 
 
 def page_map(ws: Workspace, kind: str, key: str, extent, overlays: list[Overlay], height: int,
-             title: str | None = None, point_opacity: float | None = None) -> components.MapData:
+             title: str | None = None, point_opacity: float | None = None) -> MapData:
     """The MapData of a page's map of ``kind``'s held-out codes (the page has sent ``workspace_pack(ws)``)."""
     pack_id = workspace_pack(ws).id
     extent_data = map_extent_data(extent)
-    return components.MapData(
-        pack=pack_id, kind=kind, view="z" if ws.latent_dim(kind) == 2 else "pca", points=None,
+    return MapData(
+        pack=pack_id, kind=kind, view="z" if ws.latent_dim(kind) == 2 else "pca", decodes=False, points=None,
         axis_titles=list(ws.projections[kind].axis_titles), extent=extent_data, equal_axes=True,
-        view_key=f"{key}/{pack_id}/{kind}/{extent_data}", height=height, colours=list(CLASS_COLOURS), selected=None,
+        view_key=f"{key}/{pack_id}/{kind}/{extent_data}", height=height, colours=list(CLASS_COLOURS),
+        highlight=HIGHLIGHT_COLOUR, selected=None,
         location=None, region=None, posterior=False, background=False, eps=None, ack=0, probe=None,
         overlays=[overlay.to_data() for overlay in overlays], interactive=False, title=title,
         point_opacity=point_opacity)
 
 
-def draw(data: components.MapData, key: str) -> None:
+def draw(data: MapData, key: str) -> None:
     components.latent_map(data, key=key)

@@ -8,7 +8,6 @@ numbers under the card are computed for it on demand.
 from __future__ import annotations
 
 import base64
-import binascii
 import hashlib
 import weakref
 from dataclasses import dataclass, field
@@ -20,7 +19,8 @@ from vae_core.image_sources import ImageSourceError, like_the_dataset, read_imag
 from vae_core.latent import Encoding, PointAnalysis, analyse_point, point_log_px
 from vae_core.workspace import Workspace
 
-from . import components, session
+from . import components, events, session
+from .contract import PadData, ProbeData
 
 PROBE = "explore_probe"
 ACTIVE = "explore_probe_active"  # the card shows the picture (else a point or a location)
@@ -45,10 +45,10 @@ class Probe:
     workspace: weakref.ref
     costly: dict = field(default_factory=dict)  # the analysis and log p(x), computed when first shown
 
-    def to_data(self) -> dict:
+    def to_data(self) -> ProbeData:
         sigma = self.codes["vae"].sigma[0].tolist() if "vae" in self.codes else None
-        return {"id": self.id, "name": self.name, "active": bool(st.session_state.get(ACTIVE)),
-                "mu": {kind: encoding.mu[0].tolist() for kind, encoding in self.codes.items()}, "sigma": sigma}
+        return ProbeData(id=self.id, name=self.name, active=bool(st.session_state.get(ACTIVE)),
+                         mu={kind: encoding.mu[0].tolist() for kind, encoding in self.codes.items()}, sigma=sigma)
 
     def code(self, kind: str) -> np.ndarray:
         return self.codes[kind].mu[0]
@@ -75,7 +75,7 @@ def current(ws: Workspace) -> Probe | None:
     return probe if probe is not None and probe.workspace() is ws else None
 
 
-def map_data(ws: Workspace) -> dict | None:
+def map_data(ws: Workspace) -> ProbeData | None:
     """What the map and the card draw of this session's picture, if the active models encoded it."""
     probe = current(ws)
     return None if probe is None else probe.to_data()
@@ -111,15 +111,11 @@ def forget() -> None:
 
 def on_drawing(ws: Workspace) -> None:
     """A stroke finished on the pad: its pixels at the model's size, white on black like the datasets."""
-    payload = st.session_state[PAD_KEY]["drawing"]
     channels, height, width = ws.dataset.image_shape
-    try:
-        raw = base64.b64decode(payload.get("pixels", ""), validate=True) if isinstance(payload, dict) else b""
-    except (binascii.Error, ValueError):
+    event = events.drawing(st.session_state[PAD_KEY]["drawing"], height * width)
+    if event is None:
         return
-    if len(raw) != height * width:
-        return
-    grey = np.frombuffer(raw, np.uint8).reshape(1, height, width).astype(np.float32) / 255.0
+    grey = np.frombuffer(base64.b64decode(event.pixels), np.uint8).reshape(1, height, width).astype(np.float32) / 255.0
     adopt(ws, np.repeat(grey, channels, axis=0), "Your drawing")
 
 
@@ -140,7 +136,7 @@ def section(ws: Workspace) -> None:
             if UPLOAD_ERROR in st.session_state:
                 st.error(f"That picture cannot be used: {st.session_state[UPLOAD_ERROR]}. Nothing changed.")
         with draw_tab:
-            components.drawing_pad(components.PadData(size=list(ws.dataset.image_shape[1:])), key=PAD_KEY,
+            components.drawing_pad(PadData(size=list(ws.dataset.image_shape[1:])), key=PAD_KEY,
                                    on_drawing_change=lambda: on_drawing(ws))
         if current(ws) is not None:
             st.button("Forget my image", key="probe_forget", on_click=forget, icon=":material/delete:")

@@ -1,6 +1,6 @@
 """The original images of the map's visible points, in one binary message per view: the image marks.
 
-Zoomed in until at most ``events.MAX_IMAGE_MARKS`` points are visible, the map asks for the images it does not
+Zoomed in until at most ``contract.MAX_IMAGE_MARKS`` points are visible, the map asks for the images it does not
 hold yet (latent_explorer/events.py ``thumbnail_request``) and the server answers with their raw grey
 bytes: no PNG to decode and no JSON numbers to parse, so the browser paints them in the task they arrive in.
 

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from latent_explorer import events
-from latent_explorer.events import MAX_LASSO_VERTICES
+from latent_explorer.contract import MAX_LASSO_VERTICES
 from latent_explorer.text import plain
 from vae_core.diagnostics import POINT_QUANTITIES
 from vae_core.latent import MAX_SEED

@@ -7,6 +7,7 @@ import numpy as np
 import streamlit as st
 
 from latent_explorer import components, events, page_maps, session, widgets
+from latent_explorer.contract import EditorData, ServerDecode
 from latent_explorer.figures import CLASS_COLOURS, HIGHLIGHT_COLOUR, map_extent
 from latent_explorer.pack import browser_decodes, workspace_pack
 from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
@@ -30,17 +31,17 @@ def snapped(z: np.ndarray) -> np.ndarray:
 def on_z(ws: Workspace) -> None:
     payload = st.session_state[EDITOR_KEY]["z"]
     st.session_state[EDITOR_ACK] = events.sequence(payload)
-    z = events.vector(payload.get("z") if isinstance(payload, dict) else None, ws.latent_dim(), limit=LIMIT)
-    if z is not None:
+    event = events.editor_z(payload, ws.latent_dim(), LIMIT)
+    if event is not None:
+        z = np.array(event.z)
         session.set_latent_vector(z, from_editor=True)
         st.session_state[DECODE_AT] = z
 
 
 def on_decode(ws: Workspace) -> None:
-    payload = st.session_state[EDITOR_KEY]["decode"]
-    z = events.vector(payload.get("z") if isinstance(payload, dict) else None, ws.latent_dim(), limit=LIMIT)
-    if z is not None:
-        st.session_state[DECODE_AT] = z
+    event = events.decode(st.session_state[EDITOR_KEY]["decode"], ws.latent_dim(), LIMIT)
+    if event is not None:
+        st.session_state[DECODE_AT] = np.array(event.z)
 
 
 def random_draw(ws: Workspace) -> None:
@@ -48,14 +49,14 @@ def random_draw(ws: Workspace) -> None:
     session.set_latent_vector(snapped(prior_samples(1, ws.latent_dim(), seed)[0]))
 
 
-def server_decode(ws: Workspace, kind: str, z: np.ndarray) -> dict:
+def server_decode(ws: Workspace, kind: str, z: np.ndarray) -> ServerDecode:
     """For a decoder the browser cannot run: the decode at the latest requested z, then the traversal strips
     at z, as raw grey bytes (tiles, H, W) that the browser paints at once."""
     at = st.session_state.get(DECODE_AT)
     at = z if at is None or len(at) != len(z) else at
     pictures = np.concatenate([ws.decode(at, kind), ws.decode(traversal_grid(z, SWEEP, min(len(z), TRAVERSAL_ROWS)),
                                                               kind)])
-    return {"z": [float(v) for v in at], "pixels": components.grey_pixels(pictures)}
+    return ServerDecode([float(v) for v in at], components.grey_pixels(pictures))
 
 
 @st.fragment
@@ -71,7 +72,7 @@ def slider_editor(ws: Workspace) -> None:
     with buttons:
         widgets.share_link()
     z = snapped(session.latent_vector())
-    data = components.EditorData(
+    data = EditorData(
         pack=workspace_pack(ws).id, kind=kind, z=z.tolist(), z_version=session.latent_version(), limit=LIMIT,
         step=SLIDER_STEP, sweep=SWEEP.tolist(), traversal_rows=TRAVERSAL_ROWS, title=f"{KIND_TITLES[kind]} decoder",
         colours=list(CLASS_COLOURS), ack=st.session_state.get(EDITOR_ACK, 0),

@@ -20,6 +20,7 @@ from streamlit.delta_generator import DeltaGenerator
 from latent_explorer import (
     colouring,
     components,
+    contract,
     events,
     map_layers,
     pages,
@@ -31,7 +32,7 @@ from latent_explorer import (
     thumbnails,
     widgets,
 )
-from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, bar_chart, map_extent
+from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS, HIGHLIGHT_COLOUR, bar_chart, map_extent
 from latent_explorer.pack import browser_decodes, encode_pack, every_image_pack, workspace_pack
 from latent_explorer.replay import replay_extent, replay_pack
 from latent_explorer.text import plain
@@ -73,7 +74,7 @@ LOG_PX_POLL_S = 1.0  # how often the colour control looks at log p(x)'s backgrou
 POSTERIOR_DRAWS = 8
 KL_TERMS_WRITTEN = 3  # the maths panel writes out the KL of this many dimensions
 NEIGHBOURS = 8
-MAP_HEIGHT = 760  # at most: latent_map.js fits the interactive map into the first screen
+MAP_HEIGHT = 760  # at most: web/map_figure.js fits the interactive map into the first screen
 NO_WEBGL_REASON = "Training images too: off, as this browser has no WebGL to draw that many points."
 HINT = ("Click a point to inspect it, or empty space to decode that location. "
         "Choose Box or Lasso in the map's toolbar to summarise a region.")
@@ -88,20 +89,20 @@ def _event(key: str, name: str):
 
 
 def on_point(key: str) -> None:
-    index = events.index(_event(key, "point"), session.active_workspace().total)
-    if index is not None:
-        session.select(index)
+    event = events.point(_event(key, "point"), session.active_workspace().total)
+    if event is not None:
+        session.select(event.index)
         st.session_state[DECODED_AT] = None
         probe.hide()
 
 
 def on_location() -> None:
-    xy = events.location(_event(MAP_KEY, "location"))
+    event = events.location(_event(MAP_KEY, "location"))
     projection = st.session_state.get(DRAWN_PROJECTION)
-    if xy is not None and projection is not None:
+    if event is not None and projection is not None:
         session.select(None)
         # The whole code at the spot: above latent size 2, the dimensions off the axes at their held-out mean.
-        st.session_state[DECODED_AT] = tuple(float(v) for v in projection.unproject(xy))
+        st.session_state[DECODED_AT] = tuple(float(v) for v in projection.unproject(np.array([event.x, event.y])))
         probe.hide()
 
 
@@ -117,19 +118,20 @@ def on_region() -> None:
 
 
 def on_hover() -> None:
-    z = events.vector((st.session_state[MAP_KEY]["hover"] or {}).get("z"), 2)
-    if z is not None:
-        st.session_state[LENS_AT] = z
+    event = events.hover(st.session_state[MAP_KEY]["hover"])
+    if event is not None:
+        st.session_state[LENS_AT] = np.array(event.z)
 
 
 def on_thumbnails() -> None:
-    wanted = events.thumbnail_request(st.session_state[MAP_KEY]["thumbnails"], session.active_workspace().total)
-    if wanted is not None:
-        st.session_state[THUMBNAILS_WANTED] = wanted
+    event = events.thumbnails(st.session_state[MAP_KEY]["thumbnails"], session.active_workspace().total)
+    if event is not None:
+        st.session_state[THUMBNAILS_WANTED] = np.array(event.indices, dtype=np.int64)
 
 
 def on_webgl() -> None:
-    if events.webgl_missing(st.session_state[MAP_KEY]["webgl"]):
+    event = events.webgl(st.session_state[MAP_KEY]["webgl"])
+    if event is not None and not event.available:
         st.session_state[NO_WEBGL] = True
         st.session_state[session.EVERY_IMAGE] = False
 
@@ -204,7 +206,7 @@ def map_controls(ws: Workspace) -> tuple[str, str, bool, bool, bool, ControlSlot
            "Class colours that stay apart with red-green or blue-yellow colour blindness.")
     view_options.segmented_control("Marks show", ["originals", "reconstructions"], default="originals", key=MARKS,
                                    disabled=not browser_decodes(ws, ws.main_kind))
-    view_options.caption(f"Zoomed in until at most {events.MAX_IMAGE_MARKS} points are visible, each point becomes "
+    view_options.caption(f"Zoomed in until at most {contract.MAX_IMAGE_MARKS} points are visible, each point becomes "
                          "an image: the "
                          f"original, or its reconstruction by the {KIND_TITLES[ws.main_kind]} (decoded in your "
                          "browser).")
@@ -274,13 +276,13 @@ def replay_control(ws: Workspace, kind: str, view: str, every_image: bool, slots
     return opened and why_not is None
 
 
-def with_replay(data: components.MapData, ws: Workspace, kind: str, slot) -> components.MapData:
+def with_replay(data: contract.MapData, ws: Workspace, kind: str, slot) -> contract.MapData:
     """The map with the replay's frames: their pack sent now, and axes that hold every frame."""
     pack = replay_pack(ws, kind)
     with slot:
         components.send_pack(pack)
     extent = replay_extent(ws, kind)
-    return replace(data, replay={"pack": pack.id, "epochs": pack.meta["epochs"]},
+    return replace(data, replay=contract.Replay(pack.id, pack.meta["epochs"]),
                    extent=[list(extent[0]), list(extent[1])], view_key=data.view_key + "/replay")
 
 
@@ -313,7 +315,7 @@ def log_px_progress(job: LikelihoodJob) -> None:
                                    f"{job.total_images:,}. The map shows the classes meanwhile.")
 
 
-def map_colour(ws: Workspace, quantity: str, slot) -> dict | None:
+def map_colour(ws: Workspace, quantity: str, slot) -> contract.ColourBy | None:
     """MapData.colour_by for the chosen quantity, its values sent in a pack; None for class colours (also while
     log p(x) is being computed)."""
     quantity_values = colouring.values(ws, quantity)
@@ -338,7 +340,7 @@ def posterior_noise(ws: Workspace) -> np.ndarray | None:
 # --- the map -----------------------------------------------------------------------------------------------
 
 def map_points(ws: Workspace, kind: str, view: str, every_image: bool, slot,
-               projection: LinearProjection | None = None) -> tuple[np.ndarray, dict | None]:
+               projection: LinearProjection | None = None) -> tuple[np.ndarray, contract.PackArray | None]:
     """The map's coordinates and, for t-SNE, the pack that carries them to the browser."""
     if view != "tsne":
         if projection is not None:
@@ -350,7 +352,7 @@ def map_points(ws: Workspace, kind: str, view: str, every_image: bool, slot,
     pack = encode_pack({"type": "points"}, {"tsne": coordinates})
     with slot:
         components.send_pack(pack)
-    return coordinates, {"pack": pack.id, "array": "tsne"}
+    return coordinates, contract.PackArray(pack.id, "tsne")
 
 
 def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
@@ -363,10 +365,12 @@ def codes_pack(ws: Workspace, every_image: bool, slot) -> str:
     return pack.id
 
 
-def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: dict | None, pack_id: str,
+def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref: contract.PackArray | None,
+             pack_id: str,
              show_posterior: bool, show_background: bool, eps: np.ndarray | None,
              inside: np.ndarray | None, projection: LinearProjection | None = None,
-             layers: dict | None = None, colour_by: dict | None = None) -> components.MapData:
+             layers: contract.MapLayers | None = None,
+             colour_by: contract.ColourBy | None = None) -> contract.MapData:
     extent = map_extent(points)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
@@ -374,18 +378,18 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
     if view == "z" and not browser_decodes(ws, kind):
         lens_at = st.session_state.get(LENS_AT)
         if lens_at is not None:
-            lens = {"z": lens_at.tolist(), "pixels": components.grey_pixels(ws.decode(lens_at, kind))}
+            lens = contract.ServerDecode(lens_at.tolist(), components.grey_pixels(ws.decode(lens_at, kind)))
         if show_background:
-            picture = ws.manifold(*extent, n=components.BACKGROUND_TILES, kind=kind)
-            server_background = {"uri": components.png_data_uri(png_bytes(1.0 - picture)), "extent": extent_data}
+            picture = ws.manifold(*extent, n=contract.BACKGROUND_TILES, kind=kind)
+            server_background = contract.PictureOnMap(components.png_data_uri(png_bytes(1.0 - picture)), extent_data)
     projection = projection or ws.projections[kind]
     location = decoded_location(ws, kind, view)
     axes = None if projection.name != "axes" else np.flatnonzero(projection.components.any(0)).tolist()
-    return components.MapData(
-        pack=pack_id, kind=kind, view=view, points=points_ref,
+    return contract.MapData(
+        pack=pack_id, kind=kind, view=view, decodes=view in DECODING_VIEWS, points=points_ref,
         axis_titles=["t-SNE 1", "t-SNE 2"] if view == "tsne" else list(projection.axis_titles),
         extent=extent_data, equal_axes=view != "tsne", view_key=f"{pack_id}/{kind}/{view}/{axes}", height=MAP_HEIGHT,
-        colours=list(class_colours()), selected=session.selected_index(),
+        colours=list(class_colours()), highlight=HIGHLIGHT_COLOUR, selected=session.selected_index(),
         location=None if location is None else projection(np.array(location))[0].tolist(),
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
@@ -393,9 +397,9 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         marks="reconstructions" if st.session_state.get(MARKS) == "reconstructions" and browser_decodes(
             ws, ws.main_kind) else "originals",
         webgl=not st.session_state.get(NO_WEBGL, False), layers=layers,
-        projection=None if axes is None else {
-            "mean": projection.mean.tolist(), "components": projection.components.tolist(),
-            "names": [dimension_name(projection.components[k].argmax()) for k in range(2)]},
+        projection=None if axes is None else contract.AxesProjection(
+            projection.mean.tolist(), projection.components.tolist(),
+            [dimension_name(projection.components[k].argmax()) for k in range(2)]),
         region_members=None if inside is None else components.member_bits(inside, len(points)),
         colour_by=colour_by)
 
@@ -488,50 +492,54 @@ def colour_quantities(ws: Workspace) -> dict[str, np.ndarray]:
 # --- the inspect card: what the browser cannot compute, in one payload ----------------------------------------
 
 def image_tiles(ws: Workspace, original: np.ndarray, codes: dict[str, np.ndarray], sigma: np.ndarray | None,
-                neighbours: tuple[np.ndarray, np.ndarray], eps: np.ndarray | None) -> dict:
-    """The original, the neighbours and whatever the browser cannot decode, as tiles of one payload."""
+                neighbours: tuple[np.ndarray, np.ndarray], eps: np.ndarray | None,
+                **subject) -> contract.CardServer:
+    """The original, the neighbours and whatever the browser cannot decode, as tiles of one payload about
+    ``subject`` (CardServer's index or probe)."""
     pictures = [original]
-    tiles: dict = {"original": 0, "neighbours": []}
+    listed = []
     for j, distance in zip(*neighbours):
-        tiles["neighbours"].append([int(j), float(distance), len(pictures)])
+        listed.append([int(j), float(distance), len(pictures)])
         pictures.append(ws.image(j))
+    decodes = {}
     for kind in ws.kinds:
         if not browser_decodes(ws, kind):
-            tiles[kind] = len(pictures)
+            decodes[kind] = len(pictures)
             pictures.append(ws.decode(codes[kind], kind)[0])
+    draws = None
     if sigma is not None and not browser_decodes(ws, "vae"):
-        draws = ws.decode(reparameterized_draws(codes["vae"], sigma, eps), "vae")
-        tiles["draws"] = list(range(len(pictures), len(pictures) + len(draws)))
-        pictures += list(draws)
-    return {"index": None, "location": None, "probe": None, "pixels": components.grey_pixels(np.stack(pictures)),
-            "tiles": tiles}
+        decoded = ws.decode(reparameterized_draws(codes["vae"], sigma, eps), "vae")
+        draws = list(range(len(pictures), len(pictures) + len(decoded)))
+        pictures += list(decoded)
+    return contract.CardServer(components.grey_pixels(np.stack(pictures)),
+                               contract.CardTiles(original=0, neighbours=listed, draws=draws, **decodes), **subject)
 
 
-def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None, every_image: bool) -> dict:
+def point_tiles(ws: Workspace, index: int, eps: np.ndarray | None, every_image: bool) -> contract.CardServer:
     codes = {kind: ws.code(index, kind) for kind in ws.kinds}
     sigma = ws.sigma(index) if ws.vae is not None else None
-    return {**image_tiles(ws, ws.image(index), codes, sigma, ws.neighbours(index, k=NEIGHBOURS,
-                                                                           every_image=every_image), eps),
-            "index": index}
+    return image_tiles(ws, ws.image(index), codes, sigma, ws.neighbours(index, k=NEIGHBOURS, every_image=every_image),
+                       eps, index=index)
 
 
-def probe_tiles(ws: Workspace, picture: probe.Probe, eps: np.ndarray | None, every_image: bool) -> dict:
+def probe_tiles(ws: Workspace, picture: probe.Probe, eps: np.ndarray | None,
+                every_image: bool) -> contract.CardServer:
     codes = {kind: picture.code(kind) for kind in ws.kinds}
     sigma = picture.codes["vae"].sigma[0] if ws.vae is not None else None
     neighbours = ws.neighbours_of_code(picture.code(ws.main_kind), k=NEIGHBOURS, every_image=every_image)
-    return {**image_tiles(ws, picture.image.mean(0), codes, sigma, neighbours, eps), "probe": picture.id}
+    return image_tiles(ws, picture.image.mean(0), codes, sigma, neighbours, eps, probe=picture.id)
 
 
-def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> dict | None:
+def location_tiles(ws: Workspace, z: tuple[float, float], kind: str) -> contract.CardServer | None:
     if browser_decodes(ws, kind):
         return None
-    return {"index": None, "location": list(z), "probe": None,
-            "pixels": components.grey_pixels(ws.decode(np.array(z), kind)), "tiles": {"location": 0}}
+    return contract.CardServer(components.grey_pixels(ws.decode(np.array(z), kind)), contract.CardTiles(location=0),
+                               location=list(z))
 
 
 def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.ndarray | None,
                  pack_id: str, every_image: bool, location_label: str | None = None,
-                 colour_by: dict | None = None) -> None:
+                 colour_by: contract.ColourBy | None = None) -> None:
     shown = probe.showing(ws)
     if index is not None:
         # The same for every visitor of this pair (eps too): computed once per server.
@@ -541,7 +549,7 @@ def inspect_card(ws: Workspace, index: int | None, location, kind: str, eps: np.
         server = location_tiles(ws, location, kind)
     else:
         server = probe_tiles(ws, shown, eps, every_image) if shown is not None else None
-    components.inspect_card(components.CardData(
+    components.inspect_card(contract.CardData(
         pack=pack_id, kinds=ws.kinds, titles=KIND_TITLES, selected=index,
         location=list(location) if location is not None else None, location_kind=kind,
         eps=None if eps is None else eps.tolist(), neighbours=NEIGHBOURS, server=server,
@@ -687,7 +695,7 @@ def explorer_view(ws: Workspace) -> None:
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")
         if layers is not None:
-            st.caption(map_layers.density_caption(layers["hole_fraction"]))
+            st.caption(map_layers.density_caption(layers.hole_fraction))
         probe.section(ws)
     with selection_slot:
         region_panel(ws, inside, kind)

@@ -1,4 +1,4 @@
-// Files of the packaged component that the browser keeps in its Cache Storage, by URL: the runtime's scripts and
+// Files of the packaged component that the browser keeps in its Cache Storage, by URL: the runtime's modules and
 // Plotly.js (web/runtime_loader.js) and the packs (web/pack_carrier.js). Every such URL names its content (a hash),
 // so a kept file never goes stale.
 //

@@ -2,19 +2,13 @@
 // Every finished stroke sends the drawing, scaled down to the model's image size, so the map shows where the
 // sketch lands while it is being drawn.
 
-/**
- * What the server sends: latent_explorer/components.py's PadData, field for field.
- * @typedef {Object} PadData
- * @property {number[]} size [height, width] of the drawing it sends
- */
+import {LxComponent, lxElement} from './runtime.js';
 
 const DP_SIZE = 224;
 
-class DrawingPad {
+export default class DrawingPad extends LxComponent {
   constructor(root, host) {
-    this.root = root;
-    this.host = host;
-    this.seq = 0;
+    super(root, host);
     this.frame = lxElement('div', 'dp');
     this.canvas = lxElement('canvas', 'dp-canvas');
     this.canvas.width = this.canvas.height = DP_SIZE;
@@ -36,7 +30,7 @@ class DrawingPad {
     this.canvas.addEventListener('pointercancel', () => this.end());
   }
 
-  /** @param {PadData} data */
+  /** @param {import('./contract.js').PadData} data */
   setData(data) {
     this.data = data;
   }
@@ -75,11 +69,11 @@ class DrawingPad {
     if (!this.drawing) return;
     this.drawing = false;
     this.host.dataset.strokes = String(Number(this.host.dataset.strokes || 0) + 1);
-    this.send();
+    this.sendDrawing();
   }
 
   // The drawing at the model's size (the browser averages each block of pixels), as raw grey bytes.
-  send() {
+  sendDrawing() {
     const [h, w] = this.data.size;
     const small = document.createElement('canvas');
     small.width = w;
@@ -91,16 +85,6 @@ class DrawingPad {
     const rgba = context.getImageData(0, 0, w, h).data;
     let text = '';
     for (let i = 0; i < w * h; i++) text += String.fromCharCode(rgba[4 * i]);
-    this.seq = Math.max(this.seq + 1, Date.now());
-    this.trigger('drawing', {pixels: btoa(text), seq: this.seq});
+    this.send('drawing', {pixels: btoa(text)});
   }
-}
-
-function lxMountDrawingPad(component) {
-  const {data, parentElement, setTriggerValue} = component;
-  let pad = parentElement.__drawingPad;
-  if (!pad) pad = parentElement.__drawingPad = new DrawingPad(parentElement, parentElement.host || parentElement);
-  pad.trigger = setTriggerValue;
-  pad.setData(data);
-  return pad;
 }

@@ -3,40 +3,24 @@
 // browser can decode; the images only the server has (the original, the neighbours) arrive as raw
 // grey bytes with the server's next delta and fill their places as soon as they come.
 
-/**
- * What the server sends on every run: latent_explorer/components.py's CardData, field for field.
- * @typedef {Object} CardData
- * @property {string} pack id of the pack with the codes, labels and decoders
- * @property {string[]} kinds the models shown, the main one first
- * @property {Object<string, string>} titles kind -> its title
- * @property {?number} selected the inspected image
- * @property {?number[]} location a decoded spot [x, y]
- * @property {string} location_kind whose decoder the spot is decoded by
- * @property {?number[][]} eps the posterior draws' noise
- * @property {number} neighbours how many nearest neighbours the server lists (their places wait until then)
- * @property {?Object} server the images only the server has: {pixels, tiles, index | location | probe}
- * @property {string} hint shown while nothing is selected
- * @property {number} ack the sequence number of the last event the server handled
- * @property {?Object} probe a person's own picture
- * @property {?string} location_label how the heading names a decoded spot on two of many axes, else z = (…)
- * @property {?Object} colour the map's colour_by: the card says the point's value
- */
+import {LX, LxComponent, lxBytes, lxDecoder, lxElement, lxGeneral, lxMark, lxPaintBytes, lxPaintGray, lxRow, lxSigned,
+        lxWhenPack} from './runtime.js';
 
 const IC_DRAW_DIGITS = 1;
-const IC_STACKED = '(max-width: 899px)'; // latent_explorer/components.py PAGE_CSS puts the card under the map
 
-// Under the map, a card the visitor asked for from the map is scrolled into view.
-function icBringIntoView(host) {
-  if (window.matchMedia(IC_STACKED).matches) host.scrollIntoView({block: 'start', behavior: 'smooth'});
+// A card the visitor asked for from the map (`from`, the map's element) is scrolled into view where the page put
+// it under the map (a narrow screen: latent_explorer/components.py PAGE_CSS); beside the map it is in view.
+function icBringIntoView(host, from) {
+  if (from && host.getBoundingClientRect().top >= from.getBoundingClientRect().bottom) {
+    host.scrollIntoView({block: 'start', behavior: 'smooth'});
+  }
 }
 
-class InspectCard {
+export default class InspectCard extends LxComponent {
   constructor(root, host) {
-    this.root = root;
-    this.host = host;
+    super(root, host);
     this.selected = null;
     this.location = null;
-    this.seq = 0;
     this.frame = lxElement('div', 'ic');
     this.root.appendChild(this.frame);
     this.onSelect = (event) => {
@@ -45,7 +29,7 @@ class InspectCard {
         this.location = null;
         this.probeActive = false;
         this.render();
-        icBringIntoView(this.host);
+        icBringIntoView(this.host, event.detail.from);
       }
     };
     this.onLocation = (event) => {
@@ -64,10 +48,15 @@ class InspectCard {
         this.location = null;
         this.probeActive = true;
         this.render();
-        icBringIntoView(this.host);
+        icBringIntoView(this.host, event.detail.from);
       }
     };
     this.onLens = () => this.copyLens();
+  }
+
+  // What the map and the card tell each other, on the page's bus.
+  attach() {
+    super.attach();
     LX.bus.addEventListener('lx-select', this.onSelect);
     LX.bus.addEventListener('lx-location', this.onLocation);
     LX.bus.addEventListener('lx-probe', this.onProbe);
@@ -75,13 +64,14 @@ class InspectCard {
   }
 
   destroy() {
+    super.destroy();
     LX.bus.removeEventListener('lx-select', this.onSelect);
     LX.bus.removeEventListener('lx-location', this.onLocation);
     LX.bus.removeEventListener('lx-probe', this.onProbe);
     LX.bus.removeEventListener('lx-lens', this.onLens);
   }
 
-  /** @param {CardData} data */
+  /** @param {import('./contract.js').CardData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
@@ -190,7 +180,7 @@ class InspectCard {
     this.host.dataset.quantity = '';
     if (!pack || index >= pack.arrays[colour.array].length) return;
     const value = pack.arrays[colour.array][index];
-    const text = `${colour.title}: ${lxFormatValue(value)}`;
+    const text = `${colour.title}: ${lxGeneral(value)}`;
     this.frame.appendChild(lxElement('div', 'ic-quantity', text));
     this.host.dataset.quantity = text;
   }
@@ -282,8 +272,7 @@ class InspectCard {
     this.probeActive = false;
     this.render();
     LX.bus.dispatchEvent(new CustomEvent('lx-select', {detail: {pack: this.pack.id, index, source: this}}));
-    this.seq = Math.max(this.seq + 1, Date.now());
-    this.trigger('point', {index, seq: this.seq});
+    this.send('point', {index});
   }
 
   // A picture named for screen readers by `label` (what it shows: its image, class, z).
@@ -337,14 +326,4 @@ class InspectCard {
       this.host.dataset.complete = '';
     }
   }
-}
-
-// Mounts (or updates) the component in this element; returns what the element shows.
-function lxMountCard(component) {
-  const {data, parentElement, setTriggerValue} = component;
-  let card = parentElement.__inspectCard;
-  if (!card) card = parentElement.__inspectCard = new InspectCard(parentElement, parentElement.host || parentElement);
-  card.trigger = setTriggerValue;
-  card.setData(data);
-  return card;
 }

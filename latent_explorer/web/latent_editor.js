@@ -3,38 +3,22 @@
 // pad is let go (for the link and the other panels); for a decoder the browser cannot run, it is
 // asked to decode instead, one request at a time.
 
-/**
- * What the server sends on every run: latent_explorer/components.py's EditorData, field for field.
- * @typedef {Object} EditorData
- * @property {string} pack id of the pack with the decoders
- * @property {string} kind whose decoder the sliders drive
- * @property {number[]} z the latent vector
- * @property {number} z_version a new version moves the sliders
- * @property {number} limit each slider's range is ±limit
- * @property {number} step a slider's step
- * @property {number[]} sweep the traversal strips' values of the swept dimension
- * @property {number} traversal_rows strips for the first this many dimensions
- * @property {string} title the decoder's title
- * @property {string[]} colours the class palette
- * @property {number} ack the sequence number of the last event the server handled
- * @property {?{z: number[], pixels: string}} server the server's decode where the browser cannot decode
- */
+import {LxComponent, lxBytes, lxDecoder, lxElement, lxGeneral, lxMark, lxPaintBytes, lxPaintGray, lxSigned,
+        lxWhenPack} from './runtime.js';
 
 const LE_PAD_SIZE = 220;
 
-class LatentEditor {
+export default class LatentEditor extends LxComponent {
   constructor(root, host) {
-    this.root = root;
-    this.host = host;
+    super(root, host);
     this.z = null;
     this.version = null;
-    this.seq = 0;
     this.padDims = [0, 1];
     this.frame = lxElement('div', 'le');
     this.root.appendChild(this.frame);
   }
 
-  /** @param {EditorData} data */
+  /** @param {import('./contract.js').EditorData} data */
   async setData(data) {
     this.data = data;
     const pack = await lxWhenPack(data.pack);
@@ -296,7 +280,6 @@ class LatentEditor {
   }
 
   commit() {
-    this.seq = Math.max(this.seq + 1, Date.now());
     if (this.decoder) {
       this.paint(true);
     } else {
@@ -304,7 +287,7 @@ class LatentEditor {
       this.wanted = this.z.slice();
       this.inFlight = performance.now();
     }
-    this.trigger('z', {z: this.z.slice(), seq: this.seq});
+    this.send('z', {z: this.z.slice()});
   }
 
   // One request at a time; a reply that never came (its rerun superseded) stops blocking after 2 s.
@@ -340,22 +323,4 @@ class LatentEditor {
     this.traversalCaption.textContent = `rows z1…z${rows}, columns ` + this.data.sweep.map((v) => lxSigned(v, 2)).join(', ');
     if (this.wanted && this.wanted.some((v, i) => v !== server.z[i])) this.requestServerDecode(this.wanted);
   }
-}
-
-// Like Python's "{:.3g}".
-function lxGeneral(value) {
-  if (value === 0) return '0';
-  const text = value.toPrecision(3);
-  return text.includes('e') ? text.replace(/\.?0+e/, 'e').replace(/e([+-])(\d)$/, 'e$10$2')
-                            : String(Number(text));
-}
-
-// Mounts (or updates) the component in this element; returns what the element shows.
-function lxMountEditor(component) {
-  const {data, parentElement, setTriggerValue} = component;
-  let editor = parentElement.__latentEditor;
-  if (!editor) editor = parentElement.__latentEditor = new LatentEditor(parentElement, parentElement.host || parentElement);
-  editor.trigger = setTriggerValue;
-  editor.setData(data);
-  return editor;
 }

@@ -6,11 +6,15 @@
 // - Two latent dimensions as axes (MapData.projection): the map's x and y are z_i and z_j, and a spot of the
 //   map is the whole code mean + x·e_i + y·e_j, the other dimensions at their held-out mean.
 
+import {lxSigned} from './runtime.js';
+
+/** @typedef {import('./contract.js').MapData} MapData */
+
 const ML_PRIOR_CIRCLE = '#6b6b6b';
 const ML_HOLE = '#D55E00';
 
 /** Layout images of the layers, under the points. @param {MapData} data */
-function lxLayerImages(data) {
+export function lxLayerImages(data) {
   const density = data.layers && data.layers.density;
   if (!density) return [];
   const [[x0, x1], [y0, y1]] = density.extent;
@@ -19,7 +23,7 @@ function lxLayerImages(data) {
 }
 
 /** Layout shapes of the layers: the prior's circles and the holes' outline. @param {MapData} data */
-function lxLayerShapes(data) {
+export function lxLayerShapes(data) {
   const layers = data.layers;
   if (!layers) return [];
   const shapes = (layers.prior_circles || []).map((n) => ({
@@ -34,18 +38,18 @@ function lxLayerShapes(data) {
 }
 
 /** The projection the map's points go through: two latent axes, or the pack's (identity or PCA). */
-function lxMapProjection(data, model) {
+export function lxMapProjection(data, model) {
   return data.projection || model.projection;
 }
 
 /** The whole code at map coordinates [x, y]: mean + x·components[0] + y·components[1]. */
-function lxUnproject(xy, projection) {
+export function lxUnproject(xy, projection) {
   const {mean, components} = projection;
   return mean.map((m, k) => m + xy[0] * components[0][k] + xy[1] * components[1][k]);
 }
 
 /** How a decoded spot is named: z = (x, y), or the two axes' dimensions and what the others are. */
-function lxSpotLabel(data, xy) {
+export function lxSpotLabel(data, xy) {
   if (!data.projection) return `z = (${lxSigned(xy[0], 2)}, ${lxSigned(xy[1], 2)})`;
   const [first, second] = data.projection.names;
   return `${first} = ${lxSigned(xy[0], 2)}, ${second} = ${lxSigned(xy[1], 2)}, the rest at their held-out mean`;

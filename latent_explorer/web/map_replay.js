@@ -6,11 +6,16 @@
 // While an earlier epoch is shown the points are not where the map's hit test, hover and keyboard look for
 // them: hover says nothing, and a click or Enter on the map returns to the final epoch instead of inspecting
 // whichever image happens to lie under the pointer at the old positions.
+//
+// The map makes one while MapData.replay is open (web/latent_map.js syncReplay) and puts its bar under the plot;
+// the replay moves the points through the map's public methods (heldOutTraces, restyle, announce).
+
+import {lxElement, lxMark, lxWhenPack} from './runtime.js';
 
 const LR_PLAY_MS = 6000;    // a whole replay plays in about this long
 const LR_MIN_FRAME_MS = 40; // and never faster than 25 frames a second
 
-class LxMapReplay {
+export class MapReplay {
   constructor(map) {
     this.map = map;
     this.spec = null;
@@ -33,7 +38,6 @@ class LxMapReplay {
     // Hidden, not removed, at the final epoch: the bar keeps its height, so nothing on the page moves.
     this.note = el('span', 'lm-replay-note', 'Click the map to return to the final epoch');
     this.bar.append(this.playButton, this.slider, this.label, this.note);
-    map.frame.insertBefore(this.bar, map.status);
   }
 
   // The replay the server opened (MapData.replay): its frames, once per pack.
@@ -65,44 +69,32 @@ class LxMapReplay {
     return this.position !== null && this.position !== this.last();
   }
 
-  // The held-out traces and the images each draws, in the order map.traces() put them.
-  traceMembers() {
-    const members = [], heldOut = this.map.heldOut(), labels = this.map.labels;
-    this.map.traceOf.forEach(({split, c}, k) => {
-      if (split !== 'held-out' || c === null) return;
-      const indices = [];
-      for (let i = 0; i < heldOut; i++) if (labels[i] === c) indices.push(i);
-      members.push({k, indices});
-    });
-    return members;
-  }
-
   // Show frame f: every held-out point at its code after that epoch (the last frame: the map's own points).
   show(f) {
-    if (!this.spec || !this.map.plotted || this.images !== this.map.heldOut()) return Promise.resolve();
+    const map = this.map;
+    if (!this.spec || !map.drawn() || this.images !== map.heldOut()) return Promise.resolve();
     this.position = f;
     this.showLabel();
-    const members = this.traceMembers(), final = f === this.last();
+    const traces = map.heldOutTraces(), final = f === this.last();
     const base = f * this.images * 2, frames = this.frames, [lx, ly] = this.low, [sx, sy] = this.step;
     const xs = [], ys = [];
-    for (const {indices} of members) {
-      const x = new Float32Array(indices.length), y = new Float32Array(indices.length);
+    for (const {indices, x, y} of traces) {
+      if (final) {
+        xs.push(x);
+        ys.push(y);
+        continue;
+      }
+      const fx = new Float32Array(indices.length), fy = new Float32Array(indices.length);
       indices.forEach((i, k) => {
-        if (final) {
-          x[k] = this.map.x[i];
-          y[k] = this.map.y[i];
-        } else {
-          x[k] = lx + frames[base + 2 * i] * sx;
-          y[k] = ly + frames[base + 2 * i + 1] * sy;
-        }
+        fx[k] = lx + frames[base + 2 * i] * sx;
+        fy[k] = ly + frames[base + 2 * i + 1] * sy;
       });
-      xs.push(x);
-      ys.push(y);
+      xs.push(fx);
+      ys.push(fy);
     }
-    if (this.showingPast()) this.map.hideTooltip();
-    const ks = members.map(({k}) => k);
-    return this.map.whenIdle(() => this.map.Plotly.restyle(this.map.overlay, {x: xs, y: ys}, ks)).then(() => {
-      this.map.host.dataset.replayEpoch = String(this.epochs[f]);
+    if (this.showingPast()) map.hideTooltip();
+    return map.restyle({x: xs, y: ys}, traces.map(({trace}) => trace)).then(() => {
+      map.host.dataset.replayEpoch = String(this.epochs[f]);
       lxMark('map-replay-frame', {epoch: this.epochs[f]});
     });
   }
@@ -147,7 +139,7 @@ class LxMapReplay {
     if (!this.showingPast() && !this.timer) return false;
     this.pause();
     this.show(this.last());
-    this.map.status.textContent = 'Back at the final epoch: the points are where you can inspect them again.';
+    this.map.announce('Back at the final epoch: the points are where you can inspect them again.');
     return true;
   }
 
@@ -166,15 +158,4 @@ class LxMapReplay {
     this.bar.remove();
     delete this.map.host.dataset.replayEpoch;
   }
-}
-
-// Opens, keeps or closes the map's replay to match the server's MapData.replay.
-function lxSyncReplay(map, spec) {
-  if (!spec) {
-    if (map.replay) map.replay.destroy();
-    map.replay = null;
-    return;
-  }
-  if (!map.replay) map.replay = new LxMapReplay(map);
-  map.replay.open(spec);
 }

@@ -1,11 +1,11 @@
-// Latent Explorer's browser runtime, shared by every component of the explorer.
+// Latent Explorer's browser runtime, the module every component's imports: packs, the decoder, latent geometry,
+// pictures and text, and the base class of the components.
 //
-// Each component's module starts with this file, so each has its own copy of the functions; what
-// must be shared lives on window.__latentExplorer: packs of arrays sent once by the server (see
+// What the page shares lives on window.__latentExplorer (LX): packs of arrays sent once by the server (see
 // latent_explorer/pack.py), an event bus between components of one page, and timing marks that the
 // benchmark and the browser tests read.
 
-const LX = (() => {
+export const LX = (() => {
   if (!window.__latentExplorer) {
     window.__latentExplorer = {packs: new Map(), waiting: new Map(), bus: new EventTarget(), marks: []};
   }
@@ -16,7 +16,7 @@ const LX_TYPED = {float32: Float32Array, uint8: Uint8Array, uint16: Uint16Array,
 const LX_MAX_PACKS = 6;
 const LX_MAX_MARKS = 4000;
 
-function lxMark(name, detail) {
+export function lxMark(name, detail) {
   LX.marks.push({name, t: performance.now(), ...(detail || {})});
   if (LX.marks.length > LX_MAX_MARKS) LX.marks.splice(0, LX.marks.length - LX_MAX_MARKS);
 }
@@ -33,7 +33,7 @@ function lxPackHeader(bytes) {
 }
 
 // Keeps the pack (parsed once, by id) and wakes whoever waits for it.
-function lxRegisterPack(bytes) {
+export function lxRegisterPack(bytes) {
   const {header, start} = lxPackHeader(bytes);
   if (LX.packs.has(header.id)) return LX.packs.get(header.id);
   // A copy: the bytes are a view into the websocket message, at an offset typed arrays cannot use.
@@ -55,7 +55,7 @@ function lxRegisterPack(bytes) {
 
 // A pack once it is here, with the pack it borrows its decoders from: the two travel as separate files and
 // may arrive in either order, and a reader of the first needs its decoders at once.
-async function lxWhenPack(id) {
+export async function lxWhenPack(id) {
   const pack = LX.packs.has(id) ? LX.packs.get(id) : await new Promise((resolve) => {
     if (!LX.waiting.has(id)) LX.waiting.set(id, []);
     LX.waiting.get(id).push(resolve);
@@ -177,7 +177,7 @@ function lxConv2d(x, [cin, h, w], layer) {
 
 // The decoder of one model of a workspace pack, or null when the server decodes for this model. A pack of
 // every image borrows the decoders of its workspace pack, which the page always sends first.
-function lxDecoder(pack, kind) {
+export function lxDecoder(pack, kind) {
   if (pack.meta.decoders_from) {
     const source = LX.packs.get(pack.meta.decoders_from);
     return source ? lxDecoder(source, kind) : null;
@@ -190,7 +190,7 @@ function lxDecoder(pack, kind) {
 }
 
 // Row i of an (N, d) array of a pack, as a plain array.
-function lxRow(pack, name, i) {
+export function lxRow(pack, name, i) {
   const d = pack.shapes[name][1];
   return Array.from(pack.arrays[name].subarray(i * d, (i + 1) * d));
 }
@@ -198,7 +198,7 @@ function lxRow(pack, name, i) {
 // --- latent geometry ------------------------------------------------------------------------------
 
 // A code in map coordinates: (z - mean) @ components.T, the identity for a 2-d latent.
-function lxProject(z, projection) {
+export function lxProject(z, projection) {
   const {mean, components} = projection;
   let a = 0, b = 0;
   for (let k = 0; k < z.length; k++) {
@@ -212,7 +212,7 @@ function lxProject(z, projection) {
 // The n-sigma outline of N(mu, diag(sigma^2)) seen through a projection P: the ellipse of the projected
 // covariance P diag(sigma^2) Pᵀ, whose eigenvectors are its axes and the square roots of whose
 // eigenvalues are its half-lengths. `count` points, the last equal to the first.
-function lxPosteriorOutline(mu, sigma, projection, n, count) {
+export function lxPosteriorOutline(mu, sigma, projection, n, count) {
   const [a, b] = projection.components;
   let sxx = 0, sxy = 0, syy = 0;
   for (let k = 0; k < mu.length; k++) {
@@ -235,7 +235,7 @@ function lxPosteriorOutline(mu, sigma, projection, n, count) {
 
 // Draws an (h, w) grey image in [0, 1] onto a canvas at its own resolution; CSS scales it up with
 // square pixels (image-rendering: pixelated), so a 28x28 decode costs 784 pixel writes.
-function lxPaintGray(canvas, gray, w, h, invert) {
+export function lxPaintGray(canvas, gray, w, h, invert) {
   if (canvas.width !== w || canvas.height !== h) {
     canvas.width = w;
     canvas.height = h;
@@ -254,39 +254,69 @@ function lxPaintGray(canvas, gray, w, h, invert) {
 
 // Server pictures arrive as raw grey bytes in base64 ((tiles, H, W)): painted in the task they arrive
 // in, where a PNG would be decoded later, behind whatever else the page is rendering.
-function lxBytes(base64) {
+export function lxBytes(base64) {
   return Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
 }
 
-function lxPaintBytes(canvas, bytes, offset, w, h) {
+export function lxPaintBytes(canvas, bytes, offset, w, h) {
   const gray = new Float32Array(w * h);
   for (let i = 0; i < w * h; i++) gray[i] = bytes[offset + i] / 255;
   lxPaintGray(canvas, gray, w, h);
 }
 
-// Loads a data: URI once per URI.
-const lxImages = new Map();
-function lxLoadImage(uri) {
-  if (!lxImages.has(uri)) {
-    lxImages.set(uri, new Promise((resolve, reject) => {
-      const image = new Image();
-      image.onload = () => resolve(image);
-      image.onerror = () => reject(new Error('image failed to load'));
-      image.src = uri;
-    }));
-    if (lxImages.size > 64) lxImages.delete(lxImages.keys().next().value);
-  }
-  return lxImages.get(uri);
-}
-
 // Like Python's f"{value:+.2f}": the pages' captions read the same whoever drew them.
-function lxSigned(value, digits) {
+export function lxSigned(value, digits) {
   return (value >= 0 ? '+' : '') + value.toFixed(digits);
 }
 
-function lxElement(tag, className, text) {
+export function lxElement(tag, className, text) {
   const element = document.createElement(tag);
   if (className) element.className = className;
   if (text !== undefined) element.textContent = text;
   return element;
+}
+
+// Like Python's "{:.3g}": three significant digits, in exponent form below 1e-4 and from 1000 on (KL 3.21,
+// log p(x) -245, σ 0.0412, 1.5e-05), so the pages' numbers read as the server writes them (an exact tie, such as
+// 1.125, rounds up here, to even there).
+export function lxGeneral(value) {
+  const [digits, power] = value.toExponential(2).split('e');
+  const exponent = Number(power);
+  if (exponent < -4 || exponent >= 3) {
+    return `${lxTrimZeros(digits)}e${exponent < 0 ? '-' : '+'}${String(Math.abs(exponent)).padStart(2, '0')}`;
+  }
+  return lxTrimZeros(value.toFixed(2 - exponent));
+}
+
+function lxTrimZeros(text) {
+  return text.includes('.') ? text.replace(/\.?0+$/, '') : text;
+}
+
+// --- the components: what web/mount.js makes of each element ---------------------------------------------------
+
+// The map, the card, the editor and the pad. web/mount.js makes one per element and attaches it (a subclass that
+// listens outside its element, to the page's bus or the window, extends attach and destroy), then sets `trigger`
+// (Streamlit's setTriggerValue) and hands it every render's data (setData). Streamlit may detach a component
+// (destroy) and draw it again in the same element, where the instance carries on and is attached again.
+export class LxComponent {
+  constructor(root, host) {
+    this.root = root;              // where the component draws (a shadow root for an isolated one)
+    this.host = host;              // the element, whose dataset tells the tests what the component shows
+    this.seq = 0;                  // sequence number of the last event sent to the server
+    this.attached = false;
+  }
+
+  attach() {
+    this.attached = true;
+  }
+
+  destroy() {
+    this.attached = false;
+  }
+
+  // An event the server answers with `ack` = its seq, so a reply to an older event is told from the latest.
+  send(event, payload) {
+    this.seq = Math.max(this.seq + 1, Date.now());
+    this.trigger(event, {...payload, seq: this.seq});
+  }
 }

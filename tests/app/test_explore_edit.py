@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -89,7 +90,7 @@ def test_link_selects_a_point_and_the_server_sends_what_only_it_has():
     j, _, tile = server["tiles"]["neighbours"][0]
     assert np.array_equal(server_tile(server, tile, 8), to_uint8(ws.image(j)))
     # The browser decodes the reconstructions and draws itself; the server does not send them.
-    assert "vae" not in server["tiles"] and "draws" not in server["tiles"]
+    assert server["tiles"]["vae"] is None and server["tiles"]["draws"] is None
     assert np.array(card["eps"]).shape == (8, 2)
     labels = [m.label for m in at.metric]
     # Signed as in ELBO = E[log p(x|z)] − KL, in that order, so the numbers add up as they read.
@@ -191,7 +192,7 @@ def test_a_decoded_location_and_a_region_are_kept_in_the_view():
     at.run()
     assert not at.exception
     data = component_data(at, "latent_map")
-    assert data["location"] == [0.5, -1.25] and data["region"] == region.to_data()
+    assert data["location"] == [0.5, -1.25] and data["region"] == asdict(region.to_data())
     assert component_data(at, "inspect_card")["location"] == [0.5, -1.25]
     assert [b.label for b in at.button if b.key == "open_location"] == ["Open this z in the editor"]
     ws = shipped_workspace("digits")

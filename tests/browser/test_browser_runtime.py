@@ -1,5 +1,6 @@
 """The browser's runtime (latent_explorer/web/runtime.js): its decoder computes what torch computes for every shipped
-model, and its posterior ellipses are the n-sigma contours of q(z|x) seen through the map's projection."""
+model (and onnxruntime for an imported one), and its posterior ellipses are the n-sigma contours of q(z|x) seen
+through the map's projection."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from torch import nn
 from latent_explorer.pack import decoder_entry, encode_pack
 from vae_core import load_checkpoint
 from vae_core.models import ModelConfig
+from vae_core.onnx_import import import_onnx_pair
 from vae_core.portable import portable_decoder
 
 pytestmark = pytest.mark.browser
@@ -38,7 +40,10 @@ def runtime_page(browser):
     context = browser.new_context()
     page = context.new_page()
     page.set_content("<!doctype html><title>runtime</title>")
-    page.add_script_tag(content=RUNTIME)
+    page.evaluate("""async (text) => {
+      const url = URL.createObjectURL(new Blob([text], {type: 'text/javascript'}));
+      Object.assign(window, await import(url));
+    }""", RUNTIME)  # an ES module: its exports become the page's globals for the expressions below
     yield page
     context.close()
 
@@ -145,3 +150,32 @@ def test_the_browser_applies_the_projection_that_vae_core_fits(runtime_page):
         "([codes, mean, components]) => codes.map((z) => lxProject(z, {mean, components}))",
         [mu[:50].tolist(), projection.mean.tolist(), projection.components.tolist()])
     np.testing.assert_allclose(np.array(browser), projection(mu[:50]), rtol=0, atol=1e-12)
+
+
+def test_an_imported_onnx_decoder_decodes_in_the_browser_as_onnxruntime_does(runtime_page):
+    """A decoder trained elsewhere and imported as ONNX (vae_core/onnx_portable.py) runs in the browser to 1e-5 of
+    onnxruntime, which decodes it on the server."""
+    torch.manual_seed(4)
+    decoder = nn.Sequential(nn.Linear(2, 64), nn.ReLU(), nn.Linear(64, 64), nn.ReLU(), nn.Linear(64, 64))
+    encoder = nn.Sequential(nn.Flatten(), nn.Linear(64, 4))
+    batch = ({0: torch.export.Dim("batch")},)
+    files = [torch.onnx.export(module.eval(), (example,), output_names=names, dynamic_shapes=batch, dynamo=True,
+                               verbose=False).model_proto.SerializeToString()
+             for module, example, names in ((_Halves(encoder), torch.rand(2, 1, 8, 8), ["mu", "logvar"]),
+                                            (decoder, torch.randn(2, 2), ["logits"]))]
+    imported = import_onnx_pair(*files, "digits", "bernoulli").vae
+    z = np.random.default_rng(2).uniform(-4, 4, (120, 2)).astype(np.float32)
+    difference = np.abs(browser_decode(runtime_page, imported, "vae", z) - torch_decode(imported, z)).max()
+    assert difference <= 1e-5, f"max abs pixel difference {difference:.2e}"
+
+
+class _Halves(nn.Module):
+    """An encoder whose one output splits into the mean and the log-variance."""
+
+    def __init__(self, body: nn.Module):
+        super().__init__()
+        self.body = body
+
+    def forward(self, x):
+        mu, logvar = self.body(x).chunk(2, dim=1)
+        return mu, logvar

@@ -30,7 +30,7 @@ from devtools.browser import (
     wait_for_card,
     wait_for_region,
 )
-from latent_explorer.events import MAX_IMAGE_MARKS
+from latent_explorer.contract import MAX_IMAGE_MARKS
 from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region

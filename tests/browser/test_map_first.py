@@ -54,7 +54,7 @@ LENS_JS = f"() => {MAP_JS}.lens.toDataURL()"
 RANGES_JS = f"() => {{ const f = {MAP_JS}.overlay._fullLayout; return [f.xaxis.range, f.yaxis.range]; }}"
 # What the lens says when it shows the decode at a spot of the map (page pixels).
 LENS_LABEL_AT_JS = f"""([px, py]) => {{ const m = {MAP_JS}, r = m.overlay.getBoundingClientRect();
-    return lxSpotLabel(m.data, m.toData(px - r.left, py - r.top)); }}"""
+    return m.spotLabel(m.toData(px - r.left, py - r.top)); }}"""
 LENS_CAPTION_JS = f"() => {MAP_JS}.lensCaption.textContent"
 
 

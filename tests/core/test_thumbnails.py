@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from latent_explorer import events
+from latent_explorer.contract import MAX_IMAGE_MARKS, ThumbnailsEvent, WebglEvent
 from latent_explorer.session import shipped_workspace
 from latent_explorer.thumbnails import decode_thumbnails, encode_thumbnails, thumbnails_message
 from vae_core.images import to_uint8
@@ -58,23 +59,23 @@ def test_malformed_messages_are_refused():
 
 
 def test_a_request_within_bounds_is_read_in_order_without_repeats():
-    assert events.thumbnail_request({"indices": [5, 0, 359, 5.0]}, 360).tolist() == [5, 0, 359]
-    every = list(range(events.MAX_IMAGE_MARKS))
-    assert events.thumbnail_request({"indices": every, "request": 3}, 360 + 400).tolist() == every
+    assert events.thumbnails({"indices": [5, 0, 359, 5.0]}, 360) == ThumbnailsEvent([5, 0, 359], 0)
+    every = list(range(MAX_IMAGE_MARKS))
+    assert events.thumbnails({"indices": every, "request": 3}, 360 + 400) == ThumbnailsEvent(every, 3)
 
 
 @pytest.mark.parametrize("payload", [
     {"indices": []},
-    {"indices": list(range(events.MAX_IMAGE_MARKS + 1))},
+    {"indices": list(range(MAX_IMAGE_MARKS + 1))},
     {"indices": [360]}, {"indices": [-1]}, {"indices": [1.5]}, {"indices": ["3"]}, {"indices": [True]},
     {"indices": [math.nan]}, {"indices": [math.inf]}, {"indices": [[1]]}, {"indices": [1, None]},
     {"indices": "1,2"}, {"indices": {"0": 1}}, {}, None, [1, 2], "indices",
 ])
 def test_any_other_request_is_ignored_whole(payload):
-    assert events.thumbnail_request(payload, 360) is None
+    assert events.thumbnails(payload, 360) is None
 
 
 def test_only_a_plain_no_is_a_browser_without_webgl():
-    assert events.webgl_missing({"available": False})
-    for payload in ({"available": True}, {"available": 0}, {"available": "false"}, {}, None, False):
-        assert not events.webgl_missing(payload)
+    assert events.webgl({"available": False}) == WebglEvent(False)
+    for payload in ({"available": 0}, {"available": "false"}, {}, None, False):
+        assert events.webgl(payload) is None
