@@ -11,7 +11,8 @@ import streamlit as st
 from vae_core import DATASETS, is_available, load_dataset
 from vae_core.latent import decode_latents, encode_images
 from vae_core.models import ModelPair
-from vae_core.onnx_import import DEFAULT_ENCODER_OUTPUTS, OnnxLimits, OnnxModelError, import_onnx_pair
+from vae_core.onnx_import import DEFAULT_ENCODER_OUTPUTS, OnnxLimits, OnnxModelError
+from vae_core.onnx_pairs import import_onnx_pair
 
 from . import own_images, session, widgets
 from .job_labels import pair_label

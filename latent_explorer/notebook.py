@@ -4,7 +4,7 @@
     latent_explorer.explore(vae.encoder, vae.decoder, images, labels)   # after the training loop
 
 The two PyTorch modules (or callables such as ``vae.encode``) are exported to ONNX in memory and imported through
-``vae_core.onnx_import.import_onnx_pair``, the checks every uploaded file passes, so the app runs exactly what an
+``vae_core.onnx_pairs.import_onnx_pair``, the checks every uploaded file passes, so the app runs exactly what an
 upload of the same files would. The images become a dataset of the person's own images through the reader and
 limits of the Train page's upload (``vae_core.image_sources``). The pair is kept in the model store; a
 Latent Explorer server on that store shows it at ``?model=<id>``: one this process started earlier, the one at
@@ -40,7 +40,8 @@ from torch import nn
 from latent_explorer import cli
 from vae_core.data import DATASETS, ImageDataset, is_available
 from vae_core.image_sources import MAX_IMAGE_SIZE, MIN_IMAGE_SIZE, ConversionOptions, ImageLimits, load_image_source
-from vae_core.onnx_import import ENCODER_SCALES, import_onnx_pair
+from vae_core.onnx_import import ENCODER_SCALES
+from vae_core.onnx_pairs import import_onnx_pair
 from vae_core.registry import missing_dataset_message
 from vae_core.store import ModelStore
 

@@ -311,7 +311,7 @@ def _output_names(text: str, option: str) -> tuple[str, str]:
 
 def _import_onnx(args: argparse.Namespace) -> int:
     # Imported here: onnx takes most of a second to import, which the other commands need not wait for.
-    from .onnx_import import import_onnx_pair
+    from .onnx_pairs import import_onnx_pair
 
     if args.sigma_outputs is not None:
         naming = {"encoder_outputs": _output_names(args.sigma_outputs, "--sigma-outputs"), "encoder_scale": "sigma"}

@@ -39,11 +39,10 @@ import onnxruntime as ort
 import torch
 from torch import nn
 
-from .checkpoint import MAX_CHECKPOINT_BYTES, checkpoint_bytes
-from .data import DATASETS
 from .losses import LIKELIHOOD_LOSSES
-from .models import MAX_LATENT_DIM, ONNX_ARCHITECTURE, ModelPair, checked_input_shape, checked_size, reparameterize
-from .registry import ImageDataset
+from .models import MAX_LATENT_DIM, ONNX_ARCHITECTURE, checked_input_shape, checked_size, reparameterize
+from .onnx_portable import portable_layers
+from .portable import PortableLayer
 
 Likelihood = Literal["bernoulli", "gaussian"]
 EncoderScale = Literal["logvar", "sigma"]
@@ -505,6 +504,12 @@ class OnnxVAE(nn.Module):
         mu, logvar = self.encode(x)
         return self.decode(reparameterize(mu, logvar, generator=generator)), mu, logvar
 
+    def portable_layers(self) -> tuple[list[PortableLayer], int] | None:
+        """The decoder as the browser's layers and their multiply-adds, where its graph is a chain of them
+        (vae_core/onnx_portable.py); portable.portable_decoder checks them against this model."""
+        config = self.config
+        return portable_layers(self.decoder_onnx, config.latent_dim, config.input_shape, config.likelihood)
+
 
 def onnx_vae(encoder_onnx: bytes, decoder_onnx: bytes, image_shape: tuple[int, int, int], dataset: str,
              likelihood: str, encoder_outputs: tuple[str, str] = DEFAULT_ENCODER_OUTPUTS,
@@ -584,36 +589,3 @@ def _check_pixels(pixels: np.ndarray, signature: _Signature, image_shape: tuple[
         raise OnnxModelError(f"the decoder's output {port.name!r} gives pixel means from {pixels.min():.3g} to "
                              f"{pixels.max():.3g} on prior draws, outside the images' range [0, 1]; a Gaussian "
                              "decoder's means must lie in it (end the decoder with a sigmoid or a clip)")
-
-
-# --- a pair from two files -------------------------------------------------------------------
-
-def import_onnx_pair(encoder: str | os.PathLike | bytes, decoder: str | os.PathLike | bytes, dataset: str,
-                     likelihood: str, encoder_outputs: tuple[str, str] = DEFAULT_ENCODER_OUTPUTS,
-                     encoder_scale: str = "logvar", limits: OnnxLimits | None = None,
-                     own_images: ImageDataset | None = None) -> ModelPair:
-    """A pair holding the checked VAE of two ONNX files (paths or bytes) trained on a registered dataset, or on a
-    person's own images (``own_images``, named ``dataset``: the pair carries their manifest).
-
-    Refused with OnnxModelError when a check fails, or when the checkpoint that carries the two files would be
-    larger than a checkpoint may be (it could not be uploaded or kept).
-    """
-    if own_images is None and dataset not in DATASETS:
-        raise OnnxModelError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    if own_images is not None and own_images.name != dataset:
-        raise ValueError(f"the own images are named {own_images.name!r}, not {dataset!r}")
-    image_shape = DATASETS[dataset].image_shape if own_images is None else own_images.image_shape
-    limits = limits or OnnxLimits.from_environment()
-    encoder_onnx = read_onnx_file(encoder, "encoder", limits)
-    decoder_onnx = read_onnx_file(decoder, "decoder", limits)
-    named = dataset if own_images is None else own_images.title  # as the messages name the images
-    model = onnx_vae(encoder_onnx, decoder_onnx, image_shape, named, likelihood, encoder_outputs, encoder_scale,
-                     limits)
-    pair = ModelPair(dataset=dataset, vae=model, train_settings={"vae": {"loss": model.config.loss,
-                                                                          "dataset": dataset}},
-                     data_manifest=None if own_images is None else own_images.manifest)
-    size = len(checkpoint_bytes(pair))
-    if size > MAX_CHECKPOINT_BYTES:
-        raise OnnxModelError(f"the two files make a checkpoint of {_size(size)}, and a checkpoint may be at most "
-                             f"{_size(MAX_CHECKPOINT_BYTES)}")
-    return pair

@@ -133,14 +133,8 @@ def _layers(model) -> tuple[list[PortableLayer], int] | None:
 
 def portable_decoder(model) -> PortableDecoder | None:
     """The decoder as portable layers, or None when another runtime should not (or cannot) run it."""
-    if model.config.foreign:
-        # Imported here: onnx takes most of a second to load, which only an imported model needs.
-        from .onnx_portable import portable_layers
-
-        converted = portable_layers(model.decoder_onnx, model.config.latent_dim, model.config.input_shape,
-                                    model.config.likelihood)
-    else:
-        converted = _layers(model)
+    # An imported model converts its own graph (vae_core/onnx_import.py): onnx is loaded only for one.
+    converted = model.portable_layers() if model.config.foreign else _layers(model)
     if converted is None:
         return None
     layers, cost = converted

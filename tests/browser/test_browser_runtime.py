@@ -16,7 +16,7 @@ from torch import nn
 from latent_explorer.pack import decoder_entry, encode_pack
 from vae_core import load_checkpoint
 from vae_core.models import ModelConfig
-from vae_core.onnx_import import import_onnx_pair
+from vae_core.onnx_pairs import import_onnx_pair
 from vae_core.portable import portable_decoder
 
 pytestmark = pytest.mark.browser

@@ -22,7 +22,8 @@ from vae_core.cli import main
 from vae_core.diagnostics import diagnose, log_px_per_image
 from vae_core.losses import importance_weighted_log_px
 from vae_core.models import ModelPair
-from vae_core.onnx_import import MAX_MB_ENV, MAX_MS_ENV, OnnxModelError, import_onnx_pair
+from vae_core.onnx_import import MAX_MB_ENV, MAX_MS_ENV, OnnxModelError
+from vae_core.onnx_pairs import import_onnx_pair
 from vae_core.portable import portable_decoder, run_portable_decoder
 from vae_core.store import ModelStore
 from vae_core.training import EpochTrainer, TrainConfig, evaluate
