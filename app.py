@@ -1,8 +1,11 @@
 """Latent Explorer from a checkout: `streamlit run app.py`. The app itself is latent_explorer/streamlit_app.py,
-which the installed package's `latent-explorer` command runs."""
+which the installed package's `latent-explorer` command serves the same way (latent_explorer/server_app.py).
 
-from latent_explorer.streamlit_app import main
+`streamlit run` finds this st.App and serves the script with the app's own route beside Streamlit's
+(latent_explorer/decode_route.py)."""
 
-# Streamlit runs its script as __main__; a spawned worker that re-reads its parent's main module runs nothing.
-if __name__ == "__main__":
-    main()
+import streamlit as st
+
+from latent_explorer import decode_route
+
+app = st.App("latent_explorer/streamlit_app.py", routes=decode_route.routes())

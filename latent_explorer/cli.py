@@ -16,7 +16,7 @@ import tomllib
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
-ENTRY_SCRIPT = PACKAGE / "streamlit_app.py"
+ENTRY_SCRIPT = PACKAGE / "server_app.py"
 # The checkout's .streamlit/config.toml is a link to this file: one set of settings for both ways of starting.
 STREAMLIT_SETTINGS = PACKAGE / "streamlit_config.toml"
 STORE_VARIABLE = "LATENT_EXPLORER_STORE"

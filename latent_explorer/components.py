@@ -267,9 +267,10 @@ def send_thumbnails(message: bytes) -> None:
 
 
 def latent_map(data: MapData, key: str, **callbacks):
-    """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``hover`` {z},
-    ``probe`` {} (the star of a person's own picture was clicked), ``thumbnails`` {indices} (the visible
-    points whose original images the browser lacks), ``webgl`` {available: false} (no WebGL here)."""
+    """Events: ``point`` {index}, ``location`` {x, y}, ``region`` {shape, vertices}, ``probe`` {} (the star of a
+    person's own picture was clicked), ``thumbnails`` {indices} (the visible points whose original images the
+    browser lacks), ``webgl`` {available: false} (no WebGL here). Where the browser cannot decode, the lens
+    fetches its decodes from ``data.decode_url`` (latent_explorer/decode_route.py)."""
     return _mount("map", data=data.to_data(), key=key, **callbacks)
 
 
@@ -279,7 +280,8 @@ def inspect_card(data: CardData, key: str, **callbacks):
 
 
 def latent_editor(data: EditorData, key: str, **callbacks):
-    """Events: ``z`` {z} when a slider or the pad is let go, ``decode`` {z} when the server must decode."""
+    """Events: ``z`` {z} when a slider or the pad is let go. Where the browser cannot decode, the editor fetches
+    its decodes from ``data.decode_url`` (latent_explorer/decode_route.py)."""
     return _mount("editor", data=data.to_data(), key=key, **callbacks)
 
 

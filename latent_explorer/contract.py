@@ -60,14 +60,6 @@ class ProbeData(Payload):
 
 
 @dataclass(frozen=True)
-class ServerDecode(Payload):
-    """The server's decode at z, where the browser cannot run the decoder."""
-
-    z: list[float]
-    pixels: str                           # raw grey bytes (H, W), base64 (components.grey_pixels)
-
-
-@dataclass(frozen=True)
 class PictureOnMap(Payload):
     """A picture laid over the map's data coordinates."""
 
@@ -178,7 +170,7 @@ class MapData(Payload):
     eps: list[list[float]] | None         # the draws' noise, the same for every image
     ack: int                              # the sequence number of the last event the server handled
     probe: ProbeData | None
-    lens: ServerDecode | None = None      # the decode at the lens where the browser cannot decode
+    decode_url: str | None = None         # where the browser cannot decode: the lens's decodes (decode_route.py)
     server_background: PictureOnMap | None = None  # the decoder background, likewise
     max_lasso_vertices: int = MAX_LASSO_VERTICES  # a longer lasso is thinned to this many before it is sent
     region_members: str | None = None     # which points the region takes: ``components.member_bits``
@@ -233,7 +225,7 @@ class EditorData(Payload):
     title: str                            # the decoder's title
     colours: list[str]                    # the class palette of the pad's dots
     ack: int                              # the sequence number of the last event the server handled
-    server: ServerDecode | None           # the decode, then the traversal strips' tiles, where the browser cannot
+    decode_url: str | None                # where the browser cannot decode: the decodes and strips (decode_route.py)
 
 
 @dataclass(frozen=True)
@@ -272,13 +264,6 @@ class RegionEvent:
 
 
 @dataclass(frozen=True)
-class HoverEvent:
-    """The map's, where the server decodes the lens: the code under the cursor."""
-
-    z: list[float]
-
-
-@dataclass(frozen=True)
 class ProbeEvent:
     """The map's: the star of a person's own picture was clicked."""
 
@@ -309,13 +294,6 @@ class ZEvent:
 
 
 @dataclass(frozen=True)
-class DecodeEvent:
-    """The editor's, where the server decodes: the z to decode."""
-
-    z: list[float]
-
-
-@dataclass(frozen=True)
 class DrawingEvent:
     """The drawing pad's, after every stroke."""
 
@@ -323,10 +301,9 @@ class DrawingEvent:
     seq: int
 
 
-PAYLOADS = (PackArray, RegionData, ProbeData, ServerDecode, PictureOnMap, MapLayers, AxesProjection, Replay, ColourBy,
+PAYLOADS = (PackArray, RegionData, ProbeData, PictureOnMap, MapLayers, AxesProjection, Replay, ColourBy,
             OverlayData, CardTiles, CardServer, MapData, CardData, EditorData, PadData)
-EVENTS = (PointEvent, LocationEvent, RegionEvent, HoverEvent, ProbeEvent, ThumbnailsEvent, WebglEvent, ZEvent,
-          DecodeEvent, DrawingEvent)
+EVENTS = (PointEvent, LocationEvent, RegionEvent, ProbeEvent, ThumbnailsEvent, WebglEvent, ZEvent, DrawingEvent)
 
 
 # --- the JavaScript twin ----------------------------------------------------------------------------------------

@@ -17,9 +17,7 @@ import numpy as np
 from .contract import (
     MAX_IMAGE_MARKS,
     MAX_LASSO_VERTICES,
-    DecodeEvent,
     DrawingEvent,
-    HoverEvent,
     LocationEvent,
     PointEvent,
     RegionData,
@@ -94,22 +92,10 @@ def location(payload) -> LocationEvent | None:
     return None if xy is None else LocationEvent(float(xy[0]), float(xy[1]), sequence(payload))
 
 
-def hover(payload) -> HoverEvent | None:
-    """The code under the cursor of a map of latent size 2, where the server decodes the lens."""
-    z = vector(_field(payload, "z"), 2)
-    return None if z is None else HoverEvent(z.tolist())
-
-
 def editor_z(payload, dim: int, limit: float) -> ZEvent | None:
     """The editor let go at z: ``dim`` numbers within ±limit."""
     z = vector(_field(payload, "z"), dim, limit)
     return None if z is None else ZEvent(z.tolist(), sequence(payload))
-
-
-def decode(payload, dim: int, limit: float) -> DecodeEvent | None:
-    """The editor asks the server to decode z."""
-    z = vector(_field(payload, "z"), dim, limit)
-    return None if z is None else DecodeEvent(z.tolist())
 
 
 def drawing(payload, pixels: int) -> DrawingEvent | None:

@@ -6,21 +6,18 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from latent_explorer import components, events, page_maps, session, widgets
-from latent_explorer.contract import EditorData, ServerDecode
+from latent_explorer import components, decode_route, events, page_maps, session, widgets
+from latent_explorer.contract import EditorData
 from latent_explorer.figures import CLASS_COLOURS, HIGHLIGHT_COLOUR, map_extent
 from latent_explorer.pack import browser_decodes, workspace_pack
-from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples, traversal_grid
+from vae_core.latent import MAX_SEED, attribute_direction, lerp, prior_samples
 from vae_core.models import KIND_TITLES
 from vae_core.workspace import Workspace
 
 EDITOR_KEY = "latent_editor"
 EDITOR_ACK = "latent_editor_ack"
-DECODE_AT = "latent_editor_decode_at"
 SLIDER_STEP = 0.05
 LIMIT = session.LATENT_LIMIT
-SWEEP = np.linspace(-3.0, 3.0, 9)  # the traversal strips' columns, here and in the browser's editor
-TRAVERSAL_ROWS = 16
 
 
 def snapped(z: np.ndarray) -> np.ndarray:
@@ -33,30 +30,12 @@ def on_z(ws: Workspace) -> None:
     st.session_state[EDITOR_ACK] = events.sequence(payload)
     event = events.editor_z(payload, ws.latent_dim(), LIMIT)
     if event is not None:
-        z = np.array(event.z)
-        session.set_latent_vector(z, from_editor=True)
-        st.session_state[DECODE_AT] = z
-
-
-def on_decode(ws: Workspace) -> None:
-    event = events.decode(st.session_state[EDITOR_KEY]["decode"], ws.latent_dim(), LIMIT)
-    if event is not None:
-        st.session_state[DECODE_AT] = np.array(event.z)
+        session.set_latent_vector(np.array(event.z), from_editor=True)
 
 
 def random_draw(ws: Workspace) -> None:
     seed = int(np.random.default_rng().integers(MAX_SEED))
     session.set_latent_vector(snapped(prior_samples(1, ws.latent_dim(), seed)[0]))
-
-
-def server_decode(ws: Workspace, kind: str, z: np.ndarray) -> ServerDecode:
-    """For a decoder the browser cannot run: the decode at the latest requested z, then the traversal strips
-    at z, as raw grey bytes (tiles, H, W) that the browser paints at once."""
-    at = st.session_state.get(DECODE_AT)
-    at = z if at is None or len(at) != len(z) else at
-    pictures = np.concatenate([ws.decode(at, kind), ws.decode(traversal_grid(z, SWEEP, min(len(z), TRAVERSAL_ROWS)),
-                                                              kind)])
-    return ServerDecode([float(v) for v in at], components.grey_pixels(pictures))
 
 
 @st.fragment
@@ -74,10 +53,11 @@ def slider_editor(ws: Workspace) -> None:
     z = snapped(session.latent_vector())
     data = EditorData(
         pack=workspace_pack(ws).id, kind=kind, z=z.tolist(), z_version=session.latent_version(), limit=LIMIT,
-        step=SLIDER_STEP, sweep=SWEEP.tolist(), traversal_rows=TRAVERSAL_ROWS, title=f"{KIND_TITLES[kind]} decoder",
+        step=SLIDER_STEP, sweep=list(decode_route.SWEEP),
+        traversal_rows=decode_route.TRAVERSAL_ROWS, title=f"{KIND_TITLES[kind]} decoder",
         colours=list(CLASS_COLOURS), ack=st.session_state.get(EDITOR_ACK, 0),
-        server=None if browser_decodes(ws, kind) else server_decode(ws, kind, z))
-    components.latent_editor(data, key=EDITOR_KEY, on_z_change=lambda: on_z(ws), on_decode_change=lambda: on_decode(ws))
+        decode_url=None if browser_decodes(ws, kind) else decode_route.decode_url(ws, kind))
+    components.latent_editor(data, key=EDITOR_KEY, on_z_change=lambda: on_z(ws))
     session.sync_url()
 
 

@@ -21,6 +21,7 @@ from latent_explorer import (
     colouring,
     components,
     contract,
+    decode_route,
     events,
     map_layers,
     pages,
@@ -55,7 +56,6 @@ MAP_KEY = "latent_map"
 CARD_KEY = "inspect_card"
 DECODED_AT = session.DECODED_AT
 REGION = session.REGION
-LENS_AT = "map_lens_at"
 ACKS = "explore_acks"
 COLOUR_BLIND = "colour_blind_palette"
 MARKS = "map_marks"  # zoomed in, the points show their "originals" or "reconstructions"
@@ -116,11 +116,6 @@ def on_probe() -> None:
 def on_region() -> None:
     st.session_state[REGION] = events.region(_event(MAP_KEY, "region"))
 
-
-def on_hover() -> None:
-    event = events.hover(st.session_state[MAP_KEY]["hover"])
-    if event is not None:
-        st.session_state[LENS_AT] = np.array(event.z)
 
 
 def on_thumbnails() -> None:
@@ -374,11 +369,9 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
     extent = map_extent(points)
     extent_data = [list(map(float, extent[0])), list(map(float, extent[1]))]
     region = st.session_state.get(REGION)
-    lens = server_background = None
+    lens_url = server_background = None
     if view == "z" and not browser_decodes(ws, kind):
-        lens_at = st.session_state.get(LENS_AT)
-        if lens_at is not None:
-            lens = contract.ServerDecode(lens_at.tolist(), components.grey_pixels(ws.decode(lens_at, kind)))
+        lens_url = decode_route.decode_url(ws, kind)
         if show_background:
             picture = ws.manifold(*extent, n=contract.BACKGROUND_TILES, kind=kind)
             server_background = contract.PictureOnMap(components.png_data_uri(png_bytes(1.0 - picture)), extent_data)
@@ -393,7 +386,7 @@ def map_data(ws: Workspace, kind: str, view: str, points: np.ndarray, points_ref
         location=None if location is None else projection(np.array(location))[0].tolist(),
         region=region.to_data() if region is not None else None, posterior=show_posterior and kind == "vae",
         background=show_background, eps=None if eps is None else eps.tolist(), ack=ack(MAP_KEY),
-        probe=probe.map_data(ws), lens=lens, server_background=server_background,
+        probe=probe.map_data(ws), decode_url=lens_url, server_background=server_background,
         marks="reconstructions" if st.session_state.get(MARKS) == "reconstructions" and browser_decodes(
             ws, ws.main_kind) else "originals",
         webgl=not st.session_state.get(NO_WEBGL, False), layers=layers,
@@ -690,7 +683,7 @@ def explorer_view(ws: Workspace) -> None:
         components.latent_map(
             with_replay(data, ws, kind, slot) if replay_open else data,
             key=MAP_KEY, on_point_change=lambda: on_point(MAP_KEY), on_location_change=on_location,
-            on_region_change=on_region, on_hover_change=on_hover, on_probe_change=on_probe,
+            on_region_change=on_region, on_probe_change=on_probe,
             on_thumbnails_change=on_thumbnails, on_webgl_change=on_webgl)
         if view == "tsne" and show_posterior:
             st.caption("t-SNE is non-linear, so posteriors cannot be drawn in it; switch to PCA to see them.")

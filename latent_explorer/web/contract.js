@@ -27,13 +27,6 @@
  */
 
 /**
- * The server's decode at z, where the browser cannot run the decoder.
- * @typedef {Object} ServerDecode
- * @property {number[]} z
- * @property {string} pixels raw grey bytes (H, W), base64 (components.grey_pixels)
- */
-
-/**
  * A picture laid over the map's data coordinates.
  * @typedef {Object} PictureOnMap
  * @property {string} uri a data: URI
@@ -133,7 +126,7 @@
  * @property {?number[][]} eps the draws' noise, the same for every image
  * @property {number} ack the sequence number of the last event the server handled
  * @property {?ProbeData} probe
- * @property {?ServerDecode} lens the decode at the lens where the browser cannot decode
+ * @property {?string} decode_url where the browser cannot decode: the lens's decodes (decode_route.py)
  * @property {?PictureOnMap} server_background the decoder background, likewise
  * @property {number} max_lasso_vertices a longer lasso is thinned to this many before it is sent
  * @property {?string} region_members which points the region takes: ``components.member_bits``
@@ -184,7 +177,7 @@
  * @property {string} title the decoder's title
  * @property {string[]} colours the class palette of the pad's dots
  * @property {number} ack the sequence number of the last event the server handled
- * @property {?ServerDecode} server the decode, then the traversal strips' tiles, where the browser cannot
+ * @property {?string} decode_url where the browser cannot decode: the decodes and strips (decode_route.py)
  */
 
 /**
@@ -219,12 +212,6 @@
  */
 
 /**
- * The map's, where the server decodes the lens: the code under the cursor.
- * @typedef {Object} HoverEvent
- * @property {number[]} z
- */
-
-/**
  * The map's: the star of a person's own picture was clicked.
  * @typedef {Object} ProbeEvent
  * @property {number} seq
@@ -248,12 +235,6 @@
  * @typedef {Object} ZEvent
  * @property {number[]} z
  * @property {number} seq
- */
-
-/**
- * The editor's, where the server decodes: the z to decode.
- * @typedef {Object} DecodeEvent
- * @property {number[]} z
  */
 
 /**

@@ -1,10 +1,10 @@
 // The latent editor: one slider per latent dimension and a 2-d pad over two of them, decoded in the
 // browser on every animation frame while they move. The server hears the vector when a slider or the
-// pad is let go (for the link and the other panels); for a decoder the browser cannot run, it is
-// asked to decode instead, one request at a time.
+// pad is let go (for the link and the other panels). A decoder the browser cannot run decodes on the
+// server, fetched from its route one request at a time (LxServerDecodes).
 
-import {LxComponent, lxBytes, lxDecoder, lxElement, lxGeneral, lxMark, lxPaintBytes, lxPaintGray, lxSigned,
-        lxWhenPack} from './runtime.js';
+import {LxComponent, LxServerDecodes, lxDecoder, lxElement, lxGeneral, lxMark, lxPaintBytes, lxPaintGray,
+        lxSigned, lxWhenPack} from './runtime.js';
 
 const LE_PAD_SIZE = 220;
 
@@ -27,6 +27,13 @@ export default class LatentEditor extends LxComponent {
     this.pack = pack;
     this.kind = data.kind;
     this.decoder = lxDecoder(pack, data.kind);
+    if (!data.decode_url) {
+      this.serverDecodes = null;
+    } else if (!this.serverDecodes || this.serverDecodes.url !== data.decode_url) {
+      this.serverDecodes = new LxServerDecodes(data.decode_url,
+        (z, bytes, traversal) => this.showServerDecode(z, bytes, traversal),
+        (z, message) => { this.caption.textContent = `The server could not decode here: ${message}`; });
+    }
     this.d = pack.meta.models[data.kind].latent_dim;
     if (rebuild) this.build();
     if (this.version !== data.z_version || !this.z) {
@@ -34,8 +41,6 @@ export default class LatentEditor extends LxComponent {
       this.z = data.z.map((v) => this.snap(v));
       this.syncSliders();
       this.refresh(true);
-    } else if (!this.decoder && data.server) {
-      this.showServerDecode(data.server);
     }
   }
 
@@ -228,12 +233,8 @@ export default class LatentEditor extends LxComponent {
     this.prior.textContent = `‖z‖ = ${norm.toFixed(2)}; the prior density here is `
       + `${lxGeneral(Math.exp(-0.5 * norm * norm))} × its peak.`;
     if (!this.decoder) {
-      const server = this.data.server;
-      if (server && server.z.every((v, i) => v === z[i])) {
-        this.showServerDecode(server);
-      } else {
+      if (this.serverDecodes.want(z, everything)) {
         this.caption.textContent = `${this.data.title} at z = (${text}) · decoding on the server…`;
-        this.requestServerDecode(z);
       }
       return;
     }
@@ -280,34 +281,22 @@ export default class LatentEditor extends LxComponent {
   }
 
   commit() {
-    if (this.decoder) {
-      this.paint(true);
-    } else {
-      // The reply to this event brings the decode of this z: no separate request for it.
-      this.wanted = this.z.slice();
-      this.inFlight = performance.now();
-    }
+    this.paint(true);
     this.send('z', {z: this.z.slice()});
   }
 
-  // One request at a time; a reply that never came (its rerun superseded) stops blocking after 2 s.
-  requestServerDecode(z) {
-    this.wanted = z;
-    if (this.inFlight && performance.now() - this.inFlight < 2000) return;
-    this.inFlight = performance.now();
-    this.trigger('decode', {z});
+  showServerDecode(z, bytes, traversal) {
+    const [, h, w] = this.pack.meta.image_shape;
+    lxPaintBytes(this.canvas, bytes, 0, w, h);
+    this.caption.textContent = `${this.data.title} at z = (${this.zText(z)}) · decoded on the server`;
+    this.canvas.setAttribute('aria-label', this.caption.textContent);
+    this.host.dataset.z = z.map((v) => v.toFixed(2)).join(',');
+    lxMark('editor-decode', {z: this.host.dataset.z});
+    if (traversal) this.paintServerTraversal(bytes, h, w);
   }
 
-  showServerDecode(server) {
-    this.inFlight = 0;
-    const [, h, w] = this.pack.meta.image_shape;
-    if (!server.bytes) server.bytes = lxBytes(server.pixels);
-    lxPaintBytes(this.canvas, server.bytes, 0, w, h);
-    this.caption.textContent = `${this.data.title} at z = (${this.zText(server.z)}) · decoded on the server`;
-    this.canvas.setAttribute('aria-label', this.caption.textContent);
-    this.host.dataset.z = server.z.map((v) => v.toFixed(2)).join(',');
-    lxMark('editor-decode', {z: this.host.dataset.z});
-    // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.
+  // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.
+  paintServerTraversal(bytes, h, w) {
     const rows = Math.min(this.d, this.data.traversal_rows), columns = this.data.sweep.length;
     const width = columns * (w + 1) + 1, height = rows * (h + 1) + 1;
     this.traversal.width = width;
@@ -317,10 +306,9 @@ export default class LatentEditor extends LxComponent {
     context.fillRect(0, 0, width, height);
     const tile = document.createElement('canvas');
     for (let k = 0; k < rows * columns; k++) {
-      lxPaintBytes(tile, server.bytes, (1 + k) * h * w, w, h);
+      lxPaintBytes(tile, bytes, (1 + k) * h * w, w, h);
       context.drawImage(tile, 1 + (k % columns) * (w + 1), 1 + Math.floor(k / columns) * (h + 1));
     }
     this.traversalCaption.textContent = `rows z1…z${rows}, columns ` + this.data.sweep.map((v) => lxSigned(v, 2)).join(', ');
-    if (this.wanted && this.wanted.some((v, i) => v !== server.z[i])) this.requestServerDecode(this.wanted);
   }
 }

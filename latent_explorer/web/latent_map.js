@@ -191,8 +191,7 @@ export default class LatentMap extends LxComponent {
     // Told until it answers that it knows (data.webgl), the server then offers no map of every image.
     if (!this.webgl && data.webgl) this.trigger('webgl', {available: false});
     const marksChanged = this.imageMarks.follow(data.marks);
-    if (data.lens) this.lensView.showServer(data.lens);
-    else if (fresh) this.lensView.showAtRest();
+    if (fresh) this.lensView.showAtRest();
     // A new selection from the server only moves marks: the points are drawn again only when what
     // they look like changed.
     const sceneKey = JSON.stringify([this.pointsKey, this.region, this.membersRevision, this.viewKey, data.colours,

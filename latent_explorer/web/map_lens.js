@@ -1,12 +1,9 @@
 // The latent map's lens: what the decoder makes of the spot under the pointer, the keyboard's cursor or a held
 // finger, painted beside the map (or, while nothing is selected, large in the inspect card: web/inspect_card.js),
 // with the tooltip that names the point there. Where the browser cannot run the decoder, the server decodes the
-// spot where the cursor rests, one request at a time (MapData.lens brings its answer).
+// spot under the cursor, fetched from its route one request at a time (MapData.decode_url, LxServerDecodes).
 
-import {LX, lxBytes, lxElement, lxMark, lxPaintBytes, lxPaintGray, lxRow, lxSigned} from './runtime.js';
-
-const LM_LENS_WAIT = 60;        // ms the cursor rests before the server is asked to decode under it
-const LM_LENS_PATIENCE = 2000;  // ms before a request the server has not answered stops blocking the next
+import {LX, LxServerDecodes, lxElement, lxMark, lxPaintBytes, lxPaintGray, lxRow, lxSigned} from './runtime.js';
 
 export class MapLens {
   constructor(map) {
@@ -18,9 +15,7 @@ export class MapLens {
     this.canvas.setAttribute('aria-label', 'Decoded image under the cursor');
     this.caption = lxElement('div', 'lm-card-caption');
     this.card.append(this.title, this.canvas, this.caption);
-    this.wanted = null;            // the spot the server should decode next
-    this.timer = null;
-    this.inFlight = 0;             // when the server was last asked (0: it answered)
+    this.serverDecodes = null;
   }
 
   retitle() {
@@ -45,8 +40,8 @@ export class MapLens {
       const z = map.toData(px, py);
       if (map.decoder) {
         this.paint(map.decoder.gray(map.latentAt(z)), map.spotLabel(z));
-      } else {
-        this.requestServer(z);
+      } else if (this.fromServer()) {
+        this.fromServer().want(z);
       }
     } else if (index !== null && map.mainDecoder) {
       const main = map.pack.meta.main_kind, name = map.pack.meta.class_names[map.labels[index]];
@@ -58,9 +53,12 @@ export class MapLens {
   // Before any hover: the decode at the centre of the map (or a hint where there is nothing to decode).
   showAtRest() {
     const map = this.map;
+    const [[x0, x1], [y0, y1]] = map.data.extent, z = [(x0 + x1) / 2, (y0 + y1) / 2];
     if (map.decodesHere() && map.decoder) {
-      const [[x0, x1], [y0, y1]] = map.data.extent, z = [(x0 + x1) / 2, (y0 + y1) / 2];
       this.paint(map.decoder.gray(map.latentAt(z)), `${map.spotLabel(z)}; move over the map`);
+    } else if (map.decodesHere() && this.fromServer()) {
+      this.caption.textContent = 'Rest the cursor on the map';
+      this.fromServer().want(z);
     } else {
       this.caption.textContent = map.decodesHere() ? 'Rest the cursor on the map' : 'Hover a point';
       this.share();
@@ -96,23 +94,21 @@ export class MapLens {
     map.frame.classList.toggle('lm-lens-beside', nothingSelected && map.interactive());
   }
 
-  // No decoder in the browser: ask the server, one request at a time, for where the cursor rests.
-  requestServer(z) {
-    this.wanted = z;
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => {
-      if (this.inFlight && performance.now() - this.inFlight < LM_LENS_PATIENCE) return;
-      this.inFlight = performance.now();
-      this.map.trigger('hover', {z: this.wanted});
-    }, LM_LENS_WAIT);
+  // No decoder in the browser: the server's, for the map's model (null where the page sent no route).
+  fromServer() {
+    const url = this.map.data.decode_url;
+    if (!url) return null;
+    if (!this.serverDecodes || this.serverDecodes.url !== url) {
+      this.serverDecodes = new LxServerDecodes(url, (z, bytes) => this.showServer(z, bytes),
+        (z, message) => this.setCaption(`The server could not decode here: ${message}`));
+    }
+    return this.serverDecodes;
   }
 
-  showServer(lens) {
-    const map = this.map, [, h, w] = map.pack.meta.image_shape;
-    this.inFlight = 0;
-    if (!lens.bytes) lens.bytes = lxBytes(lens.pixels);
-    lxPaintBytes(this.canvas, lens.bytes, 0, w, h);
-    this.setCaption(`z = (${lxSigned(lens.z[0], 2)}, ${lxSigned(lens.z[1], 2)}) · decoded on the server`);
-    if (this.wanted && (this.wanted[0] !== lens.z[0] || this.wanted[1] !== lens.z[1])) this.requestServer(this.wanted);
+  showServer(z, bytes) {
+    const [, h, w] = this.map.pack.meta.image_shape;
+    lxPaintBytes(this.canvas, bytes, 0, w, h);
+    this.setCaption(`z = (${lxSigned(z[0], 2)}, ${lxSigned(z[1], 2)}) · decoded on the server`);
+    lxMark('lens', {caption: this.caption.textContent});
   }
 }

@@ -264,6 +264,50 @@ export function lxPaintBytes(canvas, bytes, offset, w, h) {
   lxPaintGray(canvas, gray, w, h);
 }
 
+// Decodes of a decoder the browser cannot run, fetched from the server's route (latent_explorer/decode_route.py):
+// one request at a time, and while one is out only the newest wish waits, so a drag asks for what the hand
+// has reached, not for every spot it passed. `onDecode(z, bytes, traversal)` gets the grey bytes (tiles, H, W);
+// `onError(z, message)` what the server said instead.
+export class LxServerDecodes {
+  constructor(url, onDecode, onError) {
+    Object.assign(this, {url, onDecode, onError});
+    this.asked = null;      // the request out now: {z, key, traversal}
+    this.delivered = null;  // the last one answered
+    this.wanted = null;     // the one to send when the server answers
+  }
+
+  // Asks for the decode at z (and the traversal strips); whether its answer is still to come.
+  want(z, traversal = false) {
+    const key = z.join(','), covers = (job) => job !== null && job.key === key && (job.traversal || !traversal);
+    if (covers(this.delivered) || covers(this.asked)) {
+      this.wanted = null;  // the newest wish is answered, or being answered
+      return !covers(this.delivered);
+    }
+    this.wanted = {z: z.slice(), key, traversal: traversal || (this.wanted !== null && this.wanted.traversal)};
+    if (!this.asked) this.next();
+    return true;
+  }
+
+  async next() {
+    const job = this.asked = this.wanted;
+    this.wanted = null;
+    if (!job) return;
+    try {
+      const response = await fetch(`${this.url}?z=${job.key}${job.traversal ? '&traversal=1' : ''}`,
+                                   {signal: AbortSignal.timeout(15000)});
+      if (!response.ok) throw new Error(await response.text());
+      const bytes = new Uint8Array(await response.arrayBuffer());
+      this.delivered = job;
+      this.onDecode(job.z, bytes, job.traversal);
+    } catch (err) {
+      this.onError(job.z, err.message || String(err));
+    } finally {
+      this.asked = null;
+      this.next();
+    }
+  }
+}
+
 // Like Python's f"{value:+.2f}": the pages' captions read the same whoever drew them.
 export function lxSigned(value, digits) {
   return (value >= 0 ? '+' : '') + value.toFixed(digits);

@@ -11,9 +11,7 @@ import pytest
 from latent_explorer import events
 from latent_explorer.contract import (
     MAX_LASSO_VERTICES,
-    DecodeEvent,
     DrawingEvent,
-    HoverEvent,
     LocationEvent,
     PointEvent,
     RegionData,
@@ -43,16 +41,12 @@ def test_vectors_and_locations():
         assert events.vector(bad, 2, limit=4) is None
     assert events.location({"x": 0.5, "y": -1, "seq": 3}) == LocationEvent(0.5, -1.0, 3)
     assert events.location({"x": 0.5}) is None and events.location([0.5, 1]) is None
-    assert events.hover({"z": [0.25, -3]}) == HoverEvent([0.25, -3.0])
-    for bad in ({"z": [0.25]}, {"z": [0.25, math.nan]}, {}, None):
-        assert events.hover(bad) is None
 
 
 def test_the_editors_events_keep_to_its_limit_and_size():
     assert events.editor_z({"z": [1, -2, 0.5], "seq": 7}, 3, 4.0) == ZEvent([1.0, -2.0, 0.5], 7)
-    assert events.decode({"z": [1, -2, 0.5]}, 3, 4.0) == DecodeEvent([1.0, -2.0, 0.5])
     for bad in ({"z": [1, -2]}, {"z": [1, -2, 4.5]}, {"z": "1,2,3"}, {}, None):
-        assert events.editor_z(bad, 3, 4.0) is None and events.decode(bad, 3, 4.0) is None
+        assert events.editor_z(bad, 3, 4.0) is None
 
 
 def test_a_drawing_is_exactly_the_pads_bytes_in_base64():

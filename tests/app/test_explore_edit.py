@@ -19,14 +19,14 @@ from page_runner import image_captions, sent_pack_bytes
 from streamlit.testing.v1 import AppTest
 from torch import nn
 
-from latent_explorer import events
+from latent_explorer import decode_route, events
 from latent_explorer.figures import CLASS_COLOURS, COLOUR_BLIND_CLASS_COLOURS
 from latent_explorer.pack import workspace_pack
 from latent_explorer.session import shipped_workspace
 from vae_core.images import to_uint8
 from vae_core.latent import points_in_region
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "latent_explorer" / "streamlit_app.py")
 TIMEOUT = 120
 
 
@@ -208,19 +208,19 @@ def test_open_in_editor_starts_the_editor_at_the_points_mu():
     editor = component_data(at, "latent_editor")
     mu = shipped_workspace("digits").encodings["vae"].mu[7]
     np.testing.assert_allclose(editor["z"], mu, atol=0.025 + 1e-9)  # on the sliders' 0.05 grid
-    assert editor["z_version"] >= 1 and editor["server"] is None  # the browser decodes
+    assert editor["z_version"] >= 1 and editor["decode_url"] is None  # the browser decodes
 
 
 def test_link_latent_vector_reaches_the_editor():
     at = run_app(z="1.0,-1.0")
-    at.switch_page("latent_explorer/app_pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     assert not at.exception
     assert component_data(at, "latent_editor")["z"] == [1.0, -1.0]
 
 
 def test_reset_and_random_draw():
     at = run_app(point="7", z="3.0,3.0")
-    at.switch_page("latent_explorer/app_pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     before = component_data(at, "latent_editor")
     assert before["z"] == [3.0, 3.0]
     at.button(key="editor_random").click().run()
@@ -233,7 +233,7 @@ def test_reset_and_random_draw():
 
 def test_attribute_direction_moves_towards_the_target_class():
     at = run_app()
-    at.switch_page("latent_explorer/app_pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.button(key="attr_apply").click().run()
@@ -247,7 +247,7 @@ def test_attribute_direction_moves_towards_the_target_class():
 
 def test_the_attribute_captions_say_where_the_strip_and_image_start():
     at = run_app(z="1.0,-1.0")
-    at.switch_page("latent_explorer/app_pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     at.selectbox(key="attr_from").set_value(0).run()
     at.selectbox(key="attr_to").set_value(6).run()
     at.slider(key="attr_amount").set_value(-0.5).run()
@@ -299,7 +299,7 @@ def server_decoded_workspace():
     from vae_core import load_checkpoint, load_dataset
     from vae_core.workspace import Workspace
 
-    pair = load_checkpoint(Path(APP).parent / "latent_explorer" / "assets" / "digits-latent2.pt")
+    pair = load_checkpoint(Path(APP).parent / "assets" / "digits-latent2.pt")
     for model in pair.models().values():
         model.decoder[1] = nn.Tanh()
     return Workspace(pair, load_dataset("digits"), label="server-decoded pair")
@@ -311,25 +311,32 @@ def test_a_decoder_the_browser_cannot_run_is_decoded_on_the_server(server_decode
     at.session_state["own_workspaces"] = {"own-1": ws}
     at.session_state["workspace_key"] = "own-1"
     at.session_state["selected_index"] = 4
-    at.session_state["map_lens_at"] = np.array([0.5, 0.25])
     at.run()
     assert not at.exception
     server = component_data(at, "inspect_card")["server"]
     tiles = server["tiles"]
     assert {"ae", "vae"} <= set(tiles) and len(tiles["draws"]) == 8
     assert np.array_equal(server_tile(server, tiles["vae"], 8), to_uint8(ws.reconstruction("vae", 4)))
-    lens = component_data(at, "latent_map")["lens"]
-    assert lens["z"] == [0.5, 0.25]
-    assert np.array_equal(server_tile(lens, 0, 8), to_uint8(ws.decode(np.array([0.5, 0.25]), "vae")[0]))
+    # The lens and the editor fetch their decodes from the app's route, which serves this very model.
+    lens_url = component_data(at, "latent_map")["decode_url"]
+    assert lens_url == decode_route.decode_url(ws, "vae")
     at.toggle(key="show_manifold").set_value(True).run()
     assert component_data(at, "latent_map")["server_background"]["uri"].startswith("data:image/png")
-    at.switch_page("latent_explorer/app_pages/edit.py").run()
+    at.switch_page("app_pages/edit.py").run()
     assert not at.exception
-    editor = component_data(at, "latent_editor")
-    assert editor["server"]["z"] == editor["z"]
+    assert component_data(at, "latent_editor")["decode_url"] == lens_url
+    token, kind = lens_url.split("/")[-2:]
+    pictures = np.frombuffer(decode_route.decoded_bytes(token, kind, "0.5,0.25", traversal=True), np.uint8)
     # The decode at z, then the traversal strips: nine tiles per dimension.
-    assert np.array_equal(server_tile(editor["server"], 0, 8), to_uint8(ws.decode(np.array(editor["z"]), "vae")[0]))
-    assert len(base64.b64decode(editor["server"]["pixels"])) == (1 + 2 * 9) * 64
+    assert pictures.size == (1 + 2 * 9) * 64
+    assert np.array_equal(pictures[:64].reshape(8, 8), to_uint8(ws.decode(np.array([0.5, 0.25]), "vae")[0]))
+
+
+def test_a_browser_decoder_needs_no_route():
+    at = run_app(model="digits")
+    assert component_data(at, "latent_map")["decode_url"] is None
+    at.switch_page("app_pages/edit.py").run()
+    assert component_data(at, "latent_editor")["decode_url"] is None
 
 
 def test_the_colour_blind_palette_colours_the_map():

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from latent_explorer import session
 from latent_explorer.session import shipped_workspace
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "latent_explorer" / "streamlit_app.py")
 
 
 def test_the_numbering_of_both_splits_is_said_when_the_training_images_are_shown():

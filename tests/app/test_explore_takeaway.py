@@ -16,7 +16,7 @@ from latent_explorer import colouring, session
 from latent_explorer.selection import selection_csv, selection_zip
 from latent_explorer.session import shipped_workspace
 
-APP = str(Path(__file__).resolve().parents[2] / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "latent_explorer" / "streamlit_app.py")
 NO_WEBGL = "browser_without_webgl"  # latent_explorer/app_pages/explore.py's NO_WEBGL, set by the map's "webgl" event
 
 

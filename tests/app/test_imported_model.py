@@ -66,7 +66,7 @@ def test_every_page_runs_on_an_imported_vae_opened_by_its_link(imported, page):
     model_id, _ = imported
     at = run_app(model=model_id)
     if page != "explore":
-        at.switch_page(f"latent_explorer/app_pages/{page}.py").run()
+        at.switch_page(f"app_pages/{page}.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.get("title")[0].value.startswith(_DEFINITIONS[page]["title"])
     assert at.session_state[session.WORKSPACE] != "digits", "the link's model is the active one"

@@ -16,7 +16,7 @@ from vae_core import load_checkpoint
 from vae_core.store import STORE_ENV, ModelStore, new_model_id
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = str(REPO_ROOT / "app.py")
+APP = str(REPO_ROOT / "latent_explorer" / "streamlit_app.py")
 DIGITS_PAIR = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 TIMEOUT = 120
 OWNER = "a" * 43  # an owner token of the shape the cookie carries
@@ -34,7 +34,7 @@ def run_app(page: str | None = None, state: dict | None = None, **query) -> AppT
     for key, value in query.items():
         at.query_params[key] = value
     if page is not None:
-        at.switch_page(f"latent_explorer/app_pages/{page}.py")  # each page's file is named as its url path
+        at.switch_page(f"app_pages/{page}.py")  # each page's file is named as its url path
     at.run()
     assert not at.exception, [e.value for e in at.exception]
     return at

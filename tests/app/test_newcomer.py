@@ -15,7 +15,7 @@ from vae_core import DATASETS, is_available
 
 
 def app(**state) -> AppTest:
-    at = AppTest.from_file(str(REPO_ROOT / "app.py"), default_timeout=120)
+    at = AppTest.from_file(str(REPO_ROOT / "latent_explorer" / "streamlit_app.py"), default_timeout=120)
     for key, value in state.items():
         at.session_state[key] = value
     at.run()
@@ -24,7 +24,7 @@ def app(**state) -> AppTest:
 
 
 def go_to(at: AppTest, page: str) -> None:
-    at.switch_page(f"latent_explorer/app_pages/{page}.py")
+    at.switch_page(f"app_pages/{page}.py")
     at.run()
     assert not at.exception, [e.message for e in at.exception]
 

@@ -13,7 +13,7 @@ from vae_core import load_checkpoint
 from vae_core.store import ModelStore
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-APP = str(REPO_ROOT / "app.py")
+APP = str(REPO_ROOT / "latent_explorer" / "streamlit_app.py")
 DIGITS_PAIR = REPO_ROOT / "latent_explorer" / "assets" / "digits-latent2.pt"
 TIMEOUT = 120
 

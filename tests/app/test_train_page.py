@@ -378,8 +378,8 @@ def test_a_training_sent_to_a_busy_shared_cluster_says_it_waits_for_the_clusters
 
 
 def test_the_sidebar_keeps_a_sweep_alive_on_other_pages():
-    app = AppTest.from_file(str(Path(PAGE).parents[2] / "app.py"), default_timeout=120)
-    app.switch_page("latent_explorer/app_pages/sample.py").run()
+    app = AppTest.from_file(str(Path(PAGE).parents[1] / "streamlit_app.py"), default_timeout=120)
+    app.switch_page("app_pages/sample.py").run()
     spec = JobSpec("digits", kinds=("vae",), hidden_dim=16, train=TrainConfig(epochs=10_000))
     sweep = BetaSweep(spec, [0.5, 2.0], abandon_after_s=600).start()
     kept_alive = []

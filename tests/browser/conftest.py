@@ -79,6 +79,18 @@ def browser(playwright_instance):
     browser.close()
 
 
+@pytest.fixture
+def page(browser):
+    """A page in a fresh context, for a test with a server of its own; it fails on any exception box shown."""
+    context = browser.new_context(viewport=VIEWPORT)
+    context.set_default_timeout(120_000)
+    page = context.new_page()
+    yield page
+    shown = exception_texts(page)
+    context.close()
+    assert not shown, shown
+
+
 class AppSession:
     """One visitor: a fresh browser context (own cookies, own Streamlit session) on the shared server."""
 

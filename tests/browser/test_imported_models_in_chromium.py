@@ -17,10 +17,8 @@ from devtools.browser import (
     LANDING_ON_DIGITS,
     MAP_JS,
     REPO_ROOT,
-    VIEWPORT,
     StreamlitServer,
     click_at,
-    exception_texts,
     isolated_data_points,
     server_tracebacks,
     wait_for_app,
@@ -139,17 +137,6 @@ def store_server(tmp_path_factory):
     yield server, store
     server.stop()
     assert not server_tracebacks(server.log_path.read_text(encoding="utf-8"))
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context(viewport=VIEWPORT)
-    context.set_default_timeout(120_000)
-    page = context.new_page()
-    yield page
-    shown = exception_texts(page)
-    context.close()
-    assert not shown, shown
 
 
 def card_elbo(page) -> float:

@@ -35,6 +35,7 @@ pytestmark = pytest.mark.browser
 
 # What the app cannot run without, each as a path inside the wheel.
 NEEDED = ["latent_explorer/pyproject.toml", "latent_explorer/streamlit_config.toml", "latent_explorer/streamlit_app.py",
+          "latent_explorer/server_app.py",
           "latent_explorer/app_pages/explore.py", "latent_explorer/app_pages/train.py",
           "latent_explorer/assets/digits-latent2.pt", "latent_explorer/web/runtime.js",
           "latent_explorer/web/latent_map.js", "latent_explorer/web/latent_map.css", "vae_core/cli.py"]

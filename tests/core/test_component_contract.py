@@ -94,7 +94,7 @@ def test_a_component_receives_its_payload_as_nested_plain_objects():
         background=False, eps=None, ack=0, probe=None)
     sent = data.to_data()
     assert sent["points"] == {"pack": "t", "array": "tsne"} and sent["region"]["shape"] == "box"
-    assert sent["lens"] is None and sent["overlays"] is None
+    assert sent["decode_url"] is None and sent["overlays"] is None
 
 
 def test_the_package_manifest_declares_every_component_with_its_files():
