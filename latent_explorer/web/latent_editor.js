@@ -14,6 +14,7 @@ export default class LatentEditor extends LxComponent {
     this.z = null;
     this.version = null;
     this.padDims = [0, 1];
+    this.unsent = null;  // a z let go that the server has not heard yet
     this.frame = lxElement('div', 'le');
     this.root.appendChild(this.frame);
   }
@@ -32,7 +33,10 @@ export default class LatentEditor extends LxComponent {
     } else if (!this.serverDecodes || this.serverDecodes.url !== data.decode_url) {
       this.serverDecodes = new LxServerDecodes(data.decode_url,
         (z, bytes, traversal) => this.showServerDecode(z, bytes, traversal),
-        (z, message) => { this.caption.textContent = `The server could not decode here: ${message}`; });
+        (z, message) => {
+          this.caption.textContent = `The server could not decode here: ${message}`;
+          this.sendUnsent();
+        });
     }
     this.d = pack.meta.models[data.kind].latent_dim;
     if (rebuild) this.build();
@@ -280,9 +284,18 @@ export default class LatentEditor extends LxComponent {
       + sweep.map((v) => lxSigned(v, 2)).join(', ');
   }
 
+  // The server hears z when it is let go. Where the server decodes, after the decode it asked for has come: the
+  // run the event starts would otherwise compete with that decode for the server's interpreter.
   commit() {
     this.paint(true);
-    this.send('z', {z: this.z.slice()});
+    this.unsent = this.z.slice();
+    if (this.decoder || !this.serverDecodes.pending()) this.sendUnsent();
+  }
+
+  sendUnsent() {
+    if (!this.unsent) return;
+    this.send('z', {z: this.unsent});
+    this.unsent = null;
   }
 
   showServerDecode(z, bytes, traversal) {
@@ -293,6 +306,7 @@ export default class LatentEditor extends LxComponent {
     this.host.dataset.z = z.map((v) => v.toFixed(2)).join(',');
     lxMark('editor-decode', {z: this.host.dataset.z});
     if (traversal) this.paintServerTraversal(bytes, h, w);
+    this.sendUnsent();
   }
 
   // The traversal strips follow the committed z: rows of tiles after the picture, with 1-pixel gutters.

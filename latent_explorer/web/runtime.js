@@ -288,6 +288,11 @@ export class LxServerDecodes {
     return true;
   }
 
+  // Whether an answer is still to come.
+  pending() {
+    return this.asked !== null || this.wanted !== null;
+  }
+
   async next() {
     const job = this.asked = this.wanted;
     this.wanted = null;
