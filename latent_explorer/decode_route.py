@@ -2,8 +2,8 @@
 
 A slider step or a resting cursor over such a model needs one image decoded on the server. Asked through
 Streamlit, the answer waited for a script run to start, for its deltas and for the page's next render: 72 ms
-median for a step that decodes in about 1 ms (benchmarks/README.md, "UI latency"). Here the browser fetches
-the raw grey bytes itself and paints them when they come.
+median for a step that decodes in about 1 ms (benchmarks/README.md, "A decoder the browser cannot run"). Here
+the browser fetches the raw grey bytes itself and paints them when they come.
 
 A page that shows such a model asks for its URL (`decode_url`), which names the model by a random token held
 only as long as the model is: the route reaches no model a page has not shown, and a token of a model that
@@ -21,14 +21,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import streamlit as st
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
 
 from latent_explorer import serving
 
 if TYPE_CHECKING:
-    from starlette.requests import Request
-    from starlette.responses import Response
-    from starlette.routing import Route
-
     from vae_core.workspace import Workspace
 
 PATH = "lx/decode"
@@ -107,8 +106,6 @@ def decoded_bytes(token: str, kind: str, z_text: str, traversal: bool) -> bytes:
 
 
 def answer(request: Request) -> Response:
-    from starlette.responses import PlainTextResponse, Response
-
     try:
         body = decoded_bytes(request.path_params["token"], request.path_params["kind"],
                              request.query_params.get("z", ""), request.query_params.get("traversal") == "1")
@@ -121,6 +118,4 @@ def answer(request: Request) -> Response:
 
 def routes() -> list[Route]:
     """The route, for the app's st.App (built once Streamlit has read its settings)."""
-    from starlette.routing import Route
-
     return [Route(_served_path(PATH + "/{token}/{kind}"), answer, methods=["GET"])]
