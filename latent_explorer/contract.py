@@ -1,7 +1,7 @@
 """What the server and the browser components say to each other, defined once.
 
 Each payload a component receives and each event it sends is a frozen dataclass here; web/contract.js holds their
-JSDoc twins, written from these classes by ``python -m latent_explorer.contract`` (tests/core/test_component_contract.py
+JSDoc twins, written from these classes by ``python -m devtools.contract_js`` (tests/core/test_component_contract.py
 fails while the file is out of date). A payload reaches the browser as ``to_data()``, nested dataclasses as nested
 objects, None as null; an event arrives as JSON and becomes its dataclass in latent_explorer/events.py, or nothing.
 No Streamlit here: the contract is plain data.
@@ -9,16 +9,7 @@ No Streamlit here: the contract is plain data.
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
-import sys
-import types
-import typing
 from dataclasses import asdict, dataclass
-from pathlib import Path
-
-WEB = Path(__file__).resolve().parent / "web"
-CONTRACT_JS = WEB / "contract.js"
 
 MAX_LASSO_VERTICES = 2000
 MAX_IMAGE_MARKS = 400  # latent_explorer/thumbnails.py: the most images one view of the map shows as marks
@@ -304,66 +295,3 @@ class DrawingEvent:
 PAYLOADS = (PackArray, RegionData, ProbeData, PictureOnMap, MapLayers, AxesProjection, Replay, ColourBy,
             OverlayData, CardTiles, CardServer, MapData, CardData, EditorData, PadData)
 EVENTS = (PointEvent, LocationEvent, RegionEvent, ProbeEvent, ThumbnailsEvent, WebglEvent, ZEvent, DrawingEvent)
-
-
-# --- the JavaScript twin ----------------------------------------------------------------------------------------
-
-_JS_SCALARS = {str: "string", int: "number", float: "number", bool: "boolean"}
-
-
-def js_type(annotation) -> str:
-    """A Python annotation of this module as a JSDoc type."""
-    if annotation in _JS_SCALARS:
-        return _JS_SCALARS[annotation]
-    if dataclasses.is_dataclass(annotation):
-        return annotation.__name__
-    origin, arguments = typing.get_origin(annotation), typing.get_args(annotation)
-    if origin in (types.UnionType, typing.Union) and type(None) in arguments:
-        (inner,) = [argument for argument in arguments if argument is not type(None)]
-        return "?" + js_type(inner)
-    if origin is list:
-        return js_type(arguments[0]) + "[]"
-    if origin is dict:
-        return f"Object<{js_type(arguments[0])}, {js_type(arguments[1])}>"
-    raise TypeError(f"no JSDoc type for {annotation!r}")
-
-
-def _comments(cls) -> dict[str, str]:
-    """Each field's trailing comment in the class's source, which the JSDoc repeats."""
-    found = {}
-    for line in inspect.getsource(cls).splitlines():
-        name, colon, rest = line.strip().partition(":")
-        if colon and name.isidentifier() and "#" in rest:
-            found[name] = rest.split("#", 1)[1].strip()
-    return found
-
-
-def typedef(cls) -> str:
-    hints, comments = typing.get_type_hints(cls), _comments(cls)
-    lines = ["/**", f" * {' '.join(cls.__doc__.split())}", f" * @typedef {{Object}} {cls.__name__}"]
-    for field in dataclasses.fields(cls):
-        note = f" {comments[field.name]}" if field.name in comments else ""
-        lines.append(f" * @property {{{js_type(hints[field.name])}}} {field.name}{note}")
-    return "\n".join(lines + [" */"])
-
-
-def contract_js() -> str:
-    header = ("// Written by `python -m latent_explorer.contract` from latent_explorer/contract.py: edit that file, "
-              "not this one.\n// What the server sends each component (payloads) and what the components send back "
-              "(events).\n")
-    sections = ["// --- payloads", *map(typedef, PAYLOADS), "// --- events", *map(typedef, EVENTS)]
-    return header + "\n\n".join(sections) + "\n\nexport {};\n"
-
-
-def main() -> int:
-    text = contract_js()
-    if CONTRACT_JS.exists() and CONTRACT_JS.read_text(encoding="utf-8") == text:
-        print(f"{CONTRACT_JS} is up to date")
-        return 0
-    CONTRACT_JS.write_text(text, encoding="utf-8")
-    print(f"wrote {CONTRACT_JS}")
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,4 @@
-// Written by `python -m latent_explorer.contract` from latent_explorer/contract.py: edit that file, not this one.
+// Written by `python -m devtools.contract_js` from latent_explorer/contract.py: edit that file, not this one.
 // What the server sends each component (payloads) and what the components send back (events).
 // --- payloads
 

@@ -1,8 +1,8 @@
 """The contract between the server and the browser components (latent_explorer/contract.py and web/): every
-payload and event is a dataclass whose JSDoc typedef web/contract.js holds as contract.py writes it, nested shapes
-by name, null where Python allows None; the package's manifest (latent_explorer/pyproject.toml) declares every
-component with the files it names; the runtime's modules import one another as web/runtime_loader.js can link
-them, and export what the components' own modules use."""
+payload and event is a dataclass whose JSDoc typedef web/contract.js holds as devtools/contract_js.py writes it,
+nested shapes by name, null where Python allows None; the package's manifest (latent_explorer/pyproject.toml)
+declares every component with the files it names; the runtime's modules import one another as
+web/runtime_loader.js can link them, and export what the components' own modules use."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from devtools import contract_js
 from latent_explorer import components, contract
 from latent_explorer.pack import encode_pack
 
@@ -53,13 +54,13 @@ def test_the_typedef_parser_reads_fields_and_types():
 
 
 def test_contract_js_is_what_the_dataclasses_write():
-    assert contract.CONTRACT_JS.read_text(encoding="utf-8") == contract.contract_js(), (
-        "web/contract.js is out of date: run python -m latent_explorer.contract")
+    assert contract_js.CONTRACT_JS.read_text(encoding="utf-8") == contract_js.contract_js(), (
+        "web/contract.js is out of date: run python -m devtools.contract_js")
 
 
 @pytest.mark.parametrize("cls", contract.PAYLOADS + contract.EVENTS, ids=lambda cls: cls.__name__)
 def test_each_payload_and_event_has_a_typedef_of_its_fields(cls):
-    typedef = js_typedefs(contract.contract_js())[cls.__name__]
+    typedef = js_typedefs(contract_js.contract_js())[cls.__name__]
     hints = typing.get_type_hints(cls)
     assert list(typedef) == [field.name for field in dataclasses.fields(cls)]
     for name, kind in typedef.items():
@@ -77,12 +78,12 @@ def test_no_payload_field_is_a_dict_of_unknown_shape():
 
 
 def test_python_types_become_jsdoc_types():
-    assert contract.js_type(list[list[float]]) == "number[][]"
-    assert contract.js_type(dict[str, list[float]]) == "Object<string, number[]>"
-    assert contract.js_type(contract.PackArray | None) == "?PackArray"
-    assert contract.js_type(int | None) == "?number"
+    assert contract_js.js_type(list[list[float]]) == "number[][]"
+    assert contract_js.js_type(dict[str, list[float]]) == "Object<string, number[]>"
+    assert contract_js.js_type(contract.PackArray | None) == "?PackArray"
+    assert contract_js.js_type(int | None) == "?number"
     with pytest.raises(TypeError):
-        contract.js_type(set[int])
+        contract_js.js_type(set[int])
 
 
 def test_a_component_receives_its_payload_as_nested_plain_objects():
@@ -140,7 +141,7 @@ def test_every_file_of_web_is_a_module_of_the_runtime_or_of_a_component():
     assert not component_modules & set(components.RUNTIME_MODULES), "Streamlit and the runtime would each load it"
     scripts = {path.name for path in components.WEB.glob("*.js")}
     # contract.js holds types for the JSDoc only: nothing loads it.
-    assert scripts == component_modules | set(components.RUNTIME_MODULES) | {contract.CONTRACT_JS.name}
+    assert scripts == component_modules | set(components.RUNTIME_MODULES) | {contract_js.CONTRACT_JS.name}
 
 
 def test_the_entry_exports_what_the_components_modules_use():
