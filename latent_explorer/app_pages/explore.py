@@ -117,7 +117,6 @@ def on_region() -> None:
     st.session_state[REGION] = events.region(_event(MAP_KEY, "region"))
 
 
-
 def on_thumbnails() -> None:
     event = events.thumbnails(st.session_state[MAP_KEY]["thumbnails"], session.active_workspace().total)
     if event is not None:

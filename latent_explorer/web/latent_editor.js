@@ -237,7 +237,7 @@ export default class LatentEditor extends LxComponent {
     this.prior.textContent = `‖z‖ = ${norm.toFixed(2)}; the prior density here is `
       + `${lxGeneral(Math.exp(-0.5 * norm * norm))} × its peak.`;
     if (!this.decoder) {
-      if (this.serverDecodes.want(z, everything)) {
+      if (this.serverDecodes && this.serverDecodes.want(z, everything)) {
         this.caption.textContent = `${this.data.title} at z = (${text}) · decoding on the server…`;
       }
       return;
@@ -289,7 +289,7 @@ export default class LatentEditor extends LxComponent {
   commit() {
     this.paint(true);
     this.unsent = this.z.slice();
-    if (this.decoder || !this.serverDecodes.pending()) this.sendUnsent();
+    if (!this.serverDecodes || !this.serverDecodes.pending()) this.sendUnsent();
   }
 
   sendUnsent() {
