@@ -278,12 +278,11 @@ export class LxServerDecodes {
 
   // Asks for the decode at z (and the traversal strips); whether its answer is still to come.
   want(z, traversal = false) {
-    const key = z.join(','), covers = (job) => job !== null && job.key === key && (job.traversal || !traversal);
-    if (covers(this.delivered) || covers(this.asked)) {
-      this.wanted = null;  // the newest wish is answered, or being answered
-      return !covers(this.delivered);
-    }
-    this.wanted = {z: z.slice(), key, traversal: traversal || (this.wanted !== null && this.wanted.traversal)};
+    const key = z.join(',');
+    // What the screen will show once every answer is in: nothing to ask when that is already this z.
+    const last = this.wanted || this.asked || this.delivered;
+    if (last && last.key === key && (last.traversal || !traversal)) return last !== this.delivered;
+    this.wanted = {z: z.slice(), key, traversal};
     if (!this.asked) this.next();
     return true;
   }

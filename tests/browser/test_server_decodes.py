@@ -113,3 +113,27 @@ def test_the_lens_decodes_on_the_server_under_the_cursor(server, page, vae):
     greys = page.evaluate(f"() => ({CANVAS_GREYS})({MAP_JS}.lens)")
     np.testing.assert_allclose(greys, decoded(vae, answered).ravel(), atol=1)  # one thread there, several here
     assert responses and all(r.status == 200 for r in responses)
+
+
+def test_the_lens_ends_on_the_spot_the_hand_ends_on(server, page):
+    """Back to a spot already shown while the answer for another is on its way: that answer must not stay."""
+    page.goto(f"{server.url}/?model=digits", wait_until="domcontentloaded")
+    wait_for_app(page, page.get_by_role("heading", name="Explore the latent space"))
+    wait_for_map(page)
+    box = page.evaluate(f"() => {{ const b = {MAP_JS}.overlay.getBoundingClientRect(); "
+                        "return [b.left, b.top, b.width, b.height]; }")
+    here, there = (box[0] + box[2] * 0.4, box[1] + box[3] * 0.4), (box[0] + box[2] * 0.6, box[1] + box[3] * 0.6)
+    delivered = f"() => {{ const d = {MAP_JS}.lensView.serverDecodes?.delivered; return d ? d.key : null; }}"
+    page.mouse.move(*here)
+    page.wait_for_function(f"() => /decoded on the server/.test({MAP_JS}.lensCaption.textContent)", timeout=30_000)
+    page.wait_for_timeout(300)
+    here_key = page.evaluate(delivered)
+    # The server answers slowly from now on: the request for `there` is still out when the hand comes back.
+    page.evaluate("""() => { const fetchNow = window.fetch;
+        window.fetch = (...args) => new Promise((r) => setTimeout(r, 400)).then(() => fetchNow(...args)); }""")
+    page.mouse.move(*there)
+    page.wait_for_function(f"() => {MAP_JS}.lensView.serverDecodes.asked !== null", timeout=10_000)
+    page.mouse.move(*here)
+    page.wait_for_function(f"() => {{ const s = {MAP_JS}.lensView.serverDecodes; "
+                           "return s.asked === null && s.wanted === null; }", timeout=10_000)
+    assert page.evaluate(delivered) == here_key
