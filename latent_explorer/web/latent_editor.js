@@ -34,7 +34,7 @@ export default class LatentEditor extends LxComponent {
       this.serverDecodes = new LxServerDecodes(data.decode_url,
         (z, bytes, traversal) => this.showServerDecode(z, bytes, traversal),
         (z, message) => {
-          this.caption.textContent = `The server could not decode here: ${message}`;
+          this.caption.textContent = message;
           this.sendUnsent();
         });
     }

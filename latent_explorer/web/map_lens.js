@@ -40,8 +40,8 @@ export class MapLens {
       const z = map.toData(px, py);
       if (map.decoder) {
         this.paint(map.decoder.gray(map.latentAt(z)), map.spotLabel(z));
-      } else if (this.fromServer()) {
-        this.fromServer().want(z);
+      } else {
+        this.fromServer()?.want(z);
       }
     } else if (index !== null && map.mainDecoder) {
       const main = map.pack.meta.main_kind, name = map.pack.meta.class_names[map.labels[index]];
@@ -56,12 +56,10 @@ export class MapLens {
     const [[x0, x1], [y0, y1]] = map.data.extent, z = [(x0 + x1) / 2, (y0 + y1) / 2];
     if (map.decodesHere() && map.decoder) {
       this.paint(map.decoder.gray(map.latentAt(z)), `${map.spotLabel(z)}; move over the map`);
-    } else if (map.decodesHere() && this.fromServer()) {
-      this.caption.textContent = 'Rest the cursor on the map';
-      this.fromServer().want(z);
     } else {
       this.caption.textContent = map.decodesHere() ? 'Rest the cursor on the map' : 'Hover a point';
       this.share();
+      if (map.decodesHere()) this.fromServer()?.want(z);
     }
   }
 
@@ -100,7 +98,7 @@ export class MapLens {
     if (!url) return null;
     if (!this.serverDecodes || this.serverDecodes.url !== url) {
       this.serverDecodes = new LxServerDecodes(url, (z, bytes) => this.showServer(z, bytes),
-        (z, message) => this.setCaption(`The server could not decode here: ${message}`));
+        (z, message) => this.setCaption(message));
     }
     return this.serverDecodes;
   }

@@ -267,7 +267,7 @@ export function lxPaintBytes(canvas, bytes, offset, w, h) {
 // Decodes of a decoder the browser cannot run, fetched from the server's route (latent_explorer/decode_route.py):
 // one request at a time, and while one is out only the newest wish waits, so a drag asks for what the hand
 // has reached, not for every spot it passed. `onDecode(z, bytes, traversal)` gets the grey bytes (tiles, H, W);
-// `onError(z, message)` what the server said instead.
+// `onError(z, message)` a sentence saying what went wrong instead.
 export class LxServerDecodes {
   constructor(url, onDecode, onError) {
     Object.assign(this, {url, onDecode, onError});
@@ -304,7 +304,7 @@ export class LxServerDecodes {
       this.delivered = job;
       this.onDecode(job.z, bytes, job.traversal);
     } catch (err) {
-      this.onError(job.z, err.message || String(err));
+      this.onError(job.z, `The server could not decode here: ${err.message || err}`);
     } finally {
       this.asked = null;
       this.next();
