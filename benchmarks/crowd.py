@@ -329,14 +329,19 @@ class Watch:
         return sum(process_tree_rss(pid)[0] for pid in self.server_pids)
 
     def server_cpu_s(self) -> float:
-        total = 0.0
-        for pid in (p for root in self.server_pids for p in process_tree(root)):
-            try:
-                times = psutil.Process(pid).cpu_times()
-                total += times.user + times.system
-            except psutil.Error:
-                continue
-        return total
+        return tree_cpu_s(self.server_pids)
+
+
+def tree_cpu_s(roots: list[int]) -> float:
+    """CPU seconds (user + system) so far of processes and all their descendants."""
+    total = 0.0
+    for pid in (p for root in roots for p in process_tree(root)):
+        try:
+            times = psutil.Process(pid).cpu_times()
+            total += times.user + times.system
+        except psutil.Error:
+            continue
+    return total
 
 
 def load_average() -> list[float]:
