@@ -43,7 +43,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 RESULTS = REPO_ROOT / "benchmarks" / "results" / "server_cost.json"
 HEADING = "## Server cost per visitor"
 TIMEOUT_S = 60.0
-WARM_OPENS = 3  # not counted: the first opens after the model's still fill caches of the server's
+WARM_OPENS = 3  # not counted: the first opens after the model has loaded still fill the server's caches
 
 
 def stand_ins(modules: list[str], folder: Path) -> None:
@@ -108,7 +108,7 @@ def measure_variant(without: list[str], hidden: list[str], args) -> dict:
     return {"hidden": hidden, "load_before": load_before, **figures}
 
 
-def summary(rows: list[dict], key: str) -> float:
+def median_of(rows: list[dict], key: str) -> float:
     return statistics.median(row[key] for row in rows)
 
 
@@ -156,8 +156,8 @@ def main(argv: list[str] | None = None) -> None:
             print(rows[-1], flush=True)
     installed = [row for row in rows if not row["hidden"]]
     baseline = [row for row in rows if row["hidden"]]
-    median = {"installed": {key: summary(installed, key) for key in ("open_cpu_ms", "click_cpu_ms")},
-              "baseline": {key: summary(baseline, key) for key in ("open_cpu_ms", "click_cpu_ms")}}
+    median = {"installed": {key: median_of(installed, key) for key in ("open_cpu_ms", "click_cpu_ms")},
+              "baseline": {key: median_of(baseline, key) for key in ("open_cpu_ms", "click_cpu_ms")}}
     median["open_ratio"] = median["installed"]["open_cpu_ms"] / median["baseline"]["open_cpu_ms"]
     median["click_ratio"] = median["installed"]["click_cpu_ms"] / median["baseline"]["click_cpu_ms"]
     result = {"argv": sys.argv[1:] if argv is None else argv,
