@@ -160,8 +160,15 @@ def app_is_running(page) -> bool:
     return script_state(page) != "notRunning" or page.locator('[data-testid="stStatusWidgetRunningIcon"]').count() > 0
 
 
+def app_is_drawing(page) -> bool:
+    """Whether an element is still Streamlit's grey placeholder, its script not loaded yet: on a busy machine the
+    app can be idle with half a page of them."""
+    return page.locator('[data-testid="stSkeleton"]:visible').count() > 0
+
+
 def wait_for_app(page, expect=None, timeout_s: float = RERUN_S, settle_s: float = 0.5) -> None:
-    """Wait until the app shows `expect` (a locator, or a callable returning bool) and no run is under way.
+    """Wait until the app shows `expect` (a locator, or a callable returning bool), no run is under way and every
+    element is drawn.
 
     Right after an action the app may not have started its rerun yet, so "not running" alone proves
     nothing: callers pass what they expect to see, and the app must then stay idle for `settle_s`.
@@ -178,14 +185,15 @@ def wait_for_app(page, expect=None, timeout_s: float = RERUN_S, settle_s: float 
             expect.first.wait_for(state="visible", timeout=max(deadline - time.monotonic(), 1) * 1000)
     quiet_since = None
     while True:
-        if app_is_running(page):
+        if app_is_running(page) or app_is_drawing(page):
             quiet_since = None
         elif quiet_since is None:
             quiet_since = time.monotonic()
         elif time.monotonic() - quiet_since >= settle_s:
             return
         if time.monotonic() > deadline:
-            raise AssertionError(f"the app was still running after {timeout_s} s (state {script_state(page)})")
+            raise AssertionError(f"the app was still running or drawing after {timeout_s} s "
+                                 f"(state {script_state(page)})")
         page.wait_for_timeout(50)
 
 

@@ -15,7 +15,6 @@ import pytest
 from devtools.browser import (
     MAP_JS,
     REPO_ROOT,
-    RERUN_S,
     component_host_js,
     editor_z,
     map_points,
@@ -66,10 +65,6 @@ def open_page(visitor, name: str):
         wait_for_app(page, page.get_by_text("An importance-weighted estimate"))
     elif name != "train":
         wait_for_app(page, page.get_by_test_id("stImage"))
-    # Streamlit draws an element whose script it has not loaded yet as a grey placeholder: on a busy machine the
-    # app can be idle with half its widgets still placeholders, and axe would judge a page nobody sees for long.
-    page.wait_for_function("() => !document.querySelector('[data-testid=\"stSkeleton\"]')",
-                           timeout=RERUN_S * 1000)
     return page
 
 
