@@ -31,7 +31,8 @@ def sent_pack_bytes(proto) -> bytes:
 
 
 def run_app(state: dict | None = None, **query) -> AppTest:
-    """The whole app (app.py) run once with this session state and these link parameters, without an exception."""
+    """The whole app (its entry script, which app.py serves) run once with this session state and these link
+    parameters, without an exception."""
     at = AppTest.from_file(str(REPO_ROOT / "latent_explorer" / "streamlit_app.py"), default_timeout=120)
     for key, value in (state or {}).items():
         at.session_state[key] = value
